@@ -1,0 +1,1 @@
+"""The WeChat edge: signature checks, AES, hardened XML parsing, exactly-once ingest, the webhook and simulator."""

@@ -1,0 +1,141 @@
+"""Inbound XML, hardened: no DTDs or entities (defusedxml), bounded depth; reply XML with CDATA kept intact."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+from wechatpy.enterprise.events import EVENT_TYPES as WECOM_EVENT_TYPES
+from wechatpy.enterprise.messages import MESSAGE_TYPES as WECOM_MESSAGE_TYPES
+from wechatpy.events import EVENT_TYPES
+from wechatpy.messages import MESSAGE_TYPES, UnknownMessage
+
+from core.clock import from_epoch
+from handlers.router import Incoming
+
+MAX_DEPTH = 6
+
+
+class BadXml(Exception):
+    """The body is not a WeChat XML message (malformed, DTD or entities, too deep, wrong root)."""
+
+
+def _to_dict(el: Element, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise BadXml("XML nested too deeply")
+    children = list(el)
+    if not children:
+        return el.text or ""
+    out: dict[str, Any] = {}
+    for child in children:
+        out[child.tag] = _to_dict(child, depth + 1)
+    return out
+
+
+def parse_xml(body: bytes | str) -> dict[str, Any]:
+    """Parse a WeChat XML document into a flat dict, refusing DTDs, entities and external references."""
+    try:
+        root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise BadXml(f"forbidden XML construct: {type(exc).__name__}") from None
+    except (ParseError, ValueError) as exc:
+        raise BadXml(f"malformed XML: {exc}") from None
+    if root.tag != "xml":
+        raise BadXml("root element is not <xml>")
+    data = _to_dict(root, 1)
+    if not isinstance(data, dict):
+        raise BadXml("empty <xml>")
+    return data
+
+
+def wechatpy_message(data: dict[str, Any], *, wecom: bool = False) -> Any:
+    """Build wechatpy's message or event object from a parsed dict (as `wechatpy.parse_message` does)."""
+    data = dict(data)
+    msg_type = str(data.get("MsgType", "")).lower()
+    if msg_type == "event":
+        event = str(data.get("Event", "")).lower()
+        key = str(data.get("EventKey") or "")
+        if event == "subscribe" and key.startswith("qrscene_"):
+            event = "subscribe_scan"
+            data["Event"] = event
+            data["EventKey"] = key[len("qrscene_") :]
+        return (WECOM_EVENT_TYPES if wecom else EVENT_TYPES).get(event, UnknownMessage)(data)
+    return (WECOM_MESSAGE_TYPES if wecom else MESSAGE_TYPES).get(msg_type, UnknownMessage)(data)
+
+
+def to_incoming(data: dict[str, Any], *, app: str) -> Incoming:
+    """Our handler-facing view of an inbound message."""
+    msg = wechatpy_message(data, wecom=app == "wecom")
+    msg_type = str(data.get("MsgType", "")).lower() or "unknown"
+    if isinstance(msg, UnknownMessage) and msg_type != "event":
+        msg_type = "unknown"
+    try:
+        created = int(data.get("CreateTime") or 0)
+    except (TypeError, ValueError):
+        created = 0
+    event = None
+    event_key = ""
+    if msg_type == "event":
+        event = str(data.get("Event", "")).lower() or "unknown"
+        event_key = str(getattr(msg, "scene_id", None) or getattr(msg, "key", None) or data.get("EventKey") or "")
+    try:
+        msg_id = int(data.get("MsgId") or 0)
+    except (TypeError, ValueError):
+        msg_id = 0
+    return Incoming(
+        app=app,
+        sender=str(data.get("FromUserName") or ""),
+        msg_type=msg_type,
+        created_at=from_epoch(created or int(time.time())),
+        content=str(data.get("Content") or ""),
+        event=event,
+        event_key=event_key,
+        media_id=str(data.get("MediaId") or ""),
+        pic_url=str(data.get("PicUrl") or ""),
+        recognition=str(data.get("Recognition") or ""),
+        msg_id=msg_id,
+    )
+
+
+def dedupe_key(data: dict[str, Any], *, app: str) -> str:
+    """MsgId for messages; sender + CreateTime + event (+ key) for events, which carry no MsgId."""
+    msg_id = data.get("MsgId") or data.get("MsgID")
+    sender = str(data.get("FromUserName") or "")
+    if msg_id:
+        return f"{app}:m:{msg_id}"
+    key = str(data.get("EventKey") or "")[:100]
+    return f"{app}:e:{sender}:{data.get('CreateTime', '')}:{str(data.get('Event', '')).lower()}:{key}"
+
+
+def cdata(value: str) -> str:
+    """Wrap text in CDATA, splitting any `]]>` so user text cannot close the section early."""
+    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def text_reply_xml(*, to_user: str, from_user: str, content: str, now: int | None = None) -> str:
+    """A passive text reply."""
+    return (
+        f"<xml><ToUserName>{cdata(to_user)}</ToUserName><FromUserName>{cdata(from_user)}</FromUserName>"
+        f"<CreateTime>{now if now is not None else int(time.time())}</CreateTime>"
+        f"<MsgType><![CDATA[text]]></MsgType><Content>{cdata(content)}</Content></xml>"
+    )
+
+
+def encrypted_envelope(*, encrypt: str, signature: str, timestamp: str, nonce: str) -> str:
+    """The safe-mode reply envelope."""
+    return (
+        f"<xml><Encrypt>{cdata(encrypt)}</Encrypt><MsgSignature>{cdata(signature)}</MsgSignature>"
+        f"<TimeStamp>{timestamp}</TimeStamp><Nonce>{cdata(nonce)}</Nonce></xml>"
+    )
+
+
+def truncate_utf8(text: str, max_bytes: int) -> str:
+    """Cut `text` so its UTF-8 form fits `max_bytes`, ending with … when cut."""
+    raw = text.encode("utf-8")
+    if len(raw) <= max_bytes:
+        return text
+    cut = raw[: max_bytes - 3].decode("utf-8", errors="ignore")
+    return cut + "…"

@@ -1,0 +1,13 @@
+"""The whole schema: importing this module registers every table on `SQLModel.metadata`."""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+import bot.models
+import core.models
+import feedback.models
+import handlers.models
+
+metadata = SQLModel.metadata
+MODEL_MODULES = (core.models, feedback.models, handlers.models, bot.models)

@@ -1,0 +1,131 @@
+"""Settings (pydantic-settings): every knob is an environment variable `HOUQIN_*`; `.env` is read when present."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_TOKEN = "houqin-dev-token"
+WECHAT_API_BASE = "https://api.weixin.qq.com"
+WECOM_API_BASE = "https://qyapi.weixin.qq.com"
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message is one line a person can act on."""
+
+
+def _check_aes_key(name: str, value: str) -> str:
+    if not value:
+        return value
+    if len(value) != 43:
+        raise ConfigError(f"{name} must be 43 characters (WeChat's EncodingAESKey), got {len(value)}")
+    try:
+        raw = base64.b64decode(value + "=", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigError(f"{name} is not valid base64: {exc}") from None
+    if len(raw) != 32:
+        raise ConfigError(f"{name} does not decode to a 32-byte AES key")
+    return value
+
+
+class Settings(BaseSettings):
+    """All of houqin's configuration (DESIGN §2)."""
+
+    model_config = SettingsConfigDict(env_prefix="HOUQIN_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///./var/houqin.db"
+    data_dir: Path = Path("./var")
+    timezone: str = "Asia/Shanghai"
+
+    wechat_token: str = DEV_TOKEN
+    wechat_appid: str = ""
+    wechat_secret: str = ""
+    wechat_aes_key: str = ""
+    wechat_api_base: str = WECHAT_API_BASE
+
+    wecom_corpid: str = ""
+    wecom_agentid: str = ""
+    wecom_secret: str = ""
+    wecom_token: str = ""
+    wecom_aes_key: str = ""
+    wecom_api_base: str = WECOM_API_BASE
+
+    redis_url: str = ""
+
+    fonds_code: str = "J001"
+    fonds_name: str = "示例市机关事务管理局"
+    compile_cron: str = "0 2 1 * *"
+    fixity_cron: str = "0 3 * * 0"
+    retention_code: str = "D10"
+    volume_max_items: int = 2000
+    channel_codes: dict[str, str] = Field(default_factory=lambda: {"canteen": "CYF", "meeting": "HWF"})
+
+    # edge limits (DESIGN §3)
+    max_body_bytes: int = 64 * 1024
+    timestamp_window_s: int = 300
+    reply_max_bytes: int = 2048
+    dialog_minutes: int = 10
+
+    # group commit of inbound messages: how many a batch may hold
+    ingest_batch_max: int = 256
+    # pseudonyms in volumes are keyed with this secret so openids never leave the database
+    pseudonym_secret: str = "houqin-dev-pseudonym"
+
+    @field_validator("wechat_aes_key")
+    @classmethod
+    def _wechat_key(cls, v: str) -> str:
+        return _check_aes_key("HOUQIN_WECHAT_AES_KEY", v)
+
+    @field_validator("wecom_aes_key")
+    @classmethod
+    def _wecom_key(cls, v: str) -> str:
+        return _check_aes_key("HOUQIN_WECOM_AES_KEY", v)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"HOUQIN_TIMEZONE {v!r} is not a known time zone") from None
+        return v
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> Settings:
+        if self.env == "production":
+            if self.wechat_token == DEV_TOKEN:
+                raise ConfigError("HOUQIN_WECHAT_TOKEN must be set to the real token in production")
+            if not self.wechat_aes_key:
+                raise ConfigError("HOUQIN_WECHAT_AES_KEY is required in production (plaintext mode is refused)")
+            if self.pseudonym_secret == "houqin-dev-pseudonym":
+                raise ConfigError("HOUQIN_PSEUDONYM_SECRET must be set in production")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The local time zone: meals, periods and volume dates are local."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def simulator_enabled(self) -> bool:
+        """The simulator plays WeChat; it is never on in production."""
+        return self.env != "production"
+
+    @property
+    def wecom_enabled(self) -> bool:
+        """WeCom's callback is served only when its crypto settings are complete."""
+        return bool(self.wecom_corpid and self.wecom_token and self.wecom_aes_key)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Feedback domain: sites, meetings, people, feedback with its media and history, the message grammar."""

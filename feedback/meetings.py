@@ -1,0 +1,121 @@
+"""Meetings (会务): registration, the parametric QR code from WeChat, and a printable poster."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import qrcode
+from PIL import Image, ImageDraw, ImageFont
+from sqlmodel import Session
+
+from core.settings import Settings
+from core.wechat_api import NotConfigured, official_account
+from feedback.models import Meeting
+
+log = logging.getLogger("houqin.meetings")
+
+TEMP_QR_MAX_SECONDS = 30 * 24 * 3600  # WeChat's limit for temporary parametric QR codes
+FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/arphic/uming.ttc",
+)
+
+
+def add_meeting(
+    session: Session,
+    *,
+    code: str,
+    title: str,
+    starts_on: date,
+    ends_on: date,
+    venue: str = "",
+    organiser: str = "",
+) -> Meeting:
+    """Register a meeting; its code is stored upper-case and must be letters, digits, - or _."""
+    code = code.strip().upper()
+    if not code or not all(c.isascii() and (c.isalnum() or c in "-_") for c in code) or len(code) > 40:
+        raise ValueError("meeting code must be 1–40 letters, digits, - or _")
+    if ends_on < starts_on:
+        raise ValueError("a meeting cannot end before it starts")
+    meeting = Meeting(code=code, title=title, starts_on=starts_on, ends_on=ends_on, venue=venue, organiser=organiser)
+    session.add(meeting)
+    session.flush()
+    return meeting
+
+
+def qr_lifetime(meeting: Meeting, *, now: datetime, settings: Settings) -> int:
+    """Seconds the temporary QR should live: until the day after the meeting, at most WeChat's 30 days."""
+    end_local = datetime.combine(meeting.ends_on + timedelta(days=1), time(23, 59), tzinfo=settings.tz)
+    seconds = int((end_local - now).total_seconds())
+    return max(60, min(seconds, TEMP_QR_MAX_SECONDS))
+
+
+def issue_qr(session: Session, *, meeting: Meeting, settings: Settings, now: datetime | None = None) -> str:
+    """Ask WeChat for a temporary parametric QR (scene `meeting:<code>`); return what the QR encodes.
+
+    Without Official Account credentials (development), the QR points at the simulator instead.
+    """
+    now = now or datetime.now(UTC)
+    scene = f"meeting:{meeting.code}"
+    try:
+        client = official_account(settings)
+    except NotConfigured:
+        log.info("no Official Account credentials: meeting QR points at the simulator")
+        return f"/simulator?scene={scene}"
+    lifetime = qr_lifetime(meeting, now=now, settings=settings)
+    res = client.qrcode.create(
+        {"expire_seconds": lifetime, "action_name": "QR_STR_SCENE", "action_info": {"scene": {"scene_str": scene}}}
+    )
+    meeting.qr_ticket = res["ticket"]
+    meeting.qr_url = res["url"]
+    meeting.qr_expires_at = now + timedelta(seconds=int(res.get("expire_seconds", lifetime)))
+    session.add(meeting)
+    session.flush()
+    return str(res["url"])
+
+
+def cjk_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """A font with Chinese glyphs if the machine has one (fonts-wqy-microhei or fonts-noto-cjk)."""
+    for path in FONT_CANDIDATES:
+        if Path(path).exists():
+            return ImageFont.truetype(path, size)
+    log.warning("no CJK font found (install fonts-wqy-microhei): poster text will be ASCII only")
+    return ImageFont.load_default(size)
+
+
+def render_poster(*, meeting: Meeting, qr_content: str, settings: Settings, path: str | None = None) -> Path:
+    """Draw an A5-proportioned poster: title, dates, venue, QR, and how to give feedback by text."""
+    out = Path(path) if path else settings.data_dir / "posters" / f"meeting-{meeting.code}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    width, height = 1240, 1754
+    img = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(img)
+    has_cjk = any(Path(p).exists() for p in FONT_CANDIDATES)
+    title_font, body_font = cjk_font(64), cjk_font(40)
+    title = meeting.title if has_cjk else meeting.code
+    draw.text((width // 2, 160), title, fill="black", font=title_font, anchor="mm")
+    dates = f"{meeting.starts_on:%Y.%m.%d} – {meeting.ends_on:%Y.%m.%d}"
+    draw.text((width // 2, 260), dates + (f"  {meeting.venue}" if has_cjk and meeting.venue else ""), fill="#333",
+              font=body_font, anchor="mm")
+    qr = qrcode.QRCode(box_size=20, border=2)
+    qr.add_data(qr_content)
+    qr.make(fit=True)
+    qr_img = qr.make_image(fill_color="black", back_color="white").get_image().convert("RGB")
+    qr_img = qr_img.resize((820, 820))
+    img.paste(qr_img, ((width - 820) // 2, 360))
+    lines = (
+        ["微信扫一扫，评价本次会务服务", f"或在公众号发送：会议 {meeting.code}"]
+        if has_cjk
+        else ["Scan with WeChat to give feedback", f"or send: 会议 {meeting.code}"]
+    )
+    for i, line in enumerate(lines):
+        draw.text((width // 2, 1290 + i * 80), line, fill="black", font=body_font, anchor="mm")
+    draw.text((width // 2, height - 120), settings.fonds_name if has_cjk else settings.fonds_code, fill="#666",
+              font=body_font, anchor="mm")
+    img.save(out, "PNG")
+    return out

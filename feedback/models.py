@@ -1,0 +1,132 @@
+"""Feedback tables (DESIGN §5): Site, Meeting, Person, Feedback, FeedbackMedia, FeedbackEvent."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from core.clock import utcnow
+
+
+class Channel(StrEnum):
+    """What the feedback is about: the canteen (食堂) or a hosted meeting (会务)."""
+
+    canteen = "canteen"
+    meeting = "meeting"
+
+
+class Meal(StrEnum):
+    """Meal periods (餐次)."""
+
+    breakfast = "breakfast"
+    lunch = "lunch"
+    dinner = "dinner"
+
+
+class Status(StrEnum):
+    """Feedback states: new → acknowledged → rectifying → resolved → closed."""
+
+    new = "new"
+    acknowledged = "acknowledged"
+    rectifying = "rectifying"
+    resolved = "resolved"
+    closed = "closed"
+
+
+class Site(SQLModel, table=True):
+    """A canteen (食堂) or a venue (会场)."""
+
+    __tablename__ = "site"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True)
+    name: str = Field(max_length=100)
+    kind: str = Field(default="canteen", max_length=20)  # canteen or venue
+    active: bool = True
+
+
+class Meeting(SQLModel, table=True):
+    """A meeting the bureau hosts (会务接待); attendees reach its feedback window by its code or QR."""
+
+    __tablename__ = "meeting"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True)
+    title: str = Field(max_length=200)
+    starts_on: date
+    ends_on: date
+    venue: str = Field(default="", max_length=200)
+    organiser: str = Field(default="", max_length=200)
+    qr_ticket: str | None = Field(default=None, max_length=200)
+    qr_url: str | None = Field(default=None, max_length=500)
+    qr_expires_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Person(SQLModel, table=True):
+    """Someone who messages the bot or uses the console: WeChat openid and/or WeCom userid, staff details."""
+
+    __tablename__ = "person"
+    id: int | None = Field(default=None, primary_key=True)
+    openid: str | None = Field(default=None, max_length=128, unique=True)
+    wecom_userid: str | None = Field(default=None, max_length=128, unique=True)
+    staff_no: str | None = Field(default=None, max_length=40, unique=True)
+    name: str = Field(default="", max_length=100)
+    department: str = Field(default="", max_length=200)
+    roles: str = Field(default="", max_length=200)  # comma-separated: archivist, canteen_manager, …
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Feedback(SQLModel, table=True):
+    """One diner's or attendee's feedback: score, comment, media, and where it is in the handling loop."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        Index("ix_feedback_service_date_channel", "service_date", "channel"),
+        Index("ix_feedback_sender_created", "sender", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=40, unique=True)
+    channel: str = Field(default=Channel.canteen, max_length=20)
+    source: str = Field(default="mp", max_length=20)  # mp, wecom, simulator, demo
+    sender: str = Field(max_length=128)
+    site_id: int | None = Field(default=None, foreign_key="site.id")
+    table_no: str | None = Field(default=None, max_length=40)
+    meeting_id: int | None = Field(default=None, foreign_key="meeting.id")
+    meal: str | None = Field(default=None, max_length=20)
+    service_date: date
+    score: int | None = None
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    topics: str = Field(default="", max_length=400)
+    status: str = Field(default=Status.new, max_length=20, index=True)
+    misuse: bool = False
+    volume_id: int | None = Field(default=None, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class FeedbackMedia(SQLModel, table=True):
+    """A photo or voice note attached to a feedback; fetched from WeChat into DATA_DIR by a job."""
+
+    __tablename__ = "feedback_media"
+    id: int | None = Field(default=None, primary_key=True)
+    feedback_id: int = Field(foreign_key="feedback.id", index=True)
+    kind: str = Field(max_length=20)  # image or voice
+    media_id: str = Field(default="", max_length=200)
+    url: str = Field(default="", max_length=1000)
+    recognition: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    local_path: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class FeedbackEvent(SQLModel, table=True):
+    """Append-only history of a feedback: who did what, when."""
+
+    __tablename__ = "feedback_event"
+    id: int | None = Field(default=None, primary_key=True)
+    feedback_id: int = Field(foreign_key="feedback.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=40)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))

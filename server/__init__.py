@@ -1,0 +1,1 @@
+"""Composition root: the FastAPI app, the `houqin` command line, and the scheduler process."""

@@ -1,0 +1,68 @@
+"""The FastAPI application: wires settings, the database, the ingest writer and every edge router."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from sqlalchemy import Engine, text
+
+from bot import simulator, webhook
+from bot.ingest import Ingestor
+from core.db import make_engine
+from core.settings import Settings, get_settings
+from handlers.routes import build_router
+
+log = logging.getLogger("houqin.app")
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the app. Tests pass their own settings and engine; `houqin serve` passes neither."""
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+    ingestor = Ingestor(engine, router=build_router(), settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ingestor.start()
+        try:
+            yield
+        finally:
+            ingestor.stop()
+
+    app = FastAPI(title="houqin 后勤", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.ingestor = ingestor
+    app.include_router(webhook.router)
+    if settings.simulator_enabled:
+        app.include_router(simulator.router)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> Response:
+        # never leak a stack trace to the caller; the log has it
+        log.exception("unhandled error", exc_info=exc)
+        return PlainTextResponse("internal error", status_code=500)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> Response:
+        """Liveness and a database round-trip."""
+        body: dict[str, Any] = {"status": "ok", "database": "ok"}
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 — reported, not raised
+            body.update(status="degraded", database=f"unreachable: {type(exc).__name__}")
+            return JSONResponse(body, status_code=503)
+        return JSONResponse(body)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> Response:
+        target = "/simulator" if settings.simulator_enabled else "/docs"
+        return Response(status_code=307, headers={"location": target})
+
+    return app
