@@ -19,22 +19,19 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from bot.models import InboundMessage
 from bot.xmlmsg import truncate_utf8
 from core.clock import utcnow
-from core.db import insert_ignore, unit_of_work
+from core.db import unit_of_work
+from core.fastsql import Sql
 from core.settings import Settings
 from handlers import texts
 from handlers.router import Context, Incoming, Router
 
 log = logging.getLogger("houqin.ingest")
-
-_INBOUND = InboundMessage.__table__  # type: ignore[attr-defined]
-
 
 @dataclass(frozen=True)
 class Delivery:
@@ -54,54 +51,39 @@ class Result:
     feedback_id: int | None = None
 
 
+_INSERT = Sql(
+    "INSERT INTO inbound_message (dedupe_key, app, sender, msg_type, event, created_at, received_at, raw_xml, "
+    "reply, feedback_id, outcome) VALUES (:key, :app, :sender, :msg_type, :event, :created_at, :received_at, "
+    ":raw_xml, :reply, NULL, :outcome) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+)
+_EXISTING = Sql("SELECT reply, feedback_id FROM inbound_message WHERE dedupe_key = :key")
+_SET_REPLY = Sql("UPDATE inbound_message SET reply = :reply, feedback_id = :feedback_id WHERE id = :id")
+
+
+def _insert(session: Session, delivery: Delivery, *, reply: str | None, outcome: str) -> int | None:
+    msg = delivery.incoming
+    row = _INSERT.one(
+        session, key=delivery.key, app=msg.app, sender=msg.sender, msg_type=msg.msg_type, event=msg.event,
+        created_at=msg.created_at, received_at=utcnow(), raw_xml=delivery.raw_xml, reply=reply, outcome=outcome,
+    )
+    return None if row is None else int(row[0])
+
+
 def handle_one(session: Session, delivery: Delivery, *, router: Router, settings: Settings) -> Result:
     """Store one delivery exactly once and route it; a duplicate gets the reply stored for the first copy."""
-    msg = delivery.incoming
-    inserted = session.execute(
-        insert_ignore(session, _INBOUND)
-        .values(
-            dedupe_key=delivery.key,
-            app=msg.app,
-            sender=msg.sender,
-            msg_type=msg.msg_type,
-            event=msg.event,
-            created_at=msg.created_at,
-            received_at=utcnow(),
-            raw_xml=delivery.raw_xml,
-            outcome="handled",
-        )
-        .returning(_INBOUND.c.id)
-    ).scalar_one_or_none()
+    inserted = _insert(session, delivery, reply=None, outcome="handled")
     if inserted is None:
-        row = session.execute(
-            select(_INBOUND.c.reply, _INBOUND.c.feedback_id).where(_INBOUND.c.dedupe_key == delivery.key)
-        ).one()
-        return Result(reply=row.reply or "", duplicate=True, feedback_id=row.feedback_id)
-    outcome = router.dispatch(msg, Context(session=session, settings=settings, now=utcnow()))
+        reply, feedback_id = _EXISTING.one(session, key=delivery.key)
+        return Result(reply=reply or "", duplicate=True, feedback_id=feedback_id)
+    outcome = router.dispatch(delivery.incoming, Context(session=session, settings=settings, now=utcnow()))
     reply = truncate_utf8(outcome.text, settings.reply_max_bytes) if outcome.text else ""
-    session.execute(
-        update(_INBOUND).where(_INBOUND.c.id == inserted).values(reply=reply, feedback_id=outcome.feedback_id)
-    )
+    _SET_REPLY.run(session, reply=reply, feedback_id=outcome.feedback_id, id=inserted)
     return Result(reply=reply, feedback_id=outcome.feedback_id)
 
 
 def _store_failed(engine: Engine, delivery: Delivery) -> Result:
-    msg = delivery.incoming
     with unit_of_work(engine) as session:
-        session.execute(
-            insert_ignore(session, _INBOUND).values(
-                dedupe_key=delivery.key,
-                app=msg.app,
-                sender=msg.sender,
-                msg_type=msg.msg_type,
-                event=msg.event,
-                created_at=msg.created_at,
-                received_at=utcnow(),
-                raw_xml=delivery.raw_xml,
-                reply=texts.FAILED,
-                outcome="failed",
-            )
-        )
+        _insert(session, delivery, reply=texts.FAILED, outcome="failed")
     return Result(reply=texts.FAILED)
 
 
@@ -136,6 +118,11 @@ def _resolve(fut: asyncio.Future[Result], value: Result | BaseException) -> None
         fut.set_exception(value)
     else:
         fut.set_result(value)
+
+
+def _resolve_all(pairs: list[tuple[asyncio.Future[Result], Result | BaseException]]) -> None:
+    for fut, value in pairs:
+        _resolve(fut, value)
 
 
 class Ingestor:
@@ -197,9 +184,13 @@ class Ingestor:
             log.error("ingest batch failed: %s", exc)
             outcome = exc
         self.batches += 1
+        # one wake-up per event loop per batch, not one per request
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Result], Any]]] = {}
         for i, (_, fut, loop) in enumerate(batch):
             value: Any = outcome if isinstance(outcome, BaseException) else outcome[i]
             if not isinstance(value, BaseException):
                 self.delivered += 1
                 self.duplicates += int(value.duplicate)
-            loop.call_soon_threadsafe(_resolve, fut, value)
+            by_loop.setdefault(loop, []).append((fut, value))
+        for loop, pairs in by_loop.items():
+            loop.call_soon_threadsafe(_resolve_all, pairs)

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -29,7 +33,7 @@ class BodyTooLarge(Exception):
     """The request body is over the cap."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class AppKeys:
     """The secrets of one WeChat app: Official Account (`mp`) or WeCom (`wecom`)."""
 
@@ -38,7 +42,7 @@ class AppKeys:
     aes_key: str
     app_id: str
 
-    @property
+    @cached_property
     def cipher(self) -> Cipher | None:
         if not self.aes_key:
             return None
@@ -46,9 +50,16 @@ class AppKeys:
 
 
 def _keys(settings: Settings, app: str) -> AppKeys:
-    if app == "wecom":
-        return AppKeys("wecom", settings.wecom_token, settings.wecom_aes_key, settings.wecom_corpid)
-    return AppKeys("mp", settings.wechat_token, settings.wechat_aes_key, settings.wechat_appid)
+    # one AppKeys (and so one cipher) per settings object and app, not one per request
+    cache: dict[str, AppKeys] = settings.__dict__.setdefault("_houqin_app_keys", {})
+    keys = cache.get(app)
+    if keys is None:
+        if app == "wecom":
+            keys = AppKeys("wecom", settings.wecom_token, settings.wecom_aes_key, settings.wecom_corpid)
+        else:
+            keys = AppKeys("mp", settings.wechat_token, settings.wechat_aes_key, settings.wechat_appid)
+        cache[app] = keys
+    return keys
 
 
 async def read_capped(request: Request, limit: int) -> bytes:
@@ -98,50 +109,60 @@ async def _get(request: Request, app: str) -> Response:
     return PlainTextResponse(echo)
 
 
-async def _post(request: Request, app: str) -> Response:
-    settings: Settings = request.app.state.settings
+@dataclass(frozen=True)
+class Answer:
+    """What the edge sends back: status, body, content type."""
+
+    status: int
+    body: bytes
+    media_type: str = "text/plain; charset=utf-8"
+
+
+def _refusal(status: int, reason: str) -> Answer:
+    log.info("refused %d: %s", status, reason)
+    return Answer(status, reason.encode())
+
+
+async def handle_post(
+    *, settings: Settings, ingestor: Ingestor, app: str, query: Mapping[str, str], body: bytes
+) -> Answer:
+    """Everything after the body cap: verify, decrypt, parse, ingest exactly once, and render the reply."""
     keys = _keys(settings, app)
-    q = request.query_params
-    try:
-        body = await read_capped(request, settings.max_body_bytes)
-    except BodyTooLarge:
-        return _refuse(413, "request body too large")
-    timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
-    encrypted = app == "wecom" or q.get("encrypt_type", "raw").lower() == "aes"
+    timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+    encrypted = app == "wecom" or query.get("encrypt_type", "raw").lower() == "aes"
     try:
         check_timestamp(timestamp, window_s=settings.timestamp_window_s)
         if encrypted:
             cipher = keys.cipher
             if cipher is None:
-                return _refuse(400, "encrypted message but no AES key is configured")
+                return _refusal(400, "encrypted message but no AES key is configured")
             envelope = parse_xml(body)
             encrypt = envelope.get("Encrypt")
             if not isinstance(encrypt, str) or not encrypt:
-                return _refuse(400, "encrypted message without <Encrypt>")
-            verify(q.get("msg_signature"), keys.token, timestamp, nonce, encrypt)
+                return _refusal(400, "encrypted message without <Encrypt>")
+            verify(query.get("msg_signature"), keys.token, timestamp, nonce, encrypt)
             raw_xml = cipher.decrypt(encrypt)
             data = parse_xml(raw_xml)
         else:
             # the plaintext signature does not cover the body: production refuses this mode
-            verify(q.get("signature"), keys.token, timestamp, nonce)
+            verify(query.get("signature"), keys.token, timestamp, nonce)
             if settings.env == "production":
-                return _refuse(403, "plaintext mode is refused in production; use safe (AES) mode")
+                return _refusal(403, "plaintext mode is refused in production; use safe (AES) mode")
             data = parse_xml(body)
             raw_xml = body.decode("utf-8", errors="replace")
     except SignatureError as exc:
-        return _refuse(403, f"forbidden: {exc}")
+        return _refusal(403, f"forbidden: {exc}")
     except DecryptError as exc:
-        return _refuse(400, f"cannot decrypt: {exc}")
+        return _refusal(400, f"cannot decrypt: {exc}")
     except BadXml as exc:
-        return _refuse(400, f"bad XML: {exc}")
+        return _refusal(400, f"bad XML: {exc}")
     if not data.get("FromUserName") or not data.get("MsgType"):
-        return _refuse(400, "bad XML: not a WeChat message")
+        return _refusal(400, "bad XML: not a WeChat message")
 
-    ingestor: Ingestor = request.app.state.ingestor
     delivery = Delivery(key=dedupe_key(data, app=app), incoming=to_incoming(data, app=app), raw_xml=raw_xml)
     result = await ingestor.submit(delivery)
     if not result.reply:
-        return PlainTextResponse("success")
+        return Answer(200, b"success")
     reply = text_reply_xml(
         to_user=str(data.get("FromUserName")), from_user=str(data.get("ToUserName") or ""), content=result.reply
     )
@@ -153,7 +174,76 @@ async def _post(request: Request, app: str) -> Response:
         reply = encrypted_envelope(
             encrypt=encrypt, signature=signature(keys.token, ts, nonce, encrypt), timestamp=ts, nonce=nonce
         )
-    return Response(reply, media_type=XML)
+    return Answer(200, reply.encode("utf-8"), XML)
+
+
+async def _post(request: Request, app: str) -> Response:
+    settings: Settings = request.app.state.settings
+    try:
+        body = await read_capped(request, settings.max_body_bytes)
+    except BodyTooLarge:
+        return _refuse(413, "request body too large")
+    answer = await handle_post(
+        settings=settings, ingestor=request.app.state.ingestor, app=app, query=request.query_params, body=body
+    )
+    return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
+
+
+class WebhookFastPath:
+    """ASGI wrapper serving `POST /wechat` and `POST /wecom` without FastAPI's routing and middleware.
+
+    Why: at thousands of messages per second FastAPI's per-request machinery cost more CPU than
+    decrypting and storing the message. The FastAPI routes below stay (same `handle_post`) for the
+    OpenAPI docs and for any path this wrapper does not take.
+    """
+
+    PATHS = {"/wechat": "mp", "/wecom": "wecom"}
+
+    def __init__(self, app: Any, *, settings: Settings, ingestor: Ingestor) -> None:
+        self.app = app
+        self.settings = settings
+        self.ingestor = ingestor
+
+    def __getattr__(self, name: str) -> Any:  # state, routes, … of the wrapped FastAPI app
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        which = self.PATHS.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if which is None or scope["method"] != "POST" or (which == "wecom" and not self.settings.wecom_enabled):
+            await self.app(scope, receive, send)
+            return
+        answer = await self._answer(scope, receive, which)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status,
+                "headers": [(b"content-type", answer.media_type.encode()), (b"content-length", str(len(answer.body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer.body})
+
+    async def _answer(self, scope: Any, receive: Any, which: str) -> Answer:
+        limit = self.settings.max_body_bytes
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                return _refusal(413, "request body too large")
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return Answer(400, b"client disconnected")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return _refusal(413, "request body too large")
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+        return await handle_post(
+            settings=self.settings, ingestor=self.ingestor, app=which, query=query, body=b"".join(chunks)
+        )
 
 
 @router.get("/wechat", response_class=PlainTextResponse, summary="Official Account URL verification")

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlmodel import Session
 
-from core.db import insert_ignore
+from core.fastsql import Sql
 from core.models import Counter
+
+_NEXT = Sql(
+    "INSERT INTO counter (name, value) VALUES (:name, 1) "
+    "ON CONFLICT (name) DO UPDATE SET value = counter.value + 1 RETURNING value"
+)
 
 
 def next_value(session: Session, *, name: str) -> int:
     """Advance counter `name` by one and return the new value (the row stays locked until commit)."""
-    table = Counter.__table__  # type: ignore[attr-defined]
-    stmt = update(table).where(table.c.name == name).values(value=table.c.value + 1).returning(table.c.value)
-    value = session.execute(stmt).scalar_one_or_none()
-    if value is None:
-        session.execute(insert_ignore(session, table).values(name=name, value=0))
-        value = session.execute(stmt).scalar_one()
-    return int(value)
+    return int(_NEXT.one(session, name=name)[0])
 
 
 def peek(session: Session, *, name: str) -> int:

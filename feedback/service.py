@@ -10,18 +10,61 @@ import hashlib
 import hmac
 from datetime import date, datetime
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlmodel import Session
 
 from core.clock import utcnow
 from core.counters import next_value
-from feedback.models import Channel, Feedback, FeedbackEvent, FeedbackMedia, Meeting, Site
+from core.fastsql import Sql, parse_date
+from feedback.models import Channel, Meeting, Site, Status
 
 MAX_COMMENT_CHARS = 8000
 
 
 class ArchivedError(Exception):
     """Archived feedback (bound into a volume) is read-only."""
+
+
+_INSERT = Sql(
+    "INSERT INTO feedback (reference, channel, source, sender, site_id, table_no, meeting_id, meal, service_date, "
+    "score, comment, topics, status, misuse, volume_id, created_at, updated_at) VALUES (:reference, :channel, "
+    ":source, :sender, :site_id, :table_no, :meeting_id, :meal, :service_date, :score, :comment, '', 'new', "
+    ":misuse, NULL, :created_at, :created_at) RETURNING id"
+)
+_GET = Sql(
+    "SELECT id, reference, channel, sender, site_id, table_no, meeting_id, meal, service_date, score, comment, "
+    "status, volume_id FROM feedback WHERE id = :id"
+)
+_UPDATE = Sql("UPDATE feedback SET score = :score, comment = :comment, updated_at = :now WHERE id = :id")
+_TOUCH = Sql("UPDATE feedback SET updated_at = :now WHERE id = :id")
+_EVENT = Sql(
+    "INSERT INTO feedback_event (feedback_id, at, actor, action, detail) VALUES (:feedback_id, :at, :actor, :action, :detail)"
+)
+_MEDIA = Sql(
+    "INSERT INTO feedback_media (feedback_id, kind, media_id, url, recognition, local_path, created_at) "
+    "VALUES (:feedback_id, :kind, :media_id, :url, :recognition, :local_path, :created_at) RETURNING id"
+)
+
+
+@dataclass
+class FeedbackRow:
+    """The fields of a feedback the message path needs (a plain row, not an ORM object)."""
+
+    id: int
+    reference: str
+    channel: str
+    sender: str
+    site_id: int | None
+    table_no: str | None
+    meeting_id: int | None
+    meal: str | None
+    service_date: date
+    score: int | None
+    comment: str
+    status: str
+    volume_id: int | None
 
 
 def reference_number(session: Session, *, local_day: date) -> str:
@@ -45,34 +88,40 @@ def create_feedback(
     score: int | None = None,
     comment: str = "",
     created_at: datetime | None = None,
-) -> Feedback:
+) -> FeedbackRow:
     """Record a new feedback and give it a reference number."""
     if score is not None and not 1 <= score <= 5:
         raise ValueError(f"score must be 1–5, got {score}")
     now = created_at or utcnow()
-    fb = Feedback(
+    values = dict(
         reference=reference_number(session, local_day=local_day),
-        channel=channel,
-        source=source,
+        channel=str(channel),
         sender=sender,
         site_id=site_id,
         table_no=table_no,
         meeting_id=meeting_id,
-        meal=meal if channel == Channel.canteen else None,
+        meal=str(meal) if meal and channel == Channel.canteen else None,
         service_date=service_date,
         score=score,
         comment=comment[:MAX_COMMENT_CHARS],
-        created_at=now,
-        updated_at=now,
     )
-    session.add(fb)
-    session.flush()
-    return fb
+    row = _INSERT.one(session, **values, source=source, misuse=False, created_at=now)
+    return FeedbackRow(id=row[0], **values, status=Status.new, volume_id=None)  # type: ignore[arg-type]
+
+
+def get_feedback(session: Session, *, feedback_id: int) -> FeedbackRow | None:
+    """One feedback as a plain row."""
+    row = _GET.one(session, id=feedback_id)
+    if row is None:
+        return None
+    values = list(row)
+    values[8] = parse_date(values[8])
+    return FeedbackRow(*values)
 
 
 def add_to_feedback(
-    session: Session, *, feedback: Feedback, score: int | None = None, comment: str = "", actor: str
-) -> Feedback:
+    session: Session, *, feedback: FeedbackRow, score: int | None = None, comment: str = "", actor: str
+) -> FeedbackRow:
     """Add a score (when it has none) and/or more comment text to a feedback still open for the diner."""
     if feedback.volume_id is not None:
         raise ArchivedError(feedback.reference)
@@ -84,37 +133,32 @@ def add_to_feedback(
         feedback.comment = (f"{feedback.comment}\n{comment}" if feedback.comment else comment)[:MAX_COMMENT_CHARS]
         changed.append("comment")
     if changed:
-        feedback.updated_at = utcnow()
-        session.add(FeedbackEvent(feedback_id=feedback.id, actor=actor, action="diner_added", detail=",".join(changed)))
-        session.flush()
+        now = utcnow()
+        _UPDATE.run(session, score=feedback.score, comment=feedback.comment, now=now, id=feedback.id)
+        _EVENT.run(session, feedback_id=feedback.id, at=now, actor=actor, action="diner_added", detail=",".join(changed))
     return feedback
 
 
 def attach_media(
     session: Session,
     *,
-    feedback: Feedback,
+    feedback: FeedbackRow,
     kind: str,
     media_id: str = "",
     url: str = "",
     recognition: str = "",
     local_path: str | None = None,
-) -> FeedbackMedia:
+) -> int:
     """Attach a photo or voice note to a feedback (the file is fetched from WeChat later, by a job)."""
     if feedback.volume_id is not None:
         raise ArchivedError(feedback.reference)
-    media = FeedbackMedia(
-        feedback_id=feedback.id,  # type: ignore[arg-type]
-        kind=kind,
-        media_id=media_id,
-        url=url,
-        recognition=recognition,
-        local_path=local_path,
+    now = utcnow()
+    row = _MEDIA.one(
+        session, feedback_id=feedback.id, kind=kind, media_id=media_id, url=url, recognition=recognition,
+        local_path=local_path, created_at=now,
     )
-    session.add(media)
-    feedback.updated_at = utcnow()
-    session.flush()
-    return media
+    _TOUCH.run(session, now=now, id=feedback.id)
+    return int(row[0])
 
 
 def site_by_code(session: Session, *, code: str) -> Site | None:

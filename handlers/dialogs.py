@@ -1,21 +1,55 @@
-"""Feedback windows (dialogs): one per sender, kept in the database, open for a few minutes."""
+"""Feedback windows (dialogs): one per sender, kept in the database so every worker sees it.
+
+On the per-message path, so it uses precompiled SQL (core.fastsql) rather than ORM objects.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlmodel import Session
 
-from handlers.models import Dialog
+from core.fastsql import Sql, parse_dt
+
+_GET = Sql(
+    "SELECT id, sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at "
+    "FROM dialog WHERE sender = :sender"
+)
+_UPSERT = Sql(
+    "INSERT INTO dialog (sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at) "
+    "VALUES (:sender, :channel, :site_id, :table_no, :meeting_id, :meal, :feedback_id, :opened_at, :expires_at) "
+    "ON CONFLICT (sender) DO UPDATE SET channel = excluded.channel, site_id = excluded.site_id, "
+    "table_no = excluded.table_no, meeting_id = excluded.meeting_id, meal = excluded.meal, "
+    "feedback_id = excluded.feedback_id, opened_at = excluded.opened_at, expires_at = excluded.expires_at "
+    "RETURNING id"
+)
+_EXTEND = Sql("UPDATE dialog SET feedback_id = :feedback_id, expires_at = :expires_at WHERE id = :id")
 
 
-def current_window(session: Session, *, sender: str, now: datetime) -> Dialog | None:
+@dataclass
+class DialogRow:
+    """A sender's open window: what it is about and which feedback it fills."""
+
+    id: int
+    sender: str
+    channel: str
+    site_id: int | None
+    table_no: str | None
+    meeting_id: int | None
+    meal: str | None
+    feedback_id: int | None
+    opened_at: datetime
+    expires_at: datetime
+
+
+def current_window(session: Session, *, sender: str, now: datetime) -> DialogRow | None:
     """The sender's open window, or None when there is none or it has expired."""
-    dialog = session.execute(select(Dialog).where(Dialog.sender == sender)).scalar_one_or_none()
-    if dialog is None or dialog.expires_at <= now:
+    row = _GET.one(session, sender=sender)
+    if row is None:
         return None
-    return dialog
+    dialog = DialogRow(*row[:8], opened_at=parse_dt(row[8]), expires_at=parse_dt(row[9]))  # type: ignore[arg-type]
+    return dialog if dialog.expires_at > now else None
 
 
 def open_window(
@@ -30,27 +64,21 @@ def open_window(
     meeting_id: int | None = None,
     meal: str | None = None,
     feedback_id: int | None = None,
-) -> Dialog:
+) -> DialogRow:
     """Open (or reopen) the sender's window with this context, replacing whatever was there."""
-    dialog = session.execute(select(Dialog).where(Dialog.sender == sender)).scalar_one_or_none()
-    if dialog is None:
-        dialog = Dialog(sender=sender)
-    dialog.channel = channel
-    dialog.site_id = site_id
-    dialog.table_no = table_no
-    dialog.meeting_id = meeting_id
-    dialog.meal = meal
-    dialog.feedback_id = feedback_id
-    dialog.opened_at = now
-    dialog.expires_at = now + timedelta(minutes=minutes)
-    session.add(dialog)
-    session.flush()
-    return dialog
+    expires = now + timedelta(minutes=minutes)
+    values = dict(
+        sender=sender, channel=str(channel), site_id=site_id, table_no=table_no, meeting_id=meeting_id,
+        meal=str(meal) if meal else None, feedback_id=feedback_id,
+    )
+    row = _UPSERT.one(session, **values, opened_at=now, expires_at=expires)
+    return DialogRow(id=row[0], **values, opened_at=now, expires_at=expires)  # type: ignore[arg-type]
 
 
-def extend_window(session: Session, *, dialog: Dialog, now: datetime, minutes: int, feedback_id: int | None) -> None:
+def extend_window(
+    session: Session, *, dialog: DialogRow, now: datetime, minutes: int, feedback_id: int | None
+) -> None:
     """Keep the window open for another `minutes` and point it at `feedback_id`."""
     dialog.feedback_id = feedback_id
     dialog.expires_at = now + timedelta(minutes=minutes)
-    session.add(dialog)
-    session.flush()
+    _EXTEND.run(session, feedback_id=feedback_id, expires_at=dialog.expires_at, id=dialog.id)

@@ -7,10 +7,11 @@ from __future__ import annotations
 from core.clock import to_local
 from feedback import service
 from feedback.grammar import Parsed, infer_meal, parse_scene, parse_text
-from feedback.models import Channel, Feedback, Meal, Meeting, Site
+from feedback.models import Channel, Meal, Meeting, Site
+from feedback.service import FeedbackRow
 from feedback.vocabulary import MEAL_LABELS
 from handlers import dialogs, texts
-from handlers.models import Dialog
+from handlers.dialogs import DialogRow
 from handlers.router import Context, Incoming, Outcome
 
 
@@ -113,10 +114,10 @@ def handle_text(msg: Incoming, ctx: Context, parsed: Parsed) -> Outcome:
     return record(msg, ctx, score=parsed.score, meal=parsed.meal, comment=parsed.comment)
 
 
-def _window_feedback(ctx: Context, window: Dialog | None) -> Feedback | None:
+def _window_feedback(ctx: Context, window: DialogRow | None) -> FeedbackRow | None:
     if window is None or window.feedback_id is None:
         return None
-    fb = ctx.session.get(Feedback, window.feedback_id)
+    fb = service.get_feedback(ctx.session, feedback_id=window.feedback_id)
     if fb is None or fb.volume_id is not None:
         return None
     return fb
@@ -164,8 +165,8 @@ def record(
 
 
 def _create(
-    ctx: Context, msg: Incoming, *, window: Dialog | None, score: int | None, meal: Meal | None, comment: str
-) -> Feedback:
+    ctx: Context, msg: Incoming, *, window: DialogRow | None, score: int | None, meal: Meal | None, comment: str
+) -> FeedbackRow:
     local_now = to_local(ctx.now, ctx.settings.tz)
     inferred_meal, service_date = infer_meal(local_now)
     channel = window.channel if window is not None else Channel.canteen
@@ -227,7 +228,7 @@ def voice(msg: Incoming, ctx: Context) -> Outcome:
         if parsed.kind != "feedback" or parsed.score is not None:
             outcome = handle_text(msg, ctx, parsed)
             if outcome.feedback_id is not None:
-                fb = ctx.session.get(Feedback, outcome.feedback_id)
+                fb = service.get_feedback(ctx.session, feedback_id=outcome.feedback_id)
                 if fb is not None:
                     service.attach_media(
                         ctx.session, feedback=fb, kind="voice", media_id=msg.media_id, recognition=said

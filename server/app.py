@@ -20,7 +20,7 @@ from handlers.routes import build_router
 log = logging.getLogger("houqin.app")
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Any:
     """Build the app. Tests pass their own settings and engine; `houqin serve` passes neither."""
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
@@ -65,4 +65,4 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         target = "/simulator" if settings.simulator_enabled else "/docs"
         return Response(status_code=307, headers={"location": target})
 
-    return app
+    return webhook.WebhookFastPath(app, settings=settings, ingestor=ingestor)

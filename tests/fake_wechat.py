@@ -1,0 +1,96 @@
+"""A fake WeChat / WeCom API, served on loopback: the outbound side of WeChat that tests can reach.
+
+It issues tokens, QR tickets, accepts customer-service and WeCom messages, serves media and WeCom users,
+records every call, and can be told to fail (errcode or HTTP 500) for a while.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+PNG_1PX = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc00000030101009a5b7b2f0000000049454e44ae426082"
+)
+
+
+@dataclass
+class FakeWeChat:
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    fail_next: int = 0
+    fail_errcode: int = -1
+    tokens_issued: int = 0
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _ticket: Any = field(default_factory=lambda: itertools.count(1))
+
+    def _failing(self) -> Response | None:
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            if self.fail_errcode == 500:
+                return Response("boom", status_code=500)
+            return JSONResponse({"errcode": self.fail_errcode, "errmsg": "system busy"})
+        return None
+
+    async def token(self, request: Request) -> Response:
+        self.tokens_issued += 1
+        self.calls.append(("token", dict(request.query_params)))
+        return JSONResponse({"access_token": f"TOKEN{self.tokens_issued}", "expires_in": 7200})
+
+    async def qrcode(self, request: Request) -> Response:
+        body = json.loads(await request.body())
+        self.calls.append(("qrcode", body))
+        n = next(self._ticket)
+        return JSONResponse(
+            {"ticket": f"TICKET{n}", "expire_seconds": body.get("expire_seconds", 0), "url": f"http://weixin.qq.com/q/fake{n}"}
+        )
+
+    async def custom_send(self, request: Request) -> Response:
+        if (failure := self._failing()) is not None:
+            self.calls.append(("custom_send_failed", {}))
+            return failure
+        body = json.loads(await request.body())
+        self.calls.append(("custom_send", body))
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+    async def media_get(self, request: Request) -> Response:
+        self.calls.append(("media_get", dict(request.query_params)))
+        return Response(PNG_1PX, media_type="image/png")
+
+    async def wecom_user(self, request: Request) -> Response:
+        userid = request.query_params.get("userid", "")
+        self.calls.append(("wecom_user", {"userid": userid}))
+        user = self.users.get(userid)
+        if user is None:
+            return JSONResponse({"errcode": 60111, "errmsg": "userid not found"})
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "userid": userid, **user})
+
+    async def wecom_send(self, request: Request) -> Response:
+        if (failure := self._failing()) is not None:
+            return failure
+        body = json.loads(await request.body())
+        self.calls.append(("wecom_send", body))
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/cgi-bin/token", self.token),
+                Route("/cgi-bin/gettoken", self.token),
+                Route("/cgi-bin/qrcode/create", self.qrcode, methods=["POST"]),
+                Route("/cgi-bin/message/custom/send", self.custom_send, methods=["POST"]),
+                Route("/cgi-bin/media/get", self.media_get),
+                Route("/cgi-bin/user/get", self.wecom_user),
+                Route("/cgi-bin/message/send", self.wecom_send, methods=["POST"]),
+            ]
+        )
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [body for call, body in self.calls if call == name]
