@@ -6,7 +6,6 @@ Pure functions, no database: the handlers decide what a parsed message means in 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -21,17 +20,20 @@ from feedback.vocabulary import (
     STAFF_COMMANDS,
 )
 
-_PUNCT = r"\s,.!?;:，。！？；：、~～…·\-—"
+_PUNCT_CHARS = " \t\r\n\u3000,.!?;:，。！？；：、~～…·-—"
+_PUNCT = re.escape(_PUNCT_CHARS)
 _BOUNDARY = rf"(?=$|[{_PUNCT}])"
 _SEP = re.compile(rf"[{_PUNCT}]*")
 _STARS = re.compile(r"[★☆⭐]+")
-_DIGIT_UNIT = re.compile(rf"([1-5]|[{''.join(CHINESE_DIGITS)}])\s*(?:分|星)")
-_BARE_DIGIT = re.compile(rf"[1-5]{_BOUNDARY}")
+# 分/星 but not 分钟 (minutes) or 星级 (hotel stars)
+_UNIT = r"(?:分(?!钟)|星(?!级))"
+_DIGIT_UNIT = re.compile(rf"([1-5]|[{''.join(CHINESE_DIGITS)}])\s*{_UNIT}")
+_BARE_DIGIT = re.compile(rf"[1-5](?![.．]\d){_BOUNDARY}")
 _SCORE_WORD = re.compile("(?:" + "|".join(re.escape(w) for w, _ in SCORE_WORDS) + ")" + _BOUNDARY)
 _SCORE_WORD_VALUE = dict(SCORE_WORDS)
 _MEAL_WORD = re.compile("|".join(re.escape(w) for w in MEAL_WORDS))
 _TRAILING_SCORE = re.compile(
-    rf"(?:^|[{_PUNCT}])((?:[★☆⭐]+)|(?:[1-5]|[{''.join(CHINESE_DIGITS)}])\s*(?:分|星)|"
+    rf"(?:^|[{_PUNCT}])((?:[★☆⭐]+)|(?:[1-5]|[{''.join(CHINESE_DIGITS)}])\s*{_UNIT}|"
     + "|".join(re.escape(w) for w, _ in SCORE_WORDS)
     + rf")[{_PUNCT}]*$"
 )
@@ -50,9 +52,14 @@ class Parsed:
     args: tuple[str, ...] = field(default_factory=tuple)
 
 
+# Full-width digits, letters and the ideographic space fold to ASCII for matching; nothing else changes,
+# so the comment keeps the diner's own punctuation (volumes hold it verbatim).
+_FOLD = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F) if chr(c - 0xFEE0).isalnum()} | {0x3000: 0x20}
+
+
 def normalize(text: str) -> str:
-    """NFKC (full-width digits and letters become ASCII) and trimmed."""
-    return unicodedata.normalize("NFKC", text).strip()
+    """Full-width digits and letters as ASCII, trimmed; every other character kept as typed."""
+    return text.translate(_FOLD).strip()
 
 
 def _star_score(stars: str) -> int | None:
@@ -75,7 +82,8 @@ def match_score(text: str) -> tuple[int, int] | None:
     return None
 
 
-def _trailing_score(text: str) -> tuple[int, str] | None:
+def _trailing_score(text: str) -> tuple[int, int] | None:
+    """A score at the end of `text`: (score, length of the text before it)."""
     m = _TRAILING_SCORE.search(text)
     if not m:
         return None
@@ -88,12 +96,13 @@ def _trailing_score(text: str) -> tuple[int, str] | None:
         score = s[0]
     else:
         return None
-    return score, text[: m.start()].rstrip(_PUNCT.replace("\\", ""))
+    return score, len(text[: m.start()].rstrip(_PUNCT_CHARS))
 
 
 def parse_text(raw: str) -> Parsed:
     """Parse one text message. Never raises: anything unrecognised is a comment (free text is never dropped)."""
-    text = normalize(raw)
+    original = raw.strip()
+    text = normalize(raw)  # same length as `original`: match on `text`, cut the comment from `original`
     if not text or text.lower() in HELP_WORDS or (_ONLY_PUNCT.match(text) and not _STARS.search(text)):
         return Parsed("help")
     for cmd in STAFF_COMMANDS:
@@ -105,15 +114,17 @@ def parse_text(raw: str) -> Parsed:
             return Parsed("meeting", args=(code,))
 
     is_command = False
+    pos = 0
     for word in FEEDBACK_WORDS:
-        if text.startswith(word):
+        rest = text[len(word) :]
+        # 反馈 is a command only when it stands alone: 反馈 午餐…, 反馈4分…, not 意见箱在哪里
+        if text.startswith(word) and (re.match(_BOUNDARY, rest) or _MEAL_WORD.match(rest) or match_score(rest)):
             is_command = True
-            text = text[len(word) :]
+            pos = len(word)
             break
 
     score: int | None = None
     meal: Meal | None = None
-    pos = 0
     progress = True
     while progress:
         progress = False
@@ -130,9 +141,10 @@ def parse_text(raw: str) -> Parsed:
             score = s[0]
             pos += s[1]
             progress = True
-    comment = text[pos:].strip()
-    if score is None and comment and (t := _trailing_score(comment)):
-        score, comment = t
+    end = len(text)
+    if score is None and pos < end and (t := _trailing_score(text[pos:])):
+        score, end = t[0], pos + t[1]
+    comment = original[pos:end].strip()
     if meal is None and (m := _MEAL_WORD.search(comment)):
         meal = MEAL_WORDS[m.group(0)]
     if is_command and score is None and not comment:

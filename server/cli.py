@@ -115,11 +115,15 @@ def meeting_add(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    with unit_of_work(engine) as session:
-        meeting = add_meeting(
-            session, code=code, title=title, starts_on=first, ends_on=last, venue=venue, organiser=organiser
-        )
-        qr = issue_qr(session, meeting=meeting, settings=settings)
+    try:
+        with unit_of_work(engine) as session:
+            meeting = add_meeting(
+                session, code=code, title=title, starts_on=first, ends_on=last, venue=venue, organiser=organiser
+            )
+            qr = issue_qr(session, meeting=meeting, settings=settings)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     out = render_poster(meeting=meeting, qr_content=qr, settings=settings, path=poster)
     typer.echo(f"meeting {meeting.code} added; QR scene meeting:{meeting.code}; poster: {out}")
 

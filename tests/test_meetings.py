@@ -337,10 +337,6 @@ def test_cli_meeting_add_bad_code_stores_nothing(cli_env: dict[str, str], db_url
     assert _rows(db_url) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: server/cli.py meeting_add lets add_meeting's ValueError escape: traceback, exit 1",
-)
 def test_cli_meeting_add_bad_code_is_one_clear_line(cli_env: dict[str, str]) -> None:
     result = CliRunner().invoke(
         cli, ["meeting", "add", "年度会", "--title", "t", "--starts", "2026-11-24"], env=cli_env
