@@ -11,6 +11,7 @@ and the ratio (c)/(b).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import random
@@ -27,7 +28,16 @@ from bench.loadgen import LoadResult, build_request, run_load
 TOKEN = "bench-token"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 APPID = "wx_bench_appid"
-COMMENTS = ["红烧肉偏咸", "米饭有点硬", "汤很鲜", "窗口排队太久", "青菜炒得不错", "馒头凉了", "服务态度很好", "鱼有点腥"]
+COMMENTS = [
+    "红烧肉偏咸",
+    "米饭有点硬",
+    "汤很鲜",
+    "窗口排队太久",
+    "青菜炒得不错",
+    "馒头凉了",
+    "服务态度很好",
+    "鱼有点腥",
+]
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -53,8 +63,13 @@ def make_requests(n: int, port: int, *, seed: int) -> list[bytes]:
         nonce = f"n{i}"
         env = crypt.encrypt_message(xml, ts, nonce)
         encrypt = env.split("<Encrypt><![CDATA[", 1)[1].split("]]>", 1)[0]
-        params = {"timestamp": ts, "nonce": nonce, "encrypt_type": "aes",
-                  "signature": _sign(TOKEN, ts, nonce), "msg_signature": _sign(TOKEN, ts, nonce, encrypt)}
+        params = {
+            "timestamp": ts,
+            "nonce": nonce,
+            "encrypt_type": "aes",
+            "signature": _sign(TOKEN, ts, nonce),
+            "msg_signature": _sign(TOKEN, ts, nonce, encrypt),
+        }
         body = f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
         out.append(build_request("127.0.0.1", port, "/wechat", params, body.encode()))
     return out
@@ -69,13 +84,26 @@ def _free_port() -> int:
 
 
 def start_server(target: str, port: int, env: dict[str, str], core: int) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--host", "127.0.0.1",
-           "--log-level", "warning", "--no-access-log", "--loop", "uvloop", "--http", "httptools"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+    ]
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)
-    try:
+    with contextlib.suppress(AttributeError, OSError):  # not every OS pins
         os.sched_setaffinity(proc.pid, {core})
-    except (AttributeError, OSError):
-        pass
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -105,23 +133,34 @@ def measure(name: str, target: str, env: dict[str, str], n: int, concurrency: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--database-url", default="", help="houqin's database (default: a fresh SQLite file)")
     parser.add_argument("--only", choices=["a", "b", "c"], action="append", help="run only these rows")
     args = parser.parse_args()
-    try:
+    with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {1})
-    except (AttributeError, OSError):
-        pass
 
     with tempfile.TemporaryDirectory() as tmp:
         db_url = args.database_url or f"sqlite:///{tmp}/bench.db"
-        env = {"HOUQIN_WECHAT_TOKEN": TOKEN, "HOUQIN_WECHAT_AES_KEY": AES_KEY, "HOUQIN_WECHAT_APPID": APPID,
-               "HOUQIN_DATABASE_URL": db_url, "HOUQIN_DATA_DIR": f"{tmp}/var", "HOUQIN_ENV": "development"}
-        subprocess.run([sys.executable, "-m", "server.cli", "db", "upgrade"], env={**os.environ, **env}, cwd=ROOT,
-                       check=True, stdout=subprocess.DEVNULL)
+        env = {
+            "HOUQIN_WECHAT_TOKEN": TOKEN,
+            "HOUQIN_WECHAT_AES_KEY": AES_KEY,
+            "HOUQIN_WECHAT_APPID": APPID,
+            "HOUQIN_DATABASE_URL": db_url,
+            "HOUQIN_DATA_DIR": f"{tmp}/var",
+            "HOUQIN_ENV": "development",
+        }
+        subprocess.run(
+            [sys.executable, "-m", "server.cli", "db", "upgrade"],
+            env={**os.environ, **env},
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         rows = [
             ("(a) bare FastAPI, returns success", "bench.apps:bare"),
             ("(b) wechatpy verify+decrypt+parse+reply+encrypt, no DB", "bench.apps:wechatpy_nodb"),
@@ -139,7 +178,9 @@ def main() -> None:
             with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
                 stored = conn.execute("SELECT count(*) FROM feedback").fetchone()[0]
 
-    print(f"\nwebhook benchmark: {args.requests} AES text messages, {args.concurrency} connections, 1 worker each")
+    print(
+        f"\nwebhook benchmark: {args.requests} AES text messages, {args.concurrency} connections, 1 worker each"
+    )
     print(f"{'server':58} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for name, r in results.items():
         print(f"{name:58} {r.rps:8.0f} {r.p50:8.2f} {r.pct(99):8.2f}")

@@ -33,6 +33,7 @@ from handlers.router import Context, Incoming, Router
 
 log = logging.getLogger("houqin.ingest")
 
+
 @dataclass(frozen=True)
 class Delivery:
     """One verified delivery from WeChat: its dedupe key, parsed form and raw (decrypted) XML."""
@@ -63,8 +64,17 @@ _SET_REPLY = Sql("UPDATE inbound_message SET reply = :reply, feedback_id = :feed
 def _insert(session: Session, delivery: Delivery, *, reply: str | None, outcome: str) -> int | None:
     msg = delivery.incoming
     row = _INSERT.one(
-        session, key=delivery.key, app=msg.app, sender=msg.sender, msg_type=msg.msg_type, event=msg.event,
-        created_at=msg.created_at, received_at=utcnow(), raw_xml=delivery.raw_xml, reply=reply, outcome=outcome,
+        session,
+        key=delivery.key,
+        app=msg.app,
+        sender=msg.sender,
+        msg_type=msg.msg_type,
+        event=msg.event,
+        created_at=msg.created_at,
+        received_at=utcnow(),
+        raw_xml=delivery.raw_xml,
+        reply=reply,
+        outcome=outcome,
     )
     return None if row is None else int(row[0])
 
@@ -87,7 +97,9 @@ def _store_failed(engine: Engine, delivery: Delivery) -> Result:
     return Result(reply=texts.FAILED)
 
 
-def process_batch(engine: Engine, deliveries: list[Delivery], *, router: Router, settings: Settings) -> list[Result]:
+def process_batch(
+    engine: Engine, deliveries: list[Delivery], *, router: Router, settings: Settings
+) -> list[Result]:
     """Handle a batch in one transaction; on failure fall back to one transaction per delivery."""
     try:
         with unit_of_work(engine) as session:
@@ -179,8 +191,10 @@ class Ingestor:
     def _run_batch(self, batch: list[_Job]) -> None:
         outcome: list[Result] | BaseException
         try:
-            outcome = process_batch(self.engine, [job[0] for job in batch], router=self.router, settings=self.settings)
-        except BaseException as exc:  # noqa: BLE001 — handed to every waiting request
+            outcome = process_batch(
+                self.engine, [job[0] for job in batch], router=self.router, settings=self.settings
+            )
+        except BaseException as exc:
             log.error("ingest batch failed: %s", exc)
             outcome = exc
         self.batches += 1

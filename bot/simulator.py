@@ -18,7 +18,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.wxcrypto import Cipher, signature
 from bot.xmlmsg import cdata, parse_xml
@@ -98,9 +98,17 @@ def page() -> HTMLResponse:
 def scenes(request: Request) -> dict[str, list[dict[str, str]]]:
     """QR scenes a person can 'scan': every canteen and every meeting."""
     with Session(request.app.state.engine) as session:
-        sites = session.execute(select(Site).where(Site.active.is_(True)).order_by(Site.id)).scalars().all()  # type: ignore[attr-defined]
-        meetings = session.execute(select(Meeting).order_by(Meeting.starts_on.desc()).limit(20)).scalars().all()  # type: ignore[attr-defined]
-    out = [{"scene": f"canteen:{s.code}", "label": f"{s.name}（餐桌码）"} for s in sites if s.kind == "canteen"]
+        sites = (
+            session.execute(select(Site).where(col(Site.active).is_(True)).order_by(col(Site.id)))
+            .scalars()
+            .all()
+        )
+        meetings = (
+            session.execute(select(Meeting).order_by(col(Meeting.starts_on).desc()).limit(20)).scalars().all()
+        )
+    out = [
+        {"scene": f"canteen:{s.code}", "label": f"{s.name}（餐桌码）"} for s in sites if s.kind == "canteen"
+    ]
     out += [{"scene": f"meeting:{m.code}", "label": f"会议：{m.title}"} for m in meetings]
     return {"scenes": out}
 
@@ -133,10 +141,17 @@ async def send(msg: SimMessage, request: Request) -> dict[str, object]:
     ts = str(now)
     params = {"timestamp": ts, "nonce": nonce, "signature": signature(settings.wechat_token, ts, nonce)}
     body = xml
-    cipher = Cipher(aes_key=settings.wechat_aes_key, app_id=settings.wechat_appid) if settings.wechat_aes_key else None
+    cipher = (
+        Cipher(aes_key=settings.wechat_aes_key, app_id=settings.wechat_appid)
+        if settings.wechat_aes_key
+        else None
+    )
     if cipher is not None:
         encrypt = cipher.encrypt(xml)
-        params |= {"encrypt_type": "aes", "msg_signature": signature(settings.wechat_token, ts, nonce, encrypt)}
+        params |= {
+            "encrypt_type": "aes",
+            "msg_signature": signature(settings.wechat_token, ts, nonce, encrypt),
+        }
         body = f"<xml><ToUserName>{cdata(OFFICIAL_ACCOUNT)}</ToUserName><Encrypt>{cdata(encrypt)}</Encrypt></xml>"
     transport = httpx.ASGITransport(app=request.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://simulator") as client:

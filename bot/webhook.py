@@ -12,11 +12,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy.exc import DBAPIError
 
 from bot.ingest import Delivery, Ingestor
 from bot.wxcrypto import Cipher, DecryptError, SignatureError, check_timestamp, signature, verify
@@ -160,11 +161,18 @@ async def handle_post(
         return _refusal(400, "bad XML: not a WeChat message")
 
     delivery = Delivery(key=dedupe_key(data, app=app), incoming=to_incoming(data, app=app), raw_xml=raw_xml)
-    result = await ingestor.submit(delivery)
+    try:
+        result = await ingestor.submit(delivery)
+    except DBAPIError as exc:
+        # nothing was acknowledged: WeChat retries, and the dedupe key keeps the retry exactly-once
+        log.error("database unavailable, refusing %s: %s", delivery.key, type(exc).__name__)
+        return Answer(503, b"database unavailable, retry later")
     if not result.reply:
         return Answer(200, b"success")
     reply = text_reply_xml(
-        to_user=str(data.get("FromUserName")), from_user=str(data.get("ToUserName") or ""), content=result.reply
+        to_user=str(data.get("FromUserName")),
+        from_user=str(data.get("ToUserName") or ""),
+        content=result.reply,
     )
     if encrypted:
         cipher = keys.cipher
@@ -197,7 +205,7 @@ class WebhookFastPath:
     OpenAPI docs and for any path this wrapper does not take.
     """
 
-    PATHS = {"/wechat": "mp", "/wecom": "wecom"}
+    PATHS: ClassVar[dict[str, str]] = {"/wechat": "mp", "/wecom": "wecom"}
 
     def __init__(self, app: Any, *, settings: Settings, ingestor: Ingestor) -> None:
         self.app = app
@@ -209,7 +217,11 @@ class WebhookFastPath:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         which = self.PATHS.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if which is None or scope["method"] != "POST" or (which == "wecom" and not self.settings.wecom_enabled):
+        if (
+            which is None
+            or scope["method"] != "POST"
+            or (which == "wecom" and not self.settings.wecom_enabled)
+        ):
             await self.app(scope, receive, send)
             return
         answer = await self._answer(scope, receive, which)
@@ -217,7 +229,10 @@ class WebhookFastPath:
             {
                 "type": "http.response.start",
                 "status": answer.status,
-                "headers": [(b"content-type", answer.media_type.encode()), (b"content-length", str(len(answer.body)).encode())],
+                "headers": [
+                    (b"content-type", answer.media_type.encode()),
+                    (b"content-length", str(len(answer.body)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": answer.body})

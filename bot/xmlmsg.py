@@ -112,8 +112,11 @@ def to_incoming(data: dict[str, Any], *, app: str) -> Incoming:
     event = None
     event_key = ""
     if msg_type == "event":
-        event = str(data.get("Event", "")).lower() or "unknown"
-        event_key = str(getattr(msg, "scene_id", None) or getattr(msg, "key", None) or data.get("EventKey") or "")
+        # wechatpy's object carries the rewritten event (subscribe + qrscene_ → subscribe_scan)
+        event = str(getattr(msg, "event", None) or data.get("Event", "")).lower() or "unknown"
+        event_key = str(
+            getattr(msg, "scene_id", None) or getattr(msg, "key", None) or data.get("EventKey") or ""
+        )
     try:
         msg_id = int(data.get("MsgId") or 0)
     except (TypeError, ValueError):

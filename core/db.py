@@ -48,7 +48,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     elif parsed.get_backend_name() == "postgresql":
         engine = create_engine(url, echo=echo, pool_size=8, max_overflow=8, pool_pre_ping=True)
     else:
-        raise ConfigError(f"HOUQIN_DATABASE_URL must be SQLite or PostgreSQL, got {parsed.get_backend_name()}")
+        raise ConfigError(
+            f"HOUQIN_DATABASE_URL must be SQLite or PostgreSQL, got {parsed.get_backend_name()}"
+        )
     return engine
 
 

@@ -104,7 +104,9 @@ class Settings(BaseSettings):
             if self.wechat_token == DEV_TOKEN:
                 raise ConfigError("HOUQIN_WECHAT_TOKEN must be set to the real token in production")
             if not self.wechat_aes_key:
-                raise ConfigError("HOUQIN_WECHAT_AES_KEY is required in production (plaintext mode is refused)")
+                raise ConfigError(
+                    "HOUQIN_WECHAT_AES_KEY is required in production (plaintext mode is refused)"
+                )
             if self.pseudonym_secret == "houqin-dev-pseudonym":
                 raise ConfigError("HOUQIN_PSEUDONYM_SECRET must be set in production")
         return self

@@ -19,10 +19,12 @@ class NotConfigured(Exception):
     """The app's credentials are not set, so its API cannot be called."""
 
 
-class OfficialAccountClient(WeChatClient):  # type: ignore[misc]
+class OfficialAccountClient(WeChatClient):
     """wechatpy's client with a configurable API base (its token URL is otherwise hard-coded)."""
 
-    def __init__(self, appid: str, secret: str, *, api_base: str, session: Any = None, timeout: float = 5) -> None:
+    def __init__(
+        self, appid: str, secret: str, *, api_base: str, session: Any = None, timeout: float = 5
+    ) -> None:
         super().__init__(appid, secret, session=session, timeout=timeout)
         self.API_BASE_URL = api_base.rstrip("/") + "/cgi-bin/"
 
@@ -34,10 +36,12 @@ class OfficialAccountClient(WeChatClient):  # type: ignore[misc]
         )
 
 
-class WeComClient(WeComClientBase):  # type: ignore[misc]
+class WeComClient(WeComClientBase):
     """wechatpy's WeCom client with a configurable API base."""
 
-    def __init__(self, corp_id: str, secret: str, *, api_base: str, session: Any = None, timeout: float = 5) -> None:
+    def __init__(
+        self, corp_id: str, secret: str, *, api_base: str, session: Any = None, timeout: float = 5
+    ) -> None:
         super().__init__(corp_id, secret, session=session, timeout=timeout)
         self.API_BASE_URL = api_base.rstrip("/") + "/cgi-bin/"
 
@@ -62,7 +66,10 @@ def official_account(settings: Settings) -> OfficialAccountClient:
     if not (settings.wechat_appid and settings.wechat_secret):
         raise NotConfigured("HOUQIN_WECHAT_APPID and HOUQIN_WECHAT_SECRET are not set")
     return OfficialAccountClient(
-        settings.wechat_appid, settings.wechat_secret, api_base=settings.wechat_api_base, session=_storage(settings)
+        settings.wechat_appid,
+        settings.wechat_secret,
+        api_base=settings.wechat_api_base,
+        session=_storage(settings),
     )
 
 
@@ -71,5 +78,8 @@ def wecom(settings: Settings) -> WeComClient:
     if not (settings.wecom_corpid and settings.wecom_secret):
         raise NotConfigured("HOUQIN_WECOM_CORPID and HOUQIN_WECOM_SECRET are not set")
     return WeComClient(
-        settings.wecom_corpid, settings.wecom_secret, api_base=settings.wecom_api_base, session=_storage(settings)
+        settings.wecom_corpid,
+        settings.wecom_secret,
+        api_base=settings.wecom_api_base,
+        session=_storage(settings),
     )

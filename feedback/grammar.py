@@ -118,7 +118,9 @@ def parse_text(raw: str) -> Parsed:
     for word in FEEDBACK_WORDS:
         rest = text[len(word) :]
         # 反馈 is a command only when it stands alone: 反馈 午餐…, 反馈4分…, not 意见箱在哪里
-        if text.startswith(word) and (re.match(_BOUNDARY, rest) or _MEAL_WORD.match(rest) or match_score(rest)):
+        if text.startswith(word) and (
+            re.match(_BOUNDARY, rest) or _MEAL_WORD.match(rest) or match_score(rest)
+        ):
             is_command = True
             pos = len(word)
             break
@@ -130,8 +132,10 @@ def parse_text(raw: str) -> Parsed:
         progress = False
         pos = _SEP.match(text, pos).end()  # type: ignore[union-attr]
         # a meal word leads only when a separator or a score follows it: 午餐 4 …, 午餐4分…, not 午餐的米饭…
-        if meal is None and (m := _MEAL_WORD.match(text, pos)) and (
-            re.match(_BOUNDARY, text[m.end() :]) or match_score(text[m.end() :])
+        if (
+            meal is None
+            and (m := _MEAL_WORD.match(text, pos))
+            and (re.match(_BOUNDARY, text[m.end() :]) or match_score(text[m.end() :]))
         ):
             meal = MEAL_WORDS[m.group(0)]
             pos = m.end()

@@ -42,7 +42,9 @@ def add_meeting(
         raise ValueError("meeting code must be 1–40 letters, digits, - or _")
     if ends_on < starts_on:
         raise ValueError("a meeting cannot end before it starts")
-    meeting = Meeting(code=code, title=title, starts_on=starts_on, ends_on=ends_on, venue=venue, organiser=organiser)
+    meeting = Meeting(
+        code=code, title=title, starts_on=starts_on, ends_on=ends_on, venue=venue, organiser=organiser
+    )
     session.add(meeting)
     session.flush()
     return meeting
@@ -69,7 +71,11 @@ def issue_qr(session: Session, *, meeting: Meeting, settings: Settings, now: dat
         return f"/simulator?scene={scene}"
     lifetime = qr_lifetime(meeting, now=now, settings=settings)
     res = client.qrcode.create(
-        {"expire_seconds": lifetime, "action_name": "QR_STR_SCENE", "action_info": {"scene": {"scene_str": scene}}}
+        {
+            "expire_seconds": lifetime,
+            "action_name": "QR_STR_SCENE",
+            "action_info": {"scene": {"scene_str": scene}},
+        }
     )
     meeting.qr_ticket = res["ticket"]
     meeting.qr_url = res["url"]
@@ -100,8 +106,13 @@ def render_poster(*, meeting: Meeting, qr_content: str, settings: Settings, path
     title = meeting.title if has_cjk else meeting.code
     draw.text((width // 2, 160), title, fill="black", font=title_font, anchor="mm")
     dates = f"{meeting.starts_on:%Y.%m.%d} – {meeting.ends_on:%Y.%m.%d}"
-    draw.text((width // 2, 260), dates + (f"  {meeting.venue}" if has_cjk and meeting.venue else ""), fill="#333",
-              font=body_font, anchor="mm")
+    draw.text(
+        (width // 2, 260),
+        dates + (f"  {meeting.venue}" if has_cjk and meeting.venue else ""),
+        fill="#333",
+        font=body_font,
+        anchor="mm",
+    )
     qr = qrcode.QRCode(box_size=20, border=2)
     qr.add_data(qr_content)
     qr.make(fit=True)
@@ -115,7 +126,12 @@ def render_poster(*, meeting: Meeting, qr_content: str, settings: Settings, path
     )
     for i, line in enumerate(lines):
         draw.text((width // 2, 1290 + i * 80), line, fill="black", font=body_font, anchor="mm")
-    draw.text((width // 2, height - 120), settings.fonds_name if has_cjk else settings.fonds_code, fill="#666",
-              font=body_font, anchor="mm")
+    draw.text(
+        (width // 2, height - 120),
+        settings.fonds_name if has_cjk else settings.fonds_code,
+        fill="#666",
+        font=body_font,
+        anchor="mm",
+    )
     img.save(out, "PNG")
     return out

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import date, datetime
 
-from dataclasses import dataclass
-
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.clock import utcnow
 from core.counters import next_value
@@ -130,12 +129,21 @@ def add_to_feedback(
         feedback.score = score
         changed.append(f"score={score}")
     if comment:
-        feedback.comment = (f"{feedback.comment}\n{comment}" if feedback.comment else comment)[:MAX_COMMENT_CHARS]
+        feedback.comment = (f"{feedback.comment}\n{comment}" if feedback.comment else comment)[
+            :MAX_COMMENT_CHARS
+        ]
         changed.append("comment")
     if changed:
         now = utcnow()
         _UPDATE.run(session, score=feedback.score, comment=feedback.comment, now=now, id=feedback.id)
-        _EVENT.run(session, feedback_id=feedback.id, at=now, actor=actor, action="diner_added", detail=",".join(changed))
+        _EVENT.run(
+            session,
+            feedback_id=feedback.id,
+            at=now,
+            actor=actor,
+            action="diner_added",
+            detail=",".join(changed),
+        )
     return feedback
 
 
@@ -154,8 +162,14 @@ def attach_media(
         raise ArchivedError(feedback.reference)
     now = utcnow()
     row = _MEDIA.one(
-        session, feedback_id=feedback.id, kind=kind, media_id=media_id, url=url, recognition=recognition,
-        local_path=local_path, created_at=now,
+        session,
+        feedback_id=feedback.id,
+        kind=kind,
+        media_id=media_id,
+        url=url,
+        recognition=recognition,
+        local_path=local_path,
+        created_at=now,
     )
     _TOUCH.run(session, now=now, id=feedback.id)
     return int(row[0])
@@ -163,12 +177,14 @@ def attach_media(
 
 def site_by_code(session: Session, *, code: str) -> Site | None:
     """The active site with this code."""
-    return session.execute(select(Site).where(Site.code == code, Site.active.is_(True))).scalar_one_or_none()  # type: ignore[attr-defined]
+    return session.execute(
+        select(Site).where(col(Site.code) == code, col(Site.active).is_(True))
+    ).scalar_one_or_none()
 
 
 def meeting_by_code(session: Session, *, code: str) -> Meeting | None:
     """The meeting with this code (codes are matched case-insensitively, stored upper-case)."""
-    return session.execute(select(Meeting).where(Meeting.code == code.upper())).scalar_one_or_none()
+    return session.execute(select(Meeting).where(col(Meeting.code) == code.upper())).scalar_one_or_none()
 
 
 def pseudonym(sender: str, *, secret: str) -> str:

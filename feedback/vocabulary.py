@@ -38,7 +38,23 @@ MEAL_WORDS: dict[str, Meal] = {
 
 # Input that is clearly not feedback and gets the menu of commands.
 HELP_WORDS = frozenset(
-    {"帮助", "help", "菜单", "?", "？", "功能", "你好", "您好", "hi", "hello", "在吗", "在么", "在不在", "怎么用", "使用说明"}
+    {
+        "帮助",
+        "help",
+        "菜单",
+        "?",
+        "？",
+        "功能",
+        "你好",
+        "您好",
+        "hi",
+        "hello",
+        "在吗",
+        "在么",
+        "在不在",
+        "怎么用",
+        "使用说明",
+    }
 )
 
 MEETING_WORD = "会议"

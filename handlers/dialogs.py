@@ -48,7 +48,20 @@ def current_window(session: Session, *, sender: str, now: datetime) -> DialogRow
     row = _GET.one(session, sender=sender)
     if row is None:
         return None
-    dialog = DialogRow(*row[:8], opened_at=parse_dt(row[8]), expires_at=parse_dt(row[9]))  # type: ignore[arg-type]
+    opened, expires = parse_dt(row[8]), parse_dt(row[9])
+    assert opened is not None and expires is not None
+    dialog = DialogRow(
+        id=row[0],
+        sender=row[1],
+        channel=row[2],
+        site_id=row[3],
+        table_no=row[4],
+        meeting_id=row[5],
+        meal=row[6],
+        feedback_id=row[7],
+        opened_at=opened,
+        expires_at=expires,
+    )
     return dialog if dialog.expires_at > now else None
 
 
@@ -68,8 +81,13 @@ def open_window(
     """Open (or reopen) the sender's window with this context, replacing whatever was there."""
     expires = now + timedelta(minutes=minutes)
     values = dict(
-        sender=sender, channel=str(channel), site_id=site_id, table_no=table_no, meeting_id=meeting_id,
-        meal=str(meal) if meal else None, feedback_id=feedback_id,
+        sender=sender,
+        channel=str(channel),
+        site_id=site_id,
+        table_no=table_no,
+        meeting_id=meeting_id,
+        meal=str(meal) if meal else None,
+        feedback_id=feedback_id,
     )
     row = _UPSERT.one(session, **values, opened_at=now, expires_at=expires)
     return DialogRow(id=row[0], **values, opened_at=now, expires_at=expires)  # type: ignore[arg-type]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 from core.clock import to_local
 from feedback import service
 from feedback.grammar import Parsed, infer_meal, parse_scene, parse_text
@@ -35,7 +33,9 @@ def unsupported(_msg: Incoming, _ctx: Context) -> Outcome:
     return Outcome(texts.UNSUPPORTED)
 
 
-def _open_canteen(ctx: Context, msg: Incoming, *, site: Site | None, table_no: str | None, meal: str | None) -> Outcome:
+def _open_canteen(
+    ctx: Context, msg: Incoming, *, site: Site | None, table_no: str | None, meal: str | None
+) -> Outcome:
     dialogs.open_window(
         ctx.session,
         sender=msg.sender,
@@ -127,16 +127,16 @@ def _what(channel: str) -> str:
     return texts.WHAT_MEETING if channel == Channel.meeting else texts.WHAT_CANTEEN
 
 
-def record(
-    msg: Incoming, ctx: Context, *, score: int | None, meal: Meal | None, comment: str
-) -> Outcome:
+def record(msg: Incoming, ctx: Context, *, score: int | None, meal: Meal | None, comment: str) -> Outcome:
     """Record feedback: add to the open window's feedback, or create a new one in the window's context."""
     window = dialogs.current_window(ctx.session, sender=msg.sender, now=ctx.now)
     current = _window_feedback(ctx, window)
     minutes = ctx.settings.dialog_minutes
     if window is not None and current is not None and (score is None or current.score is None):
         service.add_to_feedback(ctx.session, feedback=current, score=score, comment=comment, actor=msg.sender)
-        dialogs.extend_window(ctx.session, dialog=window, now=ctx.now, minutes=minutes, feedback_id=current.id)
+        dialogs.extend_window(
+            ctx.session, dialog=window, now=ctx.now, minutes=minutes, feedback_id=current.id
+        )
         if score is not None:
             reply = texts.ADDED_SCORE.format(ref=current.reference, stars=texts.stars(score), score=score)
         else:
@@ -158,14 +158,22 @@ def record(
         )
     what = _what(fb.channel)
     if score is not None:
-        reply = texts.RECORDED_SCORED.format(what=what, stars=texts.stars(score), score=score, ref=fb.reference)
+        reply = texts.RECORDED_SCORED.format(
+            what=what, stars=texts.stars(score), score=score, ref=fb.reference
+        )
     else:
         reply = texts.RECORDED_UNSCORED.format(ref=fb.reference, what=what)
     return Outcome(reply, feedback_id=fb.id)
 
 
 def _create(
-    ctx: Context, msg: Incoming, *, window: DialogRow | None, score: int | None, meal: Meal | None, comment: str
+    ctx: Context,
+    msg: Incoming,
+    *,
+    window: DialogRow | None,
+    score: int | None,
+    meal: Meal | None,
+    comment: str,
 ) -> FeedbackRow:
     local_now = to_local(ctx.now, ctx.settings.tz)
     inferred_meal, service_date = infer_meal(local_now)
@@ -205,7 +213,12 @@ def _attach(msg: Incoming, ctx: Context, *, kind: str, recognition: str = "") ->
         dialogs.extend_window(ctx.session, dialog=window, now=ctx.now, minutes=minutes, feedback_id=fb.id)
     else:
         dialogs.open_window(
-            ctx.session, sender=msg.sender, now=ctx.now, minutes=minutes, channel=fb.channel, meal=fb.meal,
+            ctx.session,
+            sender=msg.sender,
+            now=ctx.now,
+            minutes=minutes,
+            channel=fb.channel,
+            meal=fb.meal,
             feedback_id=fb.id,
         )
     if kind == "image":
@@ -235,5 +248,3 @@ def voice(msg: Incoming, ctx: Context) -> Outcome:
                     )
             return outcome
     return _attach(msg, ctx, kind="voice", recognition=said)
-
-

@@ -13,7 +13,9 @@ def build_router() -> Router:
     router.add(event("subscribe_scan", "scan"), diner.scene)
     router.add(event("subscribe"), diner.welcome)
     router.add(click(FEEDBACK_MENU_KEY), diner.menu_feedback)
-    router.add(event("unsubscribe", "view", "location", "templatesendjobfinish", "masssendjobfinish"), diner.no_reply)
+    router.add(
+        event("unsubscribe", "view", "location", "templatesendjobfinish", "masssendjobfinish"), diner.no_reply
+    )
     router.add(message("text"), diner.text)
     router.add(message("image"), diner.image)
     router.add(message("voice"), diner.voice)

@@ -17,7 +17,9 @@ ASK_SCORE_MEETING = "欢迎参加「{title}」。请为本次会务服务打分�
 UNKNOWN_SITE = "未找到该食堂（{code}），请联系后勤服务人员。您仍可直接发送「反馈 评分 意见」。"
 UNKNOWN_MEETING = "未找到会议「{code}」，请核对会议代码。发送「帮助」查看用法。"
 
-RECORDED_SCORED = "感谢您的评价！已记录{what}：{stars}（{score}分）。\n编号：{ref}\n10分钟内可继续发送文字或照片补充。"
+RECORDED_SCORED = (
+    "感谢您的评价！已记录{what}：{stars}（{score}分）。\n编号：{ref}\n10分钟内可继续发送文字或照片补充。"
+)
 RECORDED_UNSCORED = "已记录您的意见，编号：{ref}。\n回复 1–5 可为{what}打分（5分最满意），10分钟内有效。"
 ADDED_SCORE = "已为反馈 {ref} 补充评分：{stars}（{score}分），谢谢！"
 ADDED_COMMENT = "已补充到反馈 {ref}，谢谢！"

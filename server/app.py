@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 — reported, not raised
+        except Exception as exc:
             body.update(status="degraded", database=f"unreachable: {type(exc).__name__}")
             return JSONResponse(body, status_code=503)
         return JSONResponse(body)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from datetime import date
 from typing import Annotated
 
@@ -128,9 +127,5 @@ def meeting_add(
     typer.echo(f"meeting {meeting.code} added; QR scene meeting:{meeting.code}; poster: {out}")
 
 
-def main() -> None:  # pragma: no cover - console entry when run as a module
+if __name__ == "__main__":  # pragma: no cover - `python -m server.cli`, as the benchmarks run it
     app(prog_name="houqin")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -49,7 +49,11 @@ class FakeWeChat:
         self.calls.append(("qrcode", body))
         n = next(self._ticket)
         return JSONResponse(
-            {"ticket": f"TICKET{n}", "expire_seconds": body.get("expire_seconds", 0), "url": f"http://weixin.qq.com/q/fake{n}"}
+            {
+                "ticket": f"TICKET{n}",
+                "expire_seconds": body.get("expire_seconds", 0),
+                "url": f"http://weixin.qq.com/q/fake{n}",
+            }
         )
 
     async def custom_send(self, request: Request) -> Response:

@@ -9,7 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -85,7 +87,12 @@ def test_get_safe_mode_decrypts_echostr(client, peer) -> None:  # type: ignore[n
     encrypt = xml_fields(peer.crypt.encrypt_message("998877", ts, nonce))["Encrypt"]
     r = client.get(
         "/wechat",
-        params={"timestamp": ts, "nonce": nonce, "msg_signature": sign(peer.token, ts, nonce, encrypt), "echostr": encrypt},
+        params={
+            "timestamp": ts,
+            "nonce": nonce,
+            "msg_signature": sign(peer.token, ts, nonce, encrypt),
+            "echostr": encrypt,
+        },
     )
     assert r.status_code == 200 and r.text == "998877"
 
@@ -158,7 +165,9 @@ XXE = """<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/pa
 <MsgType>text</MsgType><Content>&xxe;</Content><MsgId>1</MsgId></xml>"""
 LAUGHS = (
     '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-    + "".join(f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">' for i in range(1, 10))
+    + "".join(
+        f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">' for i in range(1, 10)
+    )
     + "]><xml><FromUserName>o</FromUserName><MsgType>text</MsgType><Content>&lol9;</Content><MsgId>2</MsgId></xml>"
 )
 
@@ -262,7 +271,9 @@ def test_concurrent_copies_store_one_feedback(settings, engine, peer) -> None:  
             reqs = [peer.safe(xml, nonce=f"c{i}") for i in range(3)]
 
             def send(req: tuple[dict[str, str], bytes]) -> str:
-                return reply_text(peer, httpx.post(base + "/wechat", params=req[0], content=req[1], timeout=10))
+                return reply_text(
+                    peer, httpx.post(base + "/wechat", params=req[0], content=req[1], timeout=10)
+                )
 
             with concurrent.futures.ThreadPoolExecutor(3) as pool:
                 replies = list(pool.map(send, reqs))
@@ -291,7 +302,12 @@ def test_cdata_terminator_in_text_keeps_reply_well_formed(client, peer) -> None:
 @hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(min_size=1, max_size=600).filter(lambda s: "\x00" not in s))
 def test_any_text_gets_a_parsable_reply_within_limits(client, peer, text) -> None:  # type: ignore[no-untyped-def]
-    cleaned = "".join(c for c in text if c in "\t\n\r" or (ord(c) >= 0x20 and not 0xD800 <= ord(c) <= 0xDFFF and ord(c) not in (0xFFFE, 0xFFFF)))
+    cleaned = "".join(
+        c
+        for c in text
+        if c in "\t\n\r"
+        or (ord(c) >= 0x20 and not 0xD800 <= ord(c) <= 0xDFFF and ord(c) not in (0xFFFE, 0xFFFF))
+    )
     if not cleaned.strip():
         return
     r = post(client, *peer.safe(text_xml(cleaned)))
@@ -305,15 +321,30 @@ def test_any_text_gets_a_parsable_reply_within_limits(client, peer, text) -> Non
 
 def test_wecom_official_sample_vectors(db_url, tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
     s = make_settings(
-        db_url, tmp_path / "w", wecom_corpid=WECOM_CORP, wecom_token=WECOM_TOKEN, wecom_aes_key=WECOM_KEY,
+        db_url,
+        tmp_path / "w",
+        wecom_corpid=WECOM_CORP,
+        wecom_token=WECOM_TOKEN,
+        wecom_aes_key=WECOM_KEY,
         timestamp_window_s=10**10,  # the samples are from 2014
     )
     with TestClient(create_app(s, engine=engine)) as c:
-        r = c.get("/wecom", params={"msg_signature": "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3", "timestamp": "1409659589",
-                                    "nonce": "263014780", "echostr": WECOM_SAMPLE_ECHO})
+        r = c.get(
+            "/wecom",
+            params={
+                "msg_signature": "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3",
+                "timestamp": "1409659589",
+                "nonce": "263014780",
+                "echostr": WECOM_SAMPLE_ECHO,
+            },
+        )
         assert r.status_code == 200 and r.text == "1616140317555161061"
         body = f"<xml><ToUserName>{cdata(WECOM_CORP)}</ToUserName><Encrypt>{cdata(WECOM_SAMPLE_ENCRYPT)}</Encrypt><AgentID>218</AgentID></xml>"
-        params = {"msg_signature": "477715d11cdb4164915debcba66cb864d751f3e6", "timestamp": "1409659813", "nonce": "1372623149"}
+        params = {
+            "msg_signature": "477715d11cdb4164915debcba66cb864d751f3e6",
+            "timestamp": "1409659813",
+            "nonce": "1372623149",
+        }
         r = c.post("/wecom", params=params, content=body)
         assert r.status_code == 200
         peer = WeChatPeer(token=WECOM_TOKEN, aes_key=WECOM_KEY, app_id=WECOM_CORP)
@@ -324,3 +355,31 @@ def test_wecom_official_sample_vectors(db_url, tmp_path: Path, engine) -> None: 
     with Session(engine) as sess:
         row = sess.execute(select(InboundMessage)).scalar_one()
     assert row.dedupe_key == "wecom:m:4561255354251345929" and row.sender == "mycreate"
+
+
+# --- QR scenes end to end ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["subscribe", "SCAN"])
+def test_qr_scene_opens_the_site_window(client, peer, engine, how) -> None:  # type: ignore[no-untyped-def]
+    from feedback.models import Site
+
+    with Session(engine) as s:
+        s.add(Site(code="yst", name="机关一食堂"))
+        s.commit()
+    key = "qrscene_canteen:yst:12" if how == "subscribe" else "canteen:yst:12"
+    prompt = reply_text(peer, post(client, *peer.safe(event_xml(how, key=key, sender="o_qr"))))
+    assert "机关一食堂" in prompt
+    reply_text(peer, post(client, *peer.safe(text_xml("5 很好吃", sender="o_qr"))))
+    with Session(engine) as s:
+        fb = s.execute(select(Feedback)).scalar_one()
+    assert (fb.table_no, fb.score) == ("12", 5) and fb.site_id is not None
+
+
+def test_database_down_answers_503_so_wechat_retries(settings, peer) -> None:  # type: ignore[no-untyped-def]
+    from core.db import make_engine
+
+    dead = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=1")
+    with TestClient(create_app(settings, engine=dead)) as c:
+        r = post(c, *peer.safe(text_xml("5")))
+    assert r.status_code == 503 and "Traceback" not in r.text

@@ -25,7 +25,9 @@ def cdata(s: str) -> str:
     return "<![CDATA[" + s.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-def text_xml(content: str, *, sender: str = "o_diner_1", msg_id: int | None = None, create: int | None = None) -> str:
+def text_xml(
+    content: str, *, sender: str = "o_diner_1", msg_id: int | None = None, create: int | None = None
+) -> str:
     return (
         f"<xml><ToUserName>{cdata('gh_houqin')}</ToUserName><FromUserName>{cdata(sender)}</FromUserName>"
         f"<CreateTime>{create or int(time.time())}</CreateTime><MsgType>{cdata('text')}</MsgType>"
@@ -33,7 +35,9 @@ def text_xml(content: str, *, sender: str = "o_diner_1", msg_id: int | None = No
     )
 
 
-def event_xml(event: str, *, key: str | None = None, sender: str = "o_diner_1", create: int | None = None) -> str:
+def event_xml(
+    event: str, *, key: str | None = None, sender: str = "o_diner_1", create: int | None = None
+) -> str:
     key_xml = f"<EventKey>{cdata(key)}</EventKey>" if key is not None else ""
     return (
         f"<xml><ToUserName>{cdata('gh_houqin')}</ToUserName><FromUserName>{cdata(sender)}</FromUserName>"
@@ -78,11 +82,15 @@ class WeChatPeer:
     def __post_init__(self) -> None:
         self.crypt = MessageCrypt(self.token, self.aes_key, self.app_id)
 
-    def plain(self, xml: str, *, timestamp: int | None = None, nonce: str = "n0nce") -> tuple[dict[str, str], bytes]:
+    def plain(
+        self, xml: str, *, timestamp: int | None = None, nonce: str = "n0nce"
+    ) -> tuple[dict[str, str], bytes]:
         ts = str(timestamp or int(time.time()))
         return {"timestamp": ts, "nonce": nonce, "signature": sign(self.token, ts, nonce)}, xml.encode()
 
-    def safe(self, xml: str, *, timestamp: int | None = None, nonce: str = "n0nce") -> tuple[dict[str, str], bytes]:
+    def safe(
+        self, xml: str, *, timestamp: int | None = None, nonce: str = "n0nce"
+    ) -> tuple[dict[str, str], bytes]:
         ts = str(timestamp or int(time.time()))
         envelope = xml_fields(self.crypt.encrypt_message(xml, ts, nonce))
         encrypt = envelope["Encrypt"]

@@ -1,0 +1,19 @@
+# Sourced by scripts/test: make sure what the tests talk to is there.
+# PostgreSQL: start the machine's cluster when it is installed but down (never stopped by the tests).
+pg_up() { .venv/bin/python - <<'PY'
+import sys, psycopg
+try:
+    psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=3).close()
+except Exception:
+    sys.exit(1)
+PY
+}
+if ! pg_up; then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    echo "starting PostgreSQL …"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+  fi
+  pg_up || echo "PostgreSQL is not reachable on 127.0.0.1:5432: its half of the suite will be skipped" \
+               "(or fail, with HOUQIN_REQUIRE_POSTGRES=1)" >&2
+fi

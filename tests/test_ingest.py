@@ -1,0 +1,74 @@
+"""Group-commit ingest: batches, duplicates inside a batch, a failing handler isolated and stored."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot.ingest import Delivery, Ingestor, process_batch
+from bot.models import InboundMessage
+from bot.xmlmsg import dedupe_key, parse_xml, to_incoming
+from feedback.models import Feedback
+from handlers import texts
+from handlers.router import Context, Incoming, Outcome
+from handlers.routes import build_router
+
+
+def delivery(content: str, msg_id: int, sender: str = "o_i") -> Delivery:
+    xml = (
+        f"<xml><ToUserName>g</ToUserName><FromUserName>{sender}</FromUserName><CreateTime>{int(time.time())}"
+        f"</CreateTime><MsgType>text</MsgType><Content>{content}</Content><MsgId>{msg_id}</MsgId></xml>"
+    )
+    data = parse_xml(xml)
+    return Delivery(key=dedupe_key(data, app="mp"), incoming=to_incoming(data, app="mp"), raw_xml=xml)
+
+
+def test_batch_with_duplicates_stores_each_key_once(engine, settings) -> None:  # type: ignore[no-untyped-def]
+    batch = [delivery("4分 好", 1), delivery("4分 好", 1), delivery("2分 凉", 2, "o_j"), delivery("4分 好", 1)]
+    results = process_batch(engine, batch, router=build_router(), settings=settings)
+    assert [r.duplicate for r in results] == [False, True, False, True]
+    assert results[0].reply == results[1].reply == results[3].reply
+    with Session(engine) as s:
+        assert len(s.execute(select(Feedback)).scalars().all()) == 2
+        assert len(s.execute(select(InboundMessage)).scalars().all()) == 2
+
+
+def test_failing_handler_is_isolated_and_the_message_kept(engine, settings) -> None:  # type: ignore[no-untyped-def]
+    router = build_router()
+    real = router.rules[-3][1]  # the text handler
+
+    def flaky(msg: Incoming, ctx: Context) -> Outcome:
+        if "炸" in msg.content:
+            raise RuntimeError("handler bug")
+        return real(msg, ctx)
+
+    router.rules[-3] = (router.rules[-3][0], flaky)
+    batch = [delivery("5分 好", 11), delivery("炸了", 12), delivery("3分 一般", 13)]
+    results = process_batch(engine, batch, router=router, settings=settings)
+    assert results[1].reply == texts.FAILED
+    assert "FK" in results[0].reply and "FK" in results[2].reply
+    with Session(engine) as s:
+        rows = {r.dedupe_key: r for r in s.execute(select(InboundMessage)).scalars()}
+        assert rows["mp:m:12"].outcome == "failed" and "炸了" in rows["mp:m:12"].raw_xml
+        assert {rows["mp:m:11"].outcome, rows["mp:m:13"].outcome} == {"handled"}
+        assert len(s.execute(select(Feedback)).scalars().all()) == 2
+
+
+def test_ingestor_thread_batches_concurrent_submissions(engine, settings) -> None:  # type: ignore[no-untyped-def]
+    ingestor = Ingestor(engine, router=build_router(), settings=settings)
+    ingestor.start()
+    try:
+
+        async def main() -> list[str]:
+            deliveries = [delivery(f"{1 + i % 5}分 第{i}条", 100 + i, f"o_{i}") for i in range(60)]
+            results = await asyncio.gather(*(ingestor.submit(d) for d in deliveries))
+            return [r.reply for r in results]
+
+        replies = asyncio.run(main())
+    finally:
+        ingestor.stop()
+    assert all("FK" in r for r in replies) and len(set(replies)) == 60
+    assert ingestor.delivered == 60 and ingestor.batches < 60  # grouped into fewer commits
