@@ -6,8 +6,9 @@ from sqlmodel import SQLModel
 
 import bot.models
 import core.models
+import exports.models
 import feedback.models
 import handlers.models
 
 metadata = SQLModel.metadata
-MODEL_MODULES = (core.models, feedback.models, handlers.models, bot.models)
+MODEL_MODULES = (core.models, feedback.models, handlers.models, bot.models, exports.models)

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     compile_cron: str = "0 2 1 * *"
     fixity_cron: str = "0 3 * * 0"
     retention_code: str = "D10"
+    # 保管期限 per volume type (channel), from the agency's approved retention table; Y, D30 or D10
+    retention_by_channel: dict[str, str] = Field(default_factory=lambda: {"canteen": "D10", "meeting": "D10"})
     volume_max_items: int = 2000
     channel_codes: dict[str, str] = Field(default_factory=lambda: {"canteen": "CYF", "meeting": "HWF"})
 

@@ -36,6 +36,18 @@ class Status(StrEnum):
     closed = "closed"
 
 
+class Action(StrEnum):
+    """What a FeedbackEvent records (its `action`)."""
+
+    diner_added = "diner_added"
+    acknowledged = "acknowledged"
+    replied = "replied"  # detail: the reply text sent to the diner
+    rectification = "rectification"  # detail: JSON of 措施, 责任人, 期限, 完成情况
+    resolved = "resolved"
+    closed = "closed"
+    archived = "archived"
+
+
 class Site(SQLModel, table=True):
     """A canteen (食堂) or a venue (会场)."""
 

@@ -1,0 +1,169 @@
+"""The items of a volume, read from the database in 条目序号 order, and their canonical records.
+
+Streams in chunks (keyset on seq) with media and replies loaded per chunk, so memory stays flat
+however large the volume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from core.clock import to_local
+from core.settings import Settings
+from exports import texts
+from exports.models import VolumeItem
+from exports.records import FORMULA_PREFIXES, Sanitised, sanitise
+from feedback.models import Action, Channel, Feedback, FeedbackEvent, FeedbackMedia, Meal, Meeting, Site, Status
+from feedback.service import pseudonym
+from feedback.vocabulary import CHANNEL_LABELS, MEAL_LABELS, STATUS_LABELS
+
+
+@dataclass
+class Item:
+    """One bound feedback with everything its rows need."""
+
+    seq: int
+    item_code: str
+    feedback: Feedback
+    site: Site | None
+    meeting: Meeting | None
+    media: list[FeedbackMedia] = field(default_factory=list)
+    reply: FeedbackEvent | None = None
+    closed_at: datetime | None = None
+
+
+def iter_items(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterator[Item]:
+    """The volume's items in seq order."""
+    sites = {s.id: s for s in session.execute(select(Site)).scalars()}
+    meetings = {m.id: m for m in session.execute(select(Meeting)).scalars()}
+    last = 0
+    while True:
+        rows = session.execute(
+            select(VolumeItem, Feedback)
+            .join(Feedback, col(Feedback.id) == col(VolumeItem.feedback_id))
+            .where(col(VolumeItem.volume_id) == volume_id, col(VolumeItem.seq) > last)
+            .order_by(col(VolumeItem.seq))
+            .limit(chunk)
+        ).all()
+        if not rows:
+            return
+        ids = [fb.id for _, fb in rows]
+        media: dict[int, list[FeedbackMedia]] = {}
+        for m in session.execute(
+            select(FeedbackMedia).where(col(FeedbackMedia.feedback_id).in_(ids)).order_by(col(FeedbackMedia.id))
+        ).scalars():
+            media.setdefault(m.feedback_id, []).append(m)
+        replies: dict[int, FeedbackEvent] = {}
+        closed: dict[int, datetime] = {}
+        for ev in session.execute(
+            select(FeedbackEvent)
+            .where(col(FeedbackEvent.feedback_id).in_(ids), col(FeedbackEvent.action).in_([Action.replied, Action.closed]))
+            .order_by(col(FeedbackEvent.id))
+        ).scalars():
+            if ev.action == Action.replied:
+                replies[ev.feedback_id] = ev  # the latest reply wins
+            else:
+                closed[ev.feedback_id] = ev.at
+        for vi, fb in rows:
+            yield Item(
+                seq=vi.seq,
+                item_code=vi.item_code,
+                feedback=fb,
+                site=sites.get(fb.site_id),
+                meeting=meetings.get(fb.meeting_id),
+                media=media.get(fb.id, []),  # type: ignore[arg-type]
+                reply=replies.get(fb.id),  # type: ignore[arg-type]
+                closed_at=closed.get(fb.id),  # type: ignore[arg-type]
+            )
+        last = rows[-1][0].seq
+        session.expunge_all()  # keep the identity map from growing with the volume
+
+
+def _local(dt: datetime | None, settings: Settings) -> str:
+    return to_local(dt, settings.tz).strftime("%Y-%m-%d %H:%M") if dt else ""
+
+
+def where_label(item: Item) -> str:
+    """食堂/餐次 or 会议, as one cell."""
+    fb = item.feedback
+    if fb.channel == Channel.meeting:
+        m = item.meeting
+        return f"会议：{m.title}（{m.code}）" if m else "会议"
+    meal = MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal else ""
+    site = item.site.name if item.site else texts.NO_SITE
+    return f"{site} · {meal}" if meal else site
+
+
+def attachment_names(item: Item) -> list[tuple[FeedbackMedia, str]]:
+    """Each attachment and its path inside the bag's data/ folder."""
+    out = []
+    for n, m in enumerate(item.media, start=1):
+        suffix = ".amr" if m.kind == "voice" else ".jpg"
+        if m.local_path and "." in m.local_path.rsplit("/", 1)[-1]:
+            suffix = "." + m.local_path.rsplit(".", 1)[-1]
+        out.append((m, f"附件/{item.seq:04d}-{n}{suffix}"))
+    return out
+
+
+def record(item: Item, *, settings: Settings) -> tuple[list[Any], Sanitised]:
+    """The 明细 values of one item (without its digest column), and how its comment was sanitised."""
+    fb = item.feedback
+    comment = sanitise(fb.comment)
+    files = attachment_names(item)
+    if files:
+        images = sum(1 for m, _ in files if m.kind == "image")
+        parts = [texts.ATTACHMENTS.format(images=images, voices=len(files) - images)]
+        parts += [name + ("" if m.local_path else texts.ATTACHMENT_MISSING) for m, name in files]
+        attachments = "；".join(parts)
+    else:
+        attachments = ""
+    reply = item.reply
+    reply_text = sanitise(reply.detail).text if reply else ""
+    values: list[Any] = [
+        item.seq,
+        item.item_code,
+        _local(fb.created_at, settings),
+        CHANNEL_LABELS.get(Channel(fb.channel), fb.channel),
+        pseudonym(fb.sender, secret=settings.pseudonym_secret),
+        where_label(item),
+        fb.topics,
+        fb.score if fb.score is not None else "",
+        comment.text,
+        attachments,
+        STATUS_LABELS.get(Status(fb.status), fb.status),
+        reply_text,
+        reply.actor if reply else "",
+        _local(reply.at, settings) if reply else "",
+    ]
+    return values, comment
+
+
+def catalogue_row(item: Item, *, settings: Settings) -> list[Any]:
+    """The 卷内目录 row of one item (GB/T 9705 / DA/T 22 columns)."""
+    fb = item.feedback
+    gist = sanitise(fb.comment.strip().splitlines()[0] if fb.comment.strip() else "").text[:30] or texts.NO_COMMENT
+    if gist.startswith(FORMULA_PREFIXES):
+        gist = "\u2019" + gist  # a visible mark, never a formula, in a title
+    score = texts.SCORE_PART.format(score=fb.score) if fb.score is not None else ""
+    if fb.channel == Channel.meeting:
+        title = texts.ITEM_TITLE_MEETING.format(
+            meeting=item.meeting.title if item.meeting else "", score=score, gist=gist
+        )
+        responsible = (item.meeting.organiser if item.meeting else "") or texts.RESPONSIBLE_DEFAULT
+    else:
+        meal = MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal else ""
+        title = texts.ITEM_TITLE_CANTEEN.format(
+            where=item.site.name if item.site else "", meal=meal, score=score, gist=gist
+        )
+        responsible = item.site.name if item.site else texts.RESPONSIBLE_DEFAULT
+    notes = []
+    if item.media:
+        notes.append(f"附件{len(item.media)}")
+    day: date = fb.service_date
+    return [item.seq, item.item_code, fb.reference, responsible, title, day.strftime("%Y%m%d"), "", 1, "；".join(notes)]
