@@ -47,6 +47,11 @@ _MEDIA = Sql(
 )
 
 
+def _clean(text: str) -> str:
+    # PostgreSQL text cannot hold NUL; WeChat's XML cannot carry one either, but other channels might
+    return text.replace("\x00", "")[:MAX_COMMENT_CHARS]
+
+
 @dataclass
 class FeedbackRow:
     """The fields of a feedback the message path needs (a plain row, not an ORM object)."""
@@ -102,7 +107,7 @@ def create_feedback(
         meal=str(meal) if meal and channel == Channel.canteen else None,
         service_date=service_date,
         score=score,
-        comment=comment[:MAX_COMMENT_CHARS],
+        comment=_clean(comment),
     )
     row = _INSERT.one(session, **values, source=source, misuse=False, created_at=now)
     return FeedbackRow(id=row[0], **values, status=Status.new, volume_id=None)  # type: ignore[arg-type]
