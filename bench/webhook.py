@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -132,6 +133,15 @@ def measure(name: str, target: str, env: dict[str, str], n: int, concurrency: in
     return result
 
 
+class Median:
+    """Median requests/s, p50 and p99 over several runs of one row."""
+
+    def __init__(self, runs: list[LoadResult]) -> None:
+        self.rps = statistics.median(r.rps for r in runs)
+        self.p50 = statistics.median(r.p50 for r in runs)
+        self.p99 = statistics.median(r.pct(99) for r in runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -140,6 +150,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--database-url", default="", help="houqin's database (default: a fresh SQLite file)")
     parser.add_argument("--only", choices=["a", "b", "c"], action="append", help="run only these rows")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per row; medians are printed")
     args = parser.parse_args()
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {1})
@@ -166,11 +177,15 @@ def main() -> None:
             ("(b) wechatpy verify+decrypt+parse+reply+encrypt, no DB", "bench.apps:wechatpy_nodb"),
             ("(c) houqin /wechat, stores every feedback", "server.asgi:app"),
         ]
-        results = {}
-        for i, (name, target) in enumerate(rows):
-            if args.only and name[1] not in args.only:
-                continue
-            results[name] = measure(name, target, env, args.requests, args.concurrency, seed=100 + i)
+        runs: dict[str, list[LoadResult]] = {}
+        for r in range(args.repeat):  # interleaved, so drift on the machine hits every row alike
+            for i, (name, target) in enumerate(rows):
+                if args.only and name[1] not in args.only:
+                    continue
+                runs.setdefault(name, []).append(
+                    measure(name, target, env, args.requests, args.concurrency, seed=1000 * r + 100 + i)
+                )
+        results = {name: Median(rs) for name, rs in runs.items()}
         stored = None
         if db_url.startswith("sqlite"):
             import sqlite3
@@ -179,11 +194,12 @@ def main() -> None:
                 stored = conn.execute("SELECT count(*) FROM feedback").fetchone()[0]
 
     print(
-        f"\nwebhook benchmark: {args.requests} AES text messages, {args.concurrency} connections, 1 worker each"
+        f"\nwebhook benchmark: {args.requests} AES text messages, {args.concurrency} connections, 1 worker each, "
+        f"median of {args.repeat} runs"
     )
     print(f"{'server':58} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
-    for name, r in results.items():
-        print(f"{name:58} {r.rps:8.0f} {r.p50:8.2f} {r.pct(99):8.2f}")
+    for name, med in results.items():
+        print(f"{name:58} {med.rps:8.0f} {med.p50:8.2f} {med.p99:8.2f}")
     if len(results) == len(rows):
         a, b, c = (results[name] for name, _ in rows)
         print(f"ratio (c)/(b): {c.rps / b.rps:.2f}   (c)/(a): {c.rps / a.rps:.2f}")

@@ -29,7 +29,9 @@ def make_bag(folder: Path, info: dict[str, str]) -> None:
         check=False,
     )
     if proc.returncode != 0:
-        raise BagError(f"bagit failed for {folder}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
+        raise BagError(
+            f"bagit failed for {folder}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}"
+        )
 
 
 def validate_bag(path: Path) -> list[str]:

@@ -43,8 +43,12 @@ class Volume(SQLModel, table=True):
     date_to: date
     status: str = Field(default=VolumeStatus.building, max_length=20, index=True)
     file_name: str = Field(max_length=200)
-    open_items: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # references still open
-    notes: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # 备考 entries, JSON
+    open_items: str = Field(
+        default="", sa_column=Column(Text, nullable=False, default="")
+    )  # references still open
+    notes: str = Field(
+        default="[]", sa_column=Column(Text, nullable=False, default="[]")
+    )  # 备考 entries, JSON
     content_sha256: str | None = Field(default=None, max_length=64)
     content_sm3: str | None = Field(default=None, max_length=64)
     file_sha256: str | None = Field(default=None, max_length=64)

@@ -111,4 +111,6 @@ def file_digests(path: str) -> tuple[str, str]:
 def seal_of(record: dict[str, Any]) -> str:
     """The seal digest: SHA-256 of the seal record's canonical JSON (without its own `seal` field)."""
     body = {k: v for k, v in record.items() if k != "seal"}
-    return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -36,7 +35,7 @@ from exports import texts
 from exports.bagging import make_bag
 from exports.models import FixityEvent, Volume, VolumeItem, VolumeStatus
 from exports.records import file_digests, seal_of
-from exports.source import Item, catalogue_row, iter_items
+from exports.source import iter_items
 from exports.workbook import Header, write_volume
 from feedback.models import Action, Feedback, FeedbackEvent, Person, Status
 
@@ -55,7 +54,12 @@ class CompileResult:
 
     def counts(self) -> dict[str, Any]:
         """For the JobRun record."""
-        return {"volumes": len(self.volumes), "items": self.items, "open": self.open_items, "codes": self.volumes}
+        return {
+            "volumes": len(self.volumes),
+            "items": self.items,
+            "open": self.open_items,
+            "codes": self.volumes,
+        }
 
 
 def month_bounds(period: str) -> tuple[date, date]:
@@ -88,7 +92,9 @@ def transfer_dir(settings: Settings, code: str) -> Path:
     return settings.data_dir / "transfer" / code
 
 
-def plan(session: Session, *, settings: Settings, period: str, channel: str, compiler: str) -> tuple[list[int], int]:
+def plan(
+    session: Session, *, settings: Settings, period: str, channel: str, compiler: str
+) -> tuple[list[int], int]:
     """Create the building volumes for a period and channel; return their ids and the open-item count."""
     start, end = month_bounds(period)
     in_period = (
@@ -99,13 +105,15 @@ def plan(session: Session, *, settings: Settings, period: str, channel: str, com
         col(Feedback.misuse).is_(False),
     )
     closed = session.execute(
-        select(Feedback.id, Feedback.service_date)
+        select(col(Feedback.id), col(Feedback.service_date))
         .where(*in_period, col(Feedback.status).in_(BOUND_STATUSES))
         .order_by(col(Feedback.service_date), col(Feedback.created_at), col(Feedback.id))
     ).all()
     open_refs = list(
         session.execute(
-            select(Feedback.reference).where(*in_period, col(Feedback.status).not_in(BOUND_STATUSES)).order_by(col(Feedback.reference))
+            select(col(Feedback.reference))
+            .where(*in_period, col(Feedback.status).not_in(BOUND_STATUSES))
+            .order_by(col(Feedback.reference))
         ).scalars()
     )
     if not closed:
@@ -115,8 +123,14 @@ def plan(session: Session, *, settings: Settings, period: str, channel: str, com
     scope = scope_of(settings, year=start.year, retention=retention, problem_code=problem)
     size = max(1, settings.volume_max_items)
     chunks = [closed[i : i + size] for i in range(0, len(closed), size)]
-    earlier = len(session.execute(select(Volume.id).where(col(Volume.period) == period, col(Volume.channel) == channel)).all())
-    prev = session.execute(select(Volume.archival_code).order_by(col(Volume.id).desc()).limit(1)).scalar_one_or_none()
+    earlier = len(
+        session.execute(
+            select(col(Volume.id)).where(col(Volume.period) == period, col(Volume.channel) == channel)
+        ).all()
+    )
+    prev = session.execute(
+        select(col(Volume.archival_code)).order_by(col(Volume.id).desc()).limit(1)
+    ).scalar_one_or_none()
     title = texts.TITLE[channel].format(fonds=settings.fonds_name, year=start.year, month=start.month)
     ids = []
     now = utcnow()
@@ -146,16 +160,34 @@ def plan(session: Session, *, settings: Settings, period: str, channel: str, com
         session.flush()
         assert vol.id is not None
         feedback_ids = [row[0] for row in chunk]
-        session.execute(
-            insert(VolumeItem),
-            [{"volume_id": vol.id, "seq": i, "item_code": f"{code}/{i:04d}", "feedback_id": fid} for i, fid in enumerate(feedback_ids, 1)],
-        )
-        for i in range(0, len(feedback_ids), 500):
-            session.execute(update(Feedback).where(col(Feedback.id).in_(feedback_ids[i : i + 500])).values(volume_id=vol.id))
-        session.execute(
-            insert(FeedbackEvent),
-            [{"feedback_id": fid, "at": now, "actor": compiler, "action": Action.archived, "detail": code} for fid in feedback_ids],
-        )
+        for i in range(0, len(feedback_ids), 1000):  # bounded statements: memory stays flat at 100k items
+            part = feedback_ids[i : i + 1000]
+            session.execute(
+                insert(VolumeItem),
+                [
+                    {
+                        "volume_id": vol.id,
+                        "seq": i + k,
+                        "item_code": f"{code}/{i + k:04d}",
+                        "feedback_id": fid,
+                    }
+                    for k, fid in enumerate(part, 1)
+                ],
+            )
+            session.execute(update(Feedback).where(col(Feedback.id).in_(part)).values(volume_id=vol.id))
+            session.execute(
+                insert(FeedbackEvent),
+                [
+                    {
+                        "feedback_id": fid,
+                        "at": now,
+                        "actor": compiler,
+                        "action": Action.archived,
+                        "detail": code,
+                    }
+                    for fid in part
+                ],
+            )
         ids.append(vol.id)
         prev = code
     return ids, len(open_refs)
@@ -167,12 +199,16 @@ class _CatalogueXml:
     def __init__(self, path: Path, vol: Volume) -> None:
         self.fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 — closed in close()
         self.fh.write('<?xml version="1.0" encoding="UTF-8"?>\n')
-        self.fh.write(f'<文件目录 档号="{escape(vol.archival_code)}" 题名="{escape(vol.title)}" 条目数="{vol.item_count}">\n')
+        self.fh.write(
+            f'<文件目录 档号="{escape(vol.archival_code)}" 题名="{escape(vol.title)}" 条目数="{vol.item_count}">\n'
+        )
 
     TAGS = ("序号", "档号", "文号", "责任者", "题名", "日期", "密级", "条目数", "备注")
 
     def add(self, row: list[Any]) -> None:
-        fields = "".join(f"<{tag}>{escape(str(value))}</{tag}>" for tag, value in zip(self.TAGS, row, strict=True))
+        fields = "".join(
+            f"<{tag}>{escape(str(value))}</{tag}>" for tag, value in zip(self.TAGS, row, strict=True)
+        )
         self.fh.write(f"  <条目>{fields}</条目>\n")
 
     def close(self) -> None:
@@ -190,19 +226,15 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _items_with_catalogue(items: Iterator[Item], sink: _CatalogueXml, settings: Settings) -> Iterator[Item]:
-    for item in items:
-        sink.add(catalogue_row(item, settings=settings))
-        yield item
-
-
 def build_and_seal(engine: Engine, *, settings: Settings, volume_id: int) -> str:
     """Write, bag and seal one building volume; return its 档号."""
     with Session(engine) as session:
         vol = session.get(Volume, volume_id)
         assert vol is not None and vol.status == VolumeStatus.building
         prev = (
-            session.execute(select(Volume).where(col(Volume.archival_code) == vol.prev_archival_code)).scalar_one_or_none()
+            session.execute(
+                select(Volume).where(col(Volume.archival_code) == vol.prev_archival_code)
+            ).scalar_one_or_none()
             if vol.prev_archival_code
             else None
         )
@@ -242,7 +274,11 @@ def build_and_seal(engine: Engine, *, settings: Settings, volume_id: int) -> str
     catalogue = _CatalogueXml(staging / "文件目录.xml", vol)
     with Session(engine) as session:
         written = write_volume(
-            part, header=header, items=_items_with_catalogue(iter_items(session, volume_id=volume_id), catalogue, settings), settings=settings
+            part,
+            header=header,
+            items=iter_items(session, volume_id=volume_id),
+            settings=settings,
+            on_catalogue=catalogue.add,
         )
     catalogue.close()
     os.replace(part, xlsx)
@@ -330,7 +366,13 @@ def _seal(engine: Engine, *, settings: Settings, volume_id: int, record: dict[st
         vol.sealed_at = utcnow()
         session.add(vol)
         session.add(
-            FixityEvent(volume_id=volume_id, archival_code=vol.archival_code, event_type="compile", outcome="pass", detail=seal)
+            FixityEvent(
+                volume_id=volume_id,
+                archival_code=vol.archival_code,
+                event_type="compile",
+                outcome="pass",
+                detail=seal,
+            )
         )
         notify_archivists(session, settings=settings, volume=vol)
 
@@ -345,9 +387,21 @@ def notify_archivists(session: Session, *, settings: Settings, volume: Volume) -
         from core.outbox import enqueue
 
         if person.wecom_userid:
-            enqueue(session, to_user=person.wecom_userid, text=text, app="wecom", dedupe_key=f"sealed:{volume.archival_code}:{person.id}")
+            enqueue(
+                session,
+                to_user=person.wecom_userid,
+                text=text,
+                app="wecom",
+                dedupe_key=f"sealed:{volume.archival_code}:{person.id}",
+            )
         elif person.openid:
-            enqueue(session, to_user=person.openid, text=text, app="mp", dedupe_key=f"sealed:{volume.archival_code}:{person.id}")
+            enqueue(
+                session,
+                to_user=person.openid,
+                text=text,
+                app="mp",
+                dedupe_key=f"sealed:{volume.archival_code}:{person.id}",
+            )
         else:
             continue
         sent += 1
@@ -358,7 +412,11 @@ def resume(engine: Engine, *, settings: Settings) -> list[str]:
     """Finish every volume a crash left in building, oldest first."""
     with Session(engine) as session:
         ids = list(
-            session.execute(select(Volume.id).where(col(Volume.status) == VolumeStatus.building).order_by(col(Volume.id))).scalars()
+            session.execute(
+                select(col(Volume.id))
+                .where(col(Volume.status) == VolumeStatus.building)
+                .order_by(col(Volume.id))
+            ).scalars()
         )
     return [build_and_seal(engine, settings=settings, volume_id=i) for i in ids if i is not None]
 
@@ -379,7 +437,10 @@ def compile_locked(
     with Session(engine) as session:
         if result.volumes:
             result.items = sum(
-                v.item_count for v in session.execute(select(Volume).where(col(Volume.archival_code).in_(result.volumes))).scalars()
+                v.item_count
+                for v in session.execute(
+                    select(Volume).where(col(Volume.archival_code).in_(result.volumes))
+                ).scalars()
             )
     return result
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -19,23 +20,38 @@ from core.settings import Settings
 from exports import texts
 from exports.models import VolumeItem
 from exports.records import FORMULA_PREFIXES, Sanitised, sanitise
-from feedback.models import Action, Channel, Feedback, FeedbackEvent, FeedbackMedia, Meal, Meeting, Site, Status
+from feedback.models import (
+    Action,
+    Channel,
+    Feedback,
+    FeedbackEvent,
+    FeedbackMedia,
+    Meal,
+    Meeting,
+    Site,
+    Status,
+)
 from feedback.service import pseudonym
 from feedback.vocabulary import CHANNEL_LABELS, MEAL_LABELS, STATUS_LABELS
 
 
 @dataclass
 class Item:
-    """One bound feedback with everything its rows need."""
+    """One bound feedback with everything its rows need (`feedback` is a plain row of the feedback table)."""
 
     seq: int
     item_code: str
-    feedback: Feedback
+    feedback: Any
     site: Site | None
     meeting: Meeting | None
     media: list[FeedbackMedia] = field(default_factory=list)
     reply: FeedbackEvent | None = None
     closed_at: datetime | None = None
+    where: str = ""  # 食堂/餐次 or 会议, computed once
+    meal: str = ""
+
+
+_FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
 
 
 def iter_items(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterator[Item]:
@@ -44,45 +60,61 @@ def iter_items(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterat
     meetings = {m.id: m for m in session.execute(select(Meeting)).scalars()}
     last = 0
     while True:
+        # plain rows, not ORM objects: building a model object per feedback cost more than writing its cells
         rows = session.execute(
-            select(VolumeItem, Feedback)
-            .join(Feedback, col(Feedback.id) == col(VolumeItem.feedback_id))
+            select(col(VolumeItem.seq), col(VolumeItem.item_code), _FEEDBACK)
+            .join(_FEEDBACK, _FEEDBACK.c.id == col(VolumeItem.feedback_id))
             .where(col(VolumeItem.volume_id) == volume_id, col(VolumeItem.seq) > last)
             .order_by(col(VolumeItem.seq))
             .limit(chunk)
         ).all()
         if not rows:
             return
-        ids = [fb.id for _, fb in rows]
+        ids = [row.id for row in rows]
         media: dict[int, list[FeedbackMedia]] = {}
         for m in session.execute(
-            select(FeedbackMedia).where(col(FeedbackMedia.feedback_id).in_(ids)).order_by(col(FeedbackMedia.id))
+            select(FeedbackMedia)
+            .where(col(FeedbackMedia.feedback_id).in_(ids))
+            .order_by(col(FeedbackMedia.id))
         ).scalars():
             media.setdefault(m.feedback_id, []).append(m)
         replies: dict[int, FeedbackEvent] = {}
         closed: dict[int, datetime] = {}
         for ev in session.execute(
             select(FeedbackEvent)
-            .where(col(FeedbackEvent.feedback_id).in_(ids), col(FeedbackEvent.action).in_([Action.replied, Action.closed]))
+            .where(
+                col(FeedbackEvent.feedback_id).in_(ids),
+                col(FeedbackEvent.action).in_([Action.replied, Action.closed]),
+            )
             .order_by(col(FeedbackEvent.id))
         ).scalars():
             if ev.action == Action.replied:
                 replies[ev.feedback_id] = ev  # the latest reply wins
             else:
                 closed[ev.feedback_id] = ev.at
-        for vi, fb in rows:
-            yield Item(
-                seq=vi.seq,
-                item_code=vi.item_code,
+        for fb in rows:
+            item = Item(
+                seq=fb.seq,
+                item_code=fb.item_code,
                 feedback=fb,
                 site=sites.get(fb.site_id),
                 meeting=meetings.get(fb.meeting_id),
-                media=media.get(fb.id, []),  # type: ignore[arg-type]
-                reply=replies.get(fb.id),  # type: ignore[arg-type]
-                closed_at=closed.get(fb.id),  # type: ignore[arg-type]
+                media=media.get(fb.id, []),
+                reply=replies.get(fb.id),
+                closed_at=closed.get(fb.id),
             )
-        last = rows[-1][0].seq
+            item.meal = (
+                MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal and fb.channel != Channel.meeting else ""
+            )
+            item.where = where_label(item)
+            yield item
+        last = rows[-1].seq
         session.expunge_all()  # keep the identity map from growing with the volume
+
+
+@lru_cache(maxsize=65536)
+def _pseudonym(sender: str, secret: str) -> str:
+    return pseudonym(sender, secret=secret)
 
 
 def _local(dt: datetime | None, settings: Settings) -> str:
@@ -95,9 +127,8 @@ def where_label(item: Item) -> str:
     if fb.channel == Channel.meeting:
         m = item.meeting
         return f"会议：{m.title}（{m.code}）" if m else "会议"
-    meal = MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal else ""
     site = item.site.name if item.site else texts.NO_SITE
-    return f"{site} · {meal}" if meal else site
+    return f"{site} · {item.meal}" if item.meal else site
 
 
 def attachment_names(item: Item) -> list[tuple[FeedbackMedia, str]]:
@@ -130,8 +161,8 @@ def record(item: Item, *, settings: Settings) -> tuple[list[Any], Sanitised]:
         item.item_code,
         _local(fb.created_at, settings),
         CHANNEL_LABELS.get(Channel(fb.channel), fb.channel),
-        pseudonym(fb.sender, secret=settings.pseudonym_secret),
-        where_label(item),
+        _pseudonym(fb.sender, settings.pseudonym_secret),
+        item.where,
         fb.topics,
         fb.score if fb.score is not None else "",
         comment.text,
@@ -147,7 +178,10 @@ def record(item: Item, *, settings: Settings) -> tuple[list[Any], Sanitised]:
 def catalogue_row(item: Item, *, settings: Settings) -> list[Any]:
     """The 卷内目录 row of one item (GB/T 9705 / DA/T 22 columns)."""
     fb = item.feedback
-    gist = sanitise(fb.comment.strip().splitlines()[0] if fb.comment.strip() else "").text[:30] or texts.NO_COMMENT
+    gist = (
+        sanitise(fb.comment.strip().splitlines()[0] if fb.comment.strip() else "").text[:30]
+        or texts.NO_COMMENT
+    )
     if gist.startswith(FORMULA_PREFIXES):
         gist = "\u2019" + gist  # a visible mark, never a formula, in a title
     score = texts.SCORE_PART.format(score=fb.score) if fb.score is not None else ""
@@ -157,13 +191,22 @@ def catalogue_row(item: Item, *, settings: Settings) -> list[Any]:
         )
         responsible = (item.meeting.organiser if item.meeting else "") or texts.RESPONSIBLE_DEFAULT
     else:
-        meal = MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal else ""
         title = texts.ITEM_TITLE_CANTEEN.format(
-            where=item.site.name if item.site else "", meal=meal, score=score, gist=gist
+            where=item.site.name if item.site else "", meal=item.meal, score=score, gist=gist
         )
         responsible = item.site.name if item.site else texts.RESPONSIBLE_DEFAULT
     notes = []
     if item.media:
         notes.append(f"附件{len(item.media)}")
     day: date = fb.service_date
-    return [item.seq, item.item_code, fb.reference, responsible, title, day.strftime("%Y%m%d"), "", 1, "；".join(notes)]
+    return [
+        item.seq,
+        item.item_code,
+        fb.reference,
+        responsible,
+        title,
+        day.strftime("%Y%m%d"),
+        "",
+        1,
+        "；".join(notes),
+    ]

@@ -28,7 +28,10 @@ DETAIL_HEADERS = (
 )
 
 CATEGORY = {"canteen": "后勤服务反馈·机关食堂", "meeting": "后勤服务反馈·会务接待"}
-TITLE = {"canteen": "{fonds}{year}年{month}月机关食堂就餐反馈", "meeting": "{fonds}{year}年{month}月会务接待服务反馈"}
+TITLE = {
+    "canteen": "{fonds}{year}年{month}月机关食堂就餐反馈",
+    "meeting": "{fonds}{year}年{month}月会务接待服务反馈",
+}
 PART = "（第{part}卷）"
 RETENTION = {"Y": "永久", "D30": "30年", "D10": "10年"}
 COVER_LABELS = (

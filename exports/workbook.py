@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import statistics
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from copy import copy
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,15 +24,16 @@ from openpyxl.utils.indexed_list import IndexedList
 from core.settings import Settings
 from exports import texts
 from exports.records import ContentDigest, canonical
-from exports.source import Item, attachment_names, catalogue_row, record, where_label
+from exports.source import Item, attachment_names, catalogue_row, record
 
 BODY_FONT = Font(name="宋体", size=10)
 HEAD_FONT = Font(name="黑体", size=10, bold=True)
 TITLE_FONT = Font(name="黑体", size=16, bold=True)
+DIGEST_FONT = Font(name="宋体", size=6)
 WRAP = Alignment(wrap_text=True, vertical="top")
 THIN = Border(*(Side(style="thin"),) * 4)
-CATALOGUE_WIDTHS = (6, 26, 17, 14, 48, 10, 6, 8, 10)
-DETAIL_WIDTHS = (8, 26, 17, 6, 13, 22, 10, 6, 48, 20, 8, 30, 10, 17, 66)
+CATALOGUE_WIDTHS = (6, 30, 17, 14, 52, 10, 6, 8, 10)
+DETAIL_WIDTHS = (6, 30, 15, 5, 12, 18, 8, 5, 40, 14, 7, 24, 8, 15, 38)
 
 
 @dataclass
@@ -80,15 +82,13 @@ class _Stats:
     def add(self, item: Item) -> None:
         fb = item.feedback
         iso = fb.service_date.isocalendar()
-        keys = {
-            "site": where_label(item).split(" · ")[0],
-            "meal": where_label(item).split(" · ")[1] if " · " in where_label(item) else "—",
-            "week": f"{iso.year}年第{iso.week:02d}周",
-            "topic": fb.topics or texts.UNCLASSIFIED,
-        }
-        for by, key in keys.items():
-            for topic in key.split(",") if by == "topic" else [key]:
-                self._bump(self.groups[by].setdefault(topic, [0, 0, 0, 0]), fb.score)
+        score = fb.score
+        where = item.where.split(" · ")[0]
+        self._bump(self.groups["site"].setdefault(where, [0, 0, 0, 0]), score)
+        self._bump(self.groups["meal"].setdefault(item.meal or "—", [0, 0, 0, 0]), score)
+        self._bump(self.groups["week"].setdefault(f"{iso.year}年第{iso.week:02d}周", [0, 0, 0, 0]), score)
+        for topic in (fb.topics or texts.UNCLASSIFIED).split(","):
+            self._bump(self.groups["topic"].setdefault(topic, [0, 0, 0, 0]), score)
         self._bump(self.total, fb.score)
         if item.reply is not None:
             self.replied += 1
@@ -113,10 +113,12 @@ class _Stats:
 def _use_default_font(wb: Workbook) -> None:
     # Every unstyled cell takes font 0; making it 宋体 styles the body without a style per cell, which in
     # write-only mode would cost more than writing the values.
-    wb._fonts = IndexedList([BODY_FONT])  # noqa: SLF001
+    wb._fonts = IndexedList([BODY_FONT])
 
 
-def _sheet(wb: Workbook, title: str, widths: Iterable[float], *, landscape: bool, header_rows: int = 1) -> Any:
+def _sheet(
+    wb: Workbook, title: str, widths: Iterable[float], *, landscape: bool, header_rows: int = 1
+) -> Any:
     ws = wb.create_sheet(title)
     for i, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
@@ -133,7 +135,9 @@ def _sheet(wb: Workbook, title: str, widths: Iterable[float], *, landscape: bool
     return ws
 
 
-def _cells(ws: Any, values: Iterable[Any], *, font: Font | None = None, wrap: bool = False, border: bool = False) -> list[Any]:
+def _cells(
+    ws: Any, values: Iterable[Any], *, font: Font | None = None, wrap: bool = False, border: bool = False
+) -> list[Any]:
     out = []
     for v in values:
         c = WriteOnlyCell(ws, value=v)
@@ -149,14 +153,47 @@ def _cells(ws: Any, values: Iterable[Any], *, font: Font | None = None, wrap: bo
     return out
 
 
-def _text(ws: Any, value: str) -> Any:
-    c = WriteOnlyCell(ws, value=value)
-    c.data_type = "s"
-    return c
+def _text(ws: Any, value: Any) -> Any:
+    """A value as written: openpyxl reads a string starting with "=" as a formula, so only those get a
+    cell forced to text; every other value is appended as is (a cell object per value costs more than
+    writing it)."""
+    if isinstance(value, str) and value.startswith("="):
+        c = WriteOnlyCell(ws, value=value)
+        c.data_type = "s"
+        return c
+    return value
 
 
-def write_volume(path: Path, *, header: Header, items: Iterable[Item], settings: Settings) -> Written:
-    """Write the workbook to `path` (flushed and fsynced) in one pass over the items."""
+class _Styled:
+    """Cells sharing one style, copied from a template instead of re-resolving fonts per cell."""
+
+    def __init__(self, ws: Any, *, font: Font | None = None, wrap: bool = False) -> None:
+        template = WriteOnlyCell(ws, value="")
+        if font is not None:
+            template.font = font
+        if wrap:
+            template.alignment = WRAP
+        self.ws = ws
+        self.style = template._style
+
+    def __call__(self, value: Any) -> Any:
+        c = WriteOnlyCell(self.ws, value=value)
+        if isinstance(value, str):
+            c.data_type = "s"
+        c._style = copy(self.style)
+        return c
+
+
+def write_volume(
+    path: Path,
+    *,
+    header: Header,
+    items: Iterable[Item],
+    settings: Settings,
+    on_catalogue: Callable[[list[Any]], None] | None = None,
+) -> Written:
+    """Write the workbook to `path` (flushed and fsynced) in one pass over the items; each catalogue row
+    is also handed to `on_catalogue` (the bag's 文件目录.xml)."""
     wb = Workbook(write_only=True)
     _use_default_font(wb)
     cover = _sheet(wb, texts.SHEET_COVER, (16, 70), landscape=False, header_rows=0)
@@ -181,7 +218,9 @@ def write_volume(path: Path, *, header: Header, items: Iterable[Item], settings:
         header.compiled_at,
     )
     for label, value in zip(texts.COVER_LABELS, values, strict=True):
-        cover.append(_cells(cover, [label], font=HEAD_FONT, border=True) + _cells(cover, [value], border=True))
+        cover.append(
+            _cells(cover, [label], font=HEAD_FONT, border=True) + _cells(cover, [value], border=True)
+        )
 
     catalogue.append(_cells(catalogue, texts.CATALOGUE_HEADERS, font=HEAD_FONT, border=True))
     detail.append(_cells(detail, texts.DETAIL_HEADERS, font=HEAD_FONT, border=True))
@@ -189,16 +228,29 @@ def write_volume(path: Path, *, header: Header, items: Iterable[Item], settings:
     stats = _Stats()
     sanitised: list[tuple[str, str]] = []
     attachments: list[tuple[str, str]] = []
+    wrap_cat, wrap_detail, small = (
+        _Styled(catalogue, wrap=True),
+        _Styled(detail, wrap=True),
+        _Styled(detail, font=DIGEST_FONT),
+    )
     for item in items:
         cat = catalogue_row(item, settings=settings)
-        cat_cells = [cat[0], _text(catalogue, cat[1]), _text(catalogue, cat[2]), _text(catalogue, cat[3])]
-        cat_cells += _cells(catalogue, [cat[4]], wrap=True) + [_text(catalogue, cat[5]), cat[6], cat[7], _text(catalogue, cat[8])]
-        catalogue.append(cat_cells)
+        if on_catalogue is not None:
+            on_catalogue(cat)
+        catalogue.append(
+            [
+                cat[0],
+                _text(catalogue, cat[1]),
+                _text(catalogue, cat[2]),
+                _text(catalogue, cat[3]),
+                wrap_cat(cat[4]),
+                *cat[5:],
+            ]
+        )
         values_, comment = record(item, settings=settings)
-        row = [values_[0]] + [_text(detail, v) if isinstance(v, str) else v for v in values_[1:8]]
-        row += _cells(detail, [values_[8]], wrap=True)
-        row += [_text(detail, v) if isinstance(v, str) else v for v in values_[9:]]
-        row.append(_text(detail, digest.add(values_)))
+        row = [_text(detail, v) for v in values_]
+        row[8] = wrap_detail(values_[8])
+        row.append(small(digest.add(values_)))  # 64 hex digits on one printed line
         detail.append(row)
         stats.add(item)
         for kind, n in comment.notes:
@@ -253,7 +305,10 @@ def write_volume(path: Path, *, header: Header, items: Iterable[Item], settings:
     )
     notes_ws.append(_cells(notes_ws, [texts.NOTES_TITLE], font=TITLE_FONT))
     for label, value in zip(texts.NOTES_LABELS, notes_values, strict=True):
-        notes_ws.append(_cells(notes_ws, [label], font=HEAD_FONT, border=True) + _cells(notes_ws, [value], wrap=True, border=True))
+        notes_ws.append(
+            _cells(notes_ws, [label], font=HEAD_FONT, border=True)
+            + _cells(notes_ws, [value], wrap=True, border=True)
+        )
     if sanitised:
         notes_ws.append([])
         notes_ws.append(_cells(notes_ws, texts.NOTES_TABLE, font=HEAD_FONT, border=True))
@@ -295,8 +350,14 @@ def read_back(path: Path) -> ReadBack:
     """The cover and notes of a workbook, and its sheet names."""
     wb = load_workbook(path, read_only=True)
     try:
-        cover = {r[0]: r[1] for r in wb[texts.SHEET_COVER].iter_rows(min_row=3, values_only=True) if r and r[0]}
-        notes = {r[0]: r[1] for r in wb[texts.SHEET_NOTES].iter_rows(min_row=2, values_only=True) if r and len(r) > 1 and r[0]}
+        cover = {
+            r[0]: r[1] for r in wb[texts.SHEET_COVER].iter_rows(min_row=3, values_only=True) if r and r[0]
+        }
+        notes = {
+            r[0]: r[1]
+            for r in wb[texts.SHEET_NOTES].iter_rows(min_row=2, values_only=True)
+            if r and len(r) > 1 and r[0]
+        }
         return ReadBack(cover=cover, notes=notes, sheets=list(wb.sheetnames))
     finally:
         wb.close()

@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from core.db import make_engine
-from exports import texts
 from exports.models import Volume, VolumeItem, VolumeStatus
 from exports.records import content_digests
 from exports.service import compile_locked, transfer_dir
@@ -53,11 +52,15 @@ def test_compile_a_period(engine, settings) -> None:  # type: ignore[no-untyped-
     catalogue = list(wb["卷内目录"].iter_rows(min_row=2, values_only=True))
     assert [r[0] for r in catalogue] == list(range(1, 21))
     assert all(r[1] == f"{result.volumes[0]}/{i:04d}" for i, r in enumerate(catalogue, 1))
-    assert all(re.fullmatch(r"FK2026\d{4}-\d{4}", r[2]) and re.fullmatch(r"202610\d\d", r[5]) for r in catalogue)
+    assert all(
+        re.fullmatch(r"FK2026\d{4}-\d{4}", r[2]) and re.fullmatch(r"202610\d\d", r[5]) for r in catalogue
+    )
     wb.close()
     records = list(read_records(path))
     assert len(records) == 20  # one 明细 row per feedback
-    assert all(sha == __import__("exports.records", fromlist=["item_digest"]).item_digest(r) for r, sha in records)
+    assert all(
+        sha == __import__("exports.records", fromlist=["item_digest"]).item_digest(r) for r, sha in records
+    )
     vol = volumes(engine)[0]
     assert content_digests(r for r, _ in records)[:2] == (vol.content_sha256, vol.content_sm3)
     assert back.notes["内容摘要SHA-256"] == vol.content_sha256
@@ -71,7 +74,10 @@ def test_rerun_creates_nothing(engine, settings) -> None:  # type: ignore[no-unt
     first = compile_locked(engine, settings=settings, period="2026-10")
     again = compile_locked(engine, settings=settings, period="2026-10")
     assert first.volumes and again.volumes == [] and len(volumes(engine)) == 1
-    assert sorted(p.name for p in (settings.data_dir / "transfer").iterdir() if not p.name.startswith(".")) == first.volumes
+    assert (
+        sorted(p.name for p in (settings.data_dir / "transfer").iterdir() if not p.name.startswith("."))
+        == first.volumes
+    )
 
 
 def test_split_numbering_is_contiguous(engine, db_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -86,7 +92,12 @@ def test_split_numbering_is_contiguous(engine, db_url, tmp_path) -> None:  # typ
     assert vols[1].prev_seal == vols[0].seal and vols[2].prev_seal == vols[1].seal
     with Session(engine) as s:
         for v in vols:
-            seqs = [i.seq for i in s.execute(select(VolumeItem).where(col(VolumeItem.volume_id) == v.id).order_by(col(VolumeItem.seq))).scalars()]
+            seqs = [
+                i.seq
+                for i in s.execute(
+                    select(VolumeItem).where(col(VolumeItem.volume_id) == v.id).order_by(col(VolumeItem.seq))
+                ).scalars()
+            ]
             assert seqs == list(range(1, v.item_count + 1))
 
 
@@ -102,7 +113,9 @@ def test_open_items_are_listed_then_bound_in_a_supplementary_volume(engine, sett
     second = compile_locked(engine, settings=settings, period="2026-10")
     assert second.volumes == ["J001-WS·2026-D10-CYF-0002"] and second.open_items == 0
     vol = volumes(engine)[1]
-    assert vol.item_count == 3 and vol.title.endswith("（第2卷）") and vol.prev_archival_code == first.volumes[0]
+    assert (
+        vol.item_count == 3 and vol.title.endswith("（第2卷）") and vol.prev_archival_code == first.volumes[0]
+    )
 
 
 def test_user_text_is_always_text_and_counted(engine, settings) -> None:  # type: ignore[no-untyped-def]
@@ -135,11 +148,15 @@ def test_diners_are_pseudonyms_never_openids(engine, settings) -> None:  # type:
         elif path.is_file():
             assert b"oPENID_SECRET" not in path.read_bytes()
     names = {r[4] for r, _ in read_records(xlsx_of(settings, code))}
-    assert names == {service.pseudonym(f"oPENID_SECRET_{i}", secret=settings.pseudonym_secret) for i in range(7)}
+    assert names == {
+        service.pseudonym(f"oPENID_SECRET_{i}", secret=settings.pseudonym_secret) for i in range(7)
+    }
 
 
 def test_meeting_channel_and_retention_codes(engine, db_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = make_settings(db_url, tmp_path / "var", retention_by_channel={"canteen": "D10", "meeting": "D30"})
+    settings = make_settings(
+        db_url, tmp_path / "var", retention_by_channel={"canteen": "D10", "meeting": "D30"}
+    )
     fill_period(engine, n=3, channel="meeting")
     result = compile_locked(engine, settings=settings, period="2026-10", channel="meeting")
     assert result.volumes == ["J001-WS·2026-D30-HWF-0001"]
@@ -197,7 +214,7 @@ def _clone(db_url: str, tmp_path: Path) -> str:
     name = db_url.rsplit("/", 1)[1]
     clone = f"{name}_c{uuid.uuid4().hex[:6]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \'{name}\'')
+        conn.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
         conn.execute(f'CREATE DATABASE "{clone}" TEMPLATE "{name}"')
     return db_url.rsplit("/", 1)[0] + "/" + clone
 
@@ -233,7 +250,11 @@ def test_kill_9_mid_compile_then_rerun_equals_an_uninterrupted_run(engine, db_ur
             kills += 1
         proc.wait()
         staging = data / "transfer" / ".staging"
-        visible = [p.name for p in (data / "transfer").iterdir() if not p.name.startswith(".")] if (data / "transfer").exists() else []
+        visible = (
+            [p.name for p in (data / "transfer").iterdir() if not p.name.startswith(".")]
+            if (data / "transfer").exists()
+            else []
+        )
         sealed = [code for code, *_rest, status in _summary(db_url) if status == "sealed"]
         assert set(visible) >= set(sealed)  # every sealed volume has its bag
         # a visible bag without a sealed row can only be the one being sealed when killed; no half bag is visible
@@ -242,5 +263,7 @@ def test_kill_9_mid_compile_then_rerun_equals_an_uninterrupted_run(engine, db_ur
     assert kills >= 1
     subprocess.run([*args, db_url, str(data), "300"], check=True, env=env)
     assert _summary(db_url) == expected  # same numbers, same items, same content digests
-    assert sorted(p.name for p in (data / "transfer").iterdir() if not p.name.startswith(".")) == [e[0] for e in expected]
+    assert sorted(p.name for p in (data / "transfer").iterdir() if not p.name.startswith(".")) == [
+        e[0] for e in expected
+    ]
     assert not any((data / "transfer" / ".staging").iterdir())

@@ -27,7 +27,12 @@ def delivery(content: str, msg_id: int, sender: str = "o_i") -> Delivery:
 
 
 def test_batch_with_duplicates_stores_each_key_once(engine, settings) -> None:  # type: ignore[no-untyped-def]
-    batch = [delivery("4分 好", 1), delivery("4分 好", 1), delivery("2分 凉", 2, "o_j"), delivery("4分 好", 1)]
+    batch = [
+        delivery("4分 好", 1),
+        delivery("4分 好", 1),
+        delivery("2分 凉", 2, "o_j"),
+        delivery("4分 好", 1),
+    ]
     results = process_batch(engine, batch, router=build_router(), settings=settings)
     assert [r.duplicate for r in results] == [False, True, False, True]
     assert results[0].reply == results[1].reply == results[3].reply

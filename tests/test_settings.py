@@ -29,7 +29,10 @@ def test_production_needs_real_secrets() -> None:
     with pytest.raises(ValidationError, match="AES"):
         Settings(_env_file=None, env="production", wechat_token="t")  # type: ignore[call-arg]
     ok = Settings(  # type: ignore[call-arg]
-        _env_file=None, env="production", wechat_token="t", pseudonym_secret="p",
+        _env_file=None,
+        env="production",
+        wechat_token="t",
+        pseudonym_secret="p",
         wechat_aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
     )
     assert not ok.simulator_enabled
@@ -48,7 +51,9 @@ def test_cli_reports_config_errors_in_one_line(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_cli_reports_an_unreachable_database(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOUQIN_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+    monkeypatch.setenv(
+        "HOUQIN_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
+    )
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(app, ["db", "upgrade"])

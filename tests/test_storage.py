@@ -16,17 +16,31 @@ def test_raw_feedback_reads_back_through_the_orm(engine) -> None:  # type: ignor
     at = datetime(2026, 11, 24, 4, 30, 12, 345678, tzinfo=UTC)
     with Session(engine) as s:
         row = service.create_feedback(
-            s, sender="o_x", local_day=date(2026, 11, 24), service_date=date(2026, 11, 24), meal="lunch",
-            score=4, comment="红烧肉偏咸", created_at=at,
+            s,
+            sender="o_x",
+            local_day=date(2026, 11, 24),
+            service_date=date(2026, 11, 24),
+            meal="lunch",
+            score=4,
+            comment="红烧肉偏咸",
+            created_at=at,
         )
         s.commit()
     with Session(engine) as s:
         fb = s.get(Feedback, row.id)
         assert fb is not None
-        assert (fb.reference, fb.score, fb.meal, fb.comment, fb.status) == ("FK20261124-0001", 4, "lunch", "红烧肉偏咸", "new")
+        assert (fb.reference, fb.score, fb.meal, fb.comment, fb.status) == (
+            "FK20261124-0001",
+            4,
+            "lunch",
+            "红烧肉偏咸",
+            "new",
+        )
         assert fb.created_at == at and fb.service_date == date(2026, 11, 24)
         again = service.get_feedback(s, feedback_id=row.id)
-        assert again is not None and again.service_date == date(2026, 11, 24) and again.comment == "红烧肉偏咸"
+        assert (
+            again is not None and again.service_date == date(2026, 11, 24) and again.comment == "红烧肉偏咸"
+        )
 
 
 def test_dialog_window_expiry_is_compared_in_utc(engine) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from defusedxml.ElementTree import fromstring as defused_fromstring
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.xmlmsg import BadXml, cdata, dedupe_key, parse_xml, text_reply_xml, to_incoming, truncate_utf8
+from bot.xmlmsg import BadXml, dedupe_key, parse_xml, text_reply_xml, to_incoming, truncate_utf8
 
 HOSTILE = [
     '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><A>&x;</A></xml>',
@@ -46,7 +46,18 @@ _PIECES = st.lists(
         _TAG.map(lambda t: f"<{t}>"),
         _TAG.map(lambda t: f"</{t}>"),
         _TEXT,
-        st.sampled_from(["<!DOCTYPE xml>", '<!ENTITY e "x">', "&e;", "&amp;", "<![CDATA[", "]]>", "<!-- c -->", "<?pi x?>"]),
+        st.sampled_from(
+            [
+                "<!DOCTYPE xml>",
+                '<!ENTITY e "x">',
+                "&e;",
+                "&amp;",
+                "<![CDATA[",
+                "]]>",
+                "<!-- c -->",
+                "<?pi x?>",
+            ]
+        ),
     ),
     max_size=12,
 )
@@ -83,7 +94,11 @@ def test_wrong_root_and_two_roots() -> None:
 
 @given(st.text())
 def test_cdata_round_trips_any_text(text: str) -> None:
-    clean = "".join(c for c in text if c in "\t\n" or (" " <= c and c not in "\ufffe\uffff" and not "\ud800" <= c <= "\udfff"))
+    clean = "".join(
+        c
+        for c in text
+        if c in "\t\n" or (c >= " " and c not in "\ufffe\uffff" and not "\ud800" <= c <= "\udfff")
+    )
     xml = text_reply_xml(to_user="o_u", from_user="gh", content=clean, now=1)
     assert ElementTree.fromstring(xml).findtext("Content") == clean.replace("\r", "\n")
 
@@ -99,13 +114,25 @@ def test_truncate_utf8_fits_and_is_a_prefix(text: str, limit: int) -> None:
 def test_dedupe_keys() -> None:
     msg = {"MsgId": "123", "FromUserName": "o", "CreateTime": "1", "MsgType": "text"}
     assert dedupe_key(msg, app="mp") == "mp:m:123"
-    ev = {"FromUserName": "o", "CreateTime": "9", "MsgType": "event", "Event": "SCAN", "EventKey": "canteen:yst"}
+    ev = {
+        "FromUserName": "o",
+        "CreateTime": "9",
+        "MsgType": "event",
+        "Event": "SCAN",
+        "EventKey": "canteen:yst",
+    }
     assert dedupe_key(ev, app="mp") == "mp:e:o:9:scan:canteen:yst"
     assert dedupe_key({**ev, "Event": "CLICK"}, app="mp") != dedupe_key(ev, app="mp")
 
 
 def test_subscribe_scene_is_stripped_of_qrscene_prefix() -> None:
-    ev = {"FromUserName": "o", "CreateTime": "9", "MsgType": "event", "Event": "subscribe", "EventKey": "qrscene_meeting:A1"}
+    ev = {
+        "FromUserName": "o",
+        "CreateTime": "9",
+        "MsgType": "event",
+        "Event": "subscribe",
+        "EventKey": "qrscene_meeting:A1",
+    }
     incoming = to_incoming(ev, app="mp")
     assert (incoming.event, incoming.event_key) == ("subscribe_scan", "meeting:A1")
     scan = to_incoming({**ev, "Event": "SCAN", "EventKey": "canteen:yst:3"}, app="mp")

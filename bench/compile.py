@@ -1,0 +1,212 @@
+"""Compile benchmark: items/s and peak RSS of compiling 10k and 100k feedback into one volume, beside a
+bare openpyxl write-only baseline writing the same rows and columns (卷内目录 + 明细) in the same run.
+
+Every measurement runs in its own process (so peak RSS is its own). Compile time covers everything a
+real compile does: plan (numbering, binding), the streamed workbook, digests, the catalogue XML, the
+bag (in its child process) and the seal. The data is inserted beforehand and not timed.
+
+    python -m bench.compile [--sizes 10000 100000] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMENTS = [
+    "红烧肉偏咸，希望改进",
+    "米饭有点硬",
+    "汤很鲜美，服务热情",
+    "排队时间太长了",
+    "青菜新鲜",
+    "馒头凉了",
+    "餐具不够干净",
+]
+
+
+def _fill(url: str, n: int) -> None:
+    """n closed feedbacks in October 2026, inserted in bulk (not timed)."""
+    from sqlalchemy import insert
+
+    from core.db import make_engine, unit_of_work
+    from core.migrate import upgrade
+    from feedback.models import Feedback, Site
+
+    upgrade(url)
+    engine = make_engine(url)
+    start = datetime(2026, 10, 1, 4, 0, tzinfo=UTC)
+    with unit_of_work(engine) as s:
+        s.add(Site(code="yst", name="机关一食堂"))
+        s.flush()
+        rows = []
+        for i in range(n):
+            at = start + timedelta(seconds=i * 25)
+            day = date(2026, 10, 1 + min(27, i * 28 // n))
+            rows.append(
+                {
+                    "reference": f"FK{day:%Y%m%d}-{i:06d}",
+                    "channel": "canteen",
+                    "source": "bench",
+                    "sender": f"o_{i % 3000}",
+                    "site_id": 1,
+                    "table_no": None,
+                    "meeting_id": None,
+                    "meal": ("breakfast", "lunch", "dinner")[i % 3],
+                    "service_date": day,
+                    "score": 1 + i % 5,
+                    "comment": COMMENTS[i % len(COMMENTS)] + f" #{i}",
+                    "topics": "",
+                    "status": "closed",
+                    "misuse": False,
+                    "volume_id": None,
+                    "created_at": at,
+                    "updated_at": at,
+                }
+            )
+            if len(rows) == 5000:
+                s.execute(insert(Feedback), rows)
+                rows = []
+        if rows:
+            s.execute(insert(Feedback), rows)
+    engine.dispose()
+
+
+def _compile(url: str, data_dir: str, n: int) -> dict[str, float]:
+    from core.db import make_engine
+    from core.settings import Settings
+    from exports.service import compile_locked
+
+    settings = Settings(_env_file=None, database_url=url, data_dir=Path(data_dir), volume_max_items=n)  # type: ignore[call-arg]
+    engine = make_engine(url)
+    t0 = time.perf_counter()
+    result = compile_locked(engine, settings=settings, period="2026-10")
+    seconds = time.perf_counter() - t0
+    assert result.items == n, result
+    return {
+        "seconds": seconds,
+        "items": n,
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _baseline(out: str, n: int) -> dict[str, float]:
+    """openpyxl write-only, no styles, no database: the same two sheets' rows and columns."""
+    from openpyxl import Workbook
+
+    t0 = time.perf_counter()
+    wb = Workbook(write_only=True)
+    cat, det = wb.create_sheet("卷内目录"), wb.create_sheet("明细")
+    cat.append(["序号", "档号", "文号", "责任者", "题名", "日期", "密级", "页数/条目数", "备注"])
+    det.append(["h"] * 15)
+    code = "J001-WS·2026-D10-CYF-0001"
+    for i in range(1, n + 1):
+        comment = COMMENTS[i % len(COMMENTS)] + f" #{i}"
+        cat.append(
+            [
+                i,
+                f"{code}/{i:04d}",
+                f"FK20261001-{i:06d}",
+                "机关一食堂",
+                f"机关一食堂午餐就餐评价（4分）：{comment}",
+                "20261001",
+                "",
+                1,
+                "",
+            ]
+        )
+        det.append(
+            [
+                i,
+                f"{code}/{i:04d}",
+                "2026-10-01 12:00",
+                "食堂",
+                "用户0D91779A",
+                "机关一食堂 · 午餐",
+                "",
+                1 + i % 5,
+                comment,
+                "",
+                "已办结",
+                "",
+                "",
+                "",
+                "0e8ef9f7f97a26e6a3798342d76cc4a1e38625e12e91faead4a26c07f96d32ed",
+            ]
+        )
+    wb.save(out)
+    seconds = time.perf_counter() - t0
+    return {
+        "seconds": seconds,
+        "items": n,
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _child(kind: str, n: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        if kind == "compile":
+            url = f"sqlite:///{tmp}/bench.db"
+            subprocess.run(
+                [sys.executable, "-m", "bench.compile", "--_fill", url, str(n)], check=True, cwd=ROOT
+            )
+            cmd = [sys.executable, "-m", "bench.compile", "--_compile", url, f"{tmp}/var", str(n)]
+        else:
+            cmd = [sys.executable, "-m", "bench.compile", "--_baseline", f"{tmp}/base.xlsx", str(n)]
+        out = subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1].startswith("--_"):
+        mode, *rest = sys.argv[1:]
+        if mode == "--_fill":
+            _fill(rest[0], int(rest[1]))
+            return
+        fn = {
+            "--_compile": lambda: _compile(rest[0], rest[1], int(rest[2])),
+            "--_baseline": lambda: _baseline(rest[0], int(rest[1])),
+        }
+        print(json.dumps(fn[mode]()))
+        return
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size; medians are printed")
+    args = parser.parse_args()
+    rows = []
+    for n in args.sizes:
+        comp = [_child("compile", n) for _ in range(args.repeat)]
+        base = [_child("baseline", n) for _ in range(args.repeat)]
+        c_rate = statistics.median(n / r["seconds"] for r in comp)
+        b_rate = statistics.median(n / r["seconds"] for r in base)
+        rows.append(
+            (
+                n,
+                c_rate,
+                b_rate,
+                statistics.median(r["rss_mb"] for r in comp),
+                statistics.median(r["rss_mb"] for r in base),
+            )
+        )
+    print(f"\ncompile benchmark (SQLite, one volume per size, median of {args.repeat})")
+    print(
+        f"{'items':>8} {'compile items/s':>16} {'openpyxl items/s':>17} {'ratio':>6} {'compile peak RSS MB':>20} {'openpyxl RSS MB':>16}"
+    )
+    for n, c, b, crss, brss in rows:
+        print(f"{n:>8} {c:>16.0f} {b:>17.0f} {c / b:>6.2f} {crss:>20.1f} {brss:>16.1f}")
+    if len(rows) >= 2:
+        print(f"peak RSS {rows[-1][0]} / {rows[0][0]}: {rows[-1][3] / rows[0][3]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
