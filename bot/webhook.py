@@ -7,6 +7,7 @@ once and answer with a passive reply, encrypted when the request was.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -18,11 +19,14 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.exc import DBAPIError
+from starlette.concurrency import run_in_threadpool
 
 from bot.ingest import Delivery, Ingestor
 from bot.wxcrypto import Cipher, DecryptError, SignatureError, check_timestamp, signature, verify
 from bot.xmlmsg import BadXml, dedupe_key, encrypted_envelope, parse_xml, text_reply_xml, to_incoming
+from core.db import unit_of_work
 from core.settings import Settings
+from lookups.identity import ensure_wecom_person
 
 log = logging.getLogger("houqin.webhook")
 router = APIRouter(tags=["wechat"])
@@ -161,6 +165,8 @@ async def handle_post(
         return _refusal(400, "bad XML: not a WeChat message")
 
     delivery = Delivery(key=dedupe_key(data, app=app), incoming=to_incoming(data, app=app), raw_xml=raw_xml)
+    if app == "wecom":
+        await _know_wecom_user(ingestor, settings, delivery.incoming.sender)
     try:
         result = await ingestor.submit(delivery)
     except DBAPIError as exc:
@@ -183,6 +189,30 @@ async def handle_post(
             encrypt=encrypt, signature=signature(keys.token, ts, nonce, encrypt), timestamp=ts, nonce=nonce
         )
     return Answer(200, reply.encode("utf-8"), XML)
+
+
+_known_wecom: dict[str, None] = {}  # an insertion-ordered set, bounded below
+
+
+async def _know_wecom_user(ingestor: Ingestor, settings: Settings, userid: str) -> None:
+    """Make sure a WeCom userid has a Person (name and department from WeCom's user API) before its
+    message is handled: the API call happens here, off the writer thread and outside its transaction."""
+    if not userid or userid in _known_wecom:
+        return
+
+    def resolve() -> bool:
+        with unit_of_work(ingestor.engine) as session:
+            return ensure_wecom_person(session, userid=userid, settings=settings) is not None
+
+    try:
+        known = await asyncio.wait_for(run_in_threadpool(resolve), timeout=2.0)
+    except Exception as exc:
+        log.warning("WeCom identity for %s not resolved: %s", userid, type(exc).__name__)
+        return
+    if known:
+        _known_wecom[userid] = None
+        while len(_known_wecom) > 10000:
+            _known_wecom.pop(next(iter(_known_wecom)))
 
 
 async def _post(request: Request, app: str) -> Response:

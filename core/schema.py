@@ -9,6 +9,7 @@ import core.models
 import exports.models
 import feedback.models
 import handlers.models
+import lookups.models
 
 metadata = SQLModel.metadata
-MODEL_MODULES = (core.models, feedback.models, handlers.models, bot.models, exports.models)
+MODEL_MODULES = (core.models, feedback.models, handlers.models, bot.models, exports.models, lookups.models)

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     ingest_batch_max: int = 256
     # pseudonyms in volumes are keyed with this secret so openids never leave the database
     pseudonym_secret: str = "houqin-dev-pseudonym"
+    # signs the expiring links that approved lookups get; and the public address those links start with
+    link_secret: str = "houqin-dev-link-secret"
+    public_url: str = "http://localhost:8000"
+    access_days: int = 7
 
     @field_validator("wechat_aes_key")
     @classmethod
@@ -111,6 +115,8 @@ class Settings(BaseSettings):
                 )
             if self.pseudonym_secret == "houqin-dev-pseudonym":
                 raise ConfigError("HOUQIN_PSEUDONYM_SECRET must be set in production")
+            if self.link_secret == "houqin-dev-link-secret":
+                raise ConfigError("HOUQIN_LINK_SECRET must be set in production")
         return self
 
     @property

@@ -14,6 +14,7 @@ from the workbook side by side, so memory stays flat however large a volume is.
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import zip_longest
@@ -25,8 +26,8 @@ from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session, col
 
 from core.clock import to_local, utcnow
-from core.counters import peek
 from core.db import unit_of_work
+from core.models import Counter
 from core.settings import Settings
 from exports.bagging import external_identifier, validate_bag
 from exports.models import FixityEvent, Volume, VolumeItem, VolumeStatus
@@ -330,8 +331,8 @@ def _chain(session: Session) -> tuple[dict[str, _Link], list[_Link]]:
 
 
 def _chain_problems(vol: Volume, by_code: dict[str, _Link], ordered: list[_Link]) -> list[str]:
-    before = [link for link in ordered if link.id < (vol.id or 0)]
-    expected = before[-1] if before else None
+    at = bisect_left([link.id for link in ordered], vol.id or 0)
+    expected = ordered[at - 1] if at > 0 else None
     if vol.prev_archival_code is None:
         if expected is not None:
             return [TEXT["chain_order"].format(found="—", expected=expected.archival_code)]
@@ -353,12 +354,20 @@ def _chain_problems(vol: Volume, by_code: dict[str, _Link], ordered: list[_Link]
 
 def _scope_gaps(session: Session) -> list[tuple[str, str]]:
     """Volume numbers missing from a scope (1 … the counter's value): rows that were deleted."""
-    numbers: dict[str, set[int]] = {}
+    # Counters first: a volume row and its counter step commit together, so every number up to the value
+    # read here is visible to the next statement, even under READ COMMITTED with a compile running.
+    tops = {
+        name.removeprefix("vol:"): value
+        for name, value in session.execute(
+            select(col(Counter.name), col(Counter.value)).where(col(Counter.name).startswith("vol:"))
+        ).all()
+    }
+    numbers: dict[str, set[int]] = {scope: set() for scope in tops}
     for scope, no in session.execute(select(col(Volume.scope), col(Volume.volume_no))).all():
         numbers.setdefault(scope, set()).add(no)
     out = []
     for scope in sorted(numbers):
-        top = max(max(numbers[scope]), peek(session, name=f"vol:{scope}"))
+        top = max([tops.get(scope, 0), *numbers[scope]])
         for n in range(1, top + 1):
             if n not in numbers[scope]:
                 code = make_archival_code(scope, n)

@@ -38,6 +38,8 @@ class Volume(SQLModel, table=True):
     problem_code: str = Field(max_length=10)  # 问题代码: CYF, HWF
     part: int = 1  # the n-th volume of this period and channel
     title: str = Field(max_length=300)  # 案卷题名
+    # 密级: 秘密/机密/绝密, or empty; a classified volume is never served over chat
+    classification: str = Field(default="", max_length=10, sa_column_kwargs={"server_default": ""})
     item_count: int
     date_from: date
     date_to: date

@@ -8,7 +8,7 @@ from feedback.grammar import Parsed, infer_meal, parse_scene, parse_text
 from feedback.models import Channel, Meal, Meeting, Site
 from feedback.service import FeedbackRow
 from feedback.vocabulary import MEAL_LABELS
-from handlers import dialogs, texts
+from handlers import dialogs, staff, texts
 from handlers.dialogs import DialogRow
 from handlers.router import Context, Incoming, Outcome
 
@@ -100,7 +100,9 @@ def handle_text(msg: Incoming, ctx: Context, parsed: Parsed) -> Outcome:
             return Outcome(texts.UNKNOWN_MEETING.format(code=parsed.args[0]))
         return _open_meeting(ctx, msg, meeting)
     if parsed.kind == "staff":
-        return Outcome(texts.STAFF_NOT_YET.format(command=parsed.command))
+        return staff.dispatch(msg, ctx, parsed.command or "", parsed.args)
+    if parsed.kind == "feedback" and parsed.score is None and parsed.comment == "更多" and staff.has_cursor(msg, ctx):
+        return staff.more(msg, ctx)
     if parsed.kind == "open":
         window = dialogs.current_window(ctx.session, sender=msg.sender, now=ctx.now)
         if window is not None and window.channel == Channel.meeting and window.meeting_id:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import Engine, text
 
 from bot import simulator, webhook
+from console import access
 from bot.ingest import Ingestor
 from core.db import make_engine
 from core.settings import Settings, get_settings
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     app.state.ingestor = ingestor
     app.include_router(webhook.router)
+    app.include_router(access.router)
     if settings.simulator_enabled:
         app.include_router(simulator.router)
 

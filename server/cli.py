@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
+import signal
+from datetime import date, datetime
 from typing import Annotated
 
 import typer
@@ -57,12 +58,15 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (use PostgreSQL when > 1)")] = 1,
     migrate: Annotated[bool, typer.Option(help="Apply migrations first")] = True,
+    scheduler: Annotated[
+        bool, typer.Option(help="Run the scheduler in this process (only with one worker)")
+    ] = True,
 ) -> None:
     """Run the web app (webhook, simulator, console, API) and the scheduler."""
     import uvicorn
 
     settings = _settings()
-    _ready_engine(settings)
+    engine = _ready_engine(settings)
     if migrate:
         upgrade(settings.database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -71,10 +75,84 @@ def serve(
     if settings.simulator_enabled:
         typer.echo(f"houqin is running: open http://{shown}:{port}/simulator to chat as a diner")
     typer.echo(f"API docs: http://{shown}:{port}/docs   database: {settings.database_url}")
-    uvicorn.run(
-        "server.asgi:app", host=host, port=port, workers=workers, log_level="warning", access_log=False,
-        proxy_headers=True,
-    )
+    runner = None
+    if workers > 1:
+        # one scheduler per worker would run every job once per worker: it runs as its own process
+        typer.echo("scheduler: not started with --workers > 1; run `houqin scheduler` as its own process")
+    elif scheduler:
+        from server.scheduler import start_in_thread
+
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        runner = start_in_thread(engine, settings)
+        # uvicorn re-raises the SIGTERM it caught after its graceful shutdown: make that an exception so
+        # the scheduler below is stopped too, instead of the process dying on the spot
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    else:
+        typer.echo("scheduler: off (--no-scheduler); run `houqin scheduler` for scheduled jobs")
+    try:
+        uvicorn.run(
+            "server.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=True,
+        )
+    finally:
+        if runner is not None:
+            thread, stop = runner
+            stop.set()
+            thread.join(timeout=60)
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+@app.command("scheduler")
+def scheduler_command() -> None:
+    """Run the scheduler alone (volume compilation, fixity audits, outbox) until SIGTERM or Ctrl-C."""
+    from server.scheduler import run_scheduler
+
+    settings = _settings()
+    engine = _ready_engine(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # APScheduler logs every 30-second outbox tick at INFO; houqin.scheduler says what matters
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    try:
+        run_scheduler(engine, settings)
+    except ConfigError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("jobs")
+def jobs_command(
+    limit: Annotated[int, typer.Option(min=1, help="How many runs to show")] = 20,
+) -> None:
+    """List the latest scheduled job runs: job, period, status, started, finished, counts, error."""
+    from core.clock import to_local
+    from core.jobs import recent_runs
+
+    settings = _settings()
+    engine = _ready_engine(settings)
+    runs = recent_runs(engine, limit=limit)
+    if not runs:
+        typer.echo("no job runs yet")
+        return
+
+    def when(dt: datetime | None) -> str:
+        return to_local(dt, settings.tz).strftime("%Y-%m-%d %H:%M:%S") if dt else "-"
+
+    for run in runs:
+        error = (run.error or "").strip().splitlines()
+        typer.echo(
+            f"{run.job:<8} {run.period:<9} {run.status:<9} started {when(run.started_at)}  "
+            f"finished {when(run.finished_at)}  counts {run.counts}"
+            + (f"  error {error[0][:200]}" if error else "")
+        )
 
 
 @site_app.command("add")
@@ -125,6 +203,160 @@ def meeting_add(
         raise typer.Exit(2) from None
     out = render_poster(meeting=meeting, qr_content=qr, settings=settings, path=poster)
     typer.echo(f"meeting {meeting.code} added; QR scene meeting:{meeting.code}; poster: {out}")
+
+
+@app.command()
+def demo(
+    count: Annotated[int, typer.Option(min=1, help="How many feedbacks to create")] = 400,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data")] = 2026,
+    force: Annotated[bool, typer.Option("--force", help="Add demo data even when some is already there")] = False,
+    migrate: Annotated[bool, typer.Option(help="Apply migrations first")] = True,
+) -> None:
+    """Fill the database with a realistic month of demo feedback (演示数据) so a newcomer can look around."""
+    from datetime import datetime
+
+    from feedback.demo import demo_feedback_count, fill_demo
+
+    settings = _settings()
+    engine = _ready_engine(settings)
+    if migrate:
+        upgrade(settings.database_url)
+    today = datetime.now(settings.tz).date()
+    with unit_of_work(engine) as session:
+        existing = demo_feedback_count(session)
+        if existing and not force:
+            typer.echo(
+                f"数据库已有 {existing} 条演示反馈，未重复生成 / the database already has {existing} demo "
+                "feedbacks: nothing added (use --force to add more)",
+                err=True,
+            )
+            raise typer.Exit(1)
+        s = fill_demo(session, settings=settings, count=count, seed=seed, today=today)
+    typer.echo(
+        f"演示数据已生成 demo data: {s.sites} 个场所 sites, {s.meetings} 场会议 meetings, {s.feedbacks} 条反馈 "
+        f"feedbacks, {s.photos} 张照片 photos ({s.first_day} – {s.last_day})"
+    )
+    typer.echo("下一步 next: houqin serve，然后打开 then open http://localhost:8000/simulator")
+
+
+# --- archives: compile, verify, receive, volumes (DESIGN §6–§7) ------------------------------------------
+
+
+@app.command("compile")
+def compile_command(
+    period: Annotated[str, typer.Option(help="The month to compile, YYYY-MM")],
+    channel: Annotated[str | None, typer.Option(help="canteen or meeting (default: both)")] = None,
+) -> None:
+    """Compile a month's closed feedback into sealed volumes (案卷) and their BagIt bags."""
+    from exports.service import compile_period
+
+    settings = _settings()
+    engine = _ready_engine(settings)
+    if channel is not None and channel not in settings.channel_codes:
+        typer.echo(
+            f"error: channel must be one of {', '.join(settings.channel_codes)}, got {channel!r}", err=True
+        )
+        raise typer.Exit(2)
+    try:
+        result = compile_period(engine, settings=settings, period=period, channel=channel)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for code in result.volumes:
+        typer.echo(f"已封卷 sealed: {code}")
+    if not result.volumes:
+        typer.echo(f"{period} 无新的已办结反馈可立卷 / nothing new to bind for {period}")
+    typer.echo(
+        f"{len(result.volumes)} 卷 volumes, {result.items} 条 items; 未办结未入卷 open items left out: {result.open_items}"
+    )
+
+
+@app.command("verify")
+def verify_command(
+    archival_code: Annotated[
+        str | None, typer.Argument(help="档号 of one volume (default: every sealed volume)")
+    ] = None,
+) -> None:
+    """Re-validate sealed volumes (bag, digests, seal, numbering, hash chain); exit 1 when any problem."""
+    from exports.fixity import FixityError, verify
+
+    settings = _settings()
+    engine = _ready_engine(settings)
+    try:
+        report = verify(engine, settings=settings, archival_code=archival_code, agent="houqin-cli")
+    except FixityError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for code, problem in report.problems:
+        typer.echo(f"{code}: {problem}")
+    if report.ok:
+        typer.echo(f"已核验 {report.checked} 卷，全部通过 / {report.checked} volumes checked, all passed")
+        return
+    typer.echo(
+        f"已核验 {report.checked} 卷，{report.failed} 个档号有问题 / {report.checked} volumes checked, "
+        f"problems with {report.failed}",
+        err=True,
+    )
+    raise typer.Exit(1)
+
+
+@app.command("receive")
+def receive_command(
+    archival_code: Annotated[str, typer.Argument(help="档号 of the volume to receive")],
+    by: Annotated[str, typer.Option("--by", help="检查人: who receives it")],
+) -> None:
+    """Check a sealed volume and record its receipt (检查人, time); exit 1 when refused."""
+    from exports.fixity import FixityError, ReceiptRefused, receive
+
+    settings = _settings()
+    engine = _ready_engine(settings)
+    try:
+        report = receive(engine, settings=settings, archival_code=archival_code, by=by)
+    except ReceiptRefused as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except FixityError as exc:  # unknown 档号, no 检查人
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not report.ok:
+        for _, problem in report.problems:
+            typer.echo(f"{archival_code}: {problem}")
+        typer.echo(f"未接收，案卷仍为已封卷 / not received: {archival_code} stays sealed", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"已接收 received: {archival_code}（检查人 {by.strip()}）")
+
+
+@app.command("volumes")
+def volumes_command(
+    period: Annotated[str | None, typer.Option(help="Only this month, YYYY-MM")] = None,
+) -> None:
+    """List bound volumes: 档号, period, items, status, sealed and received."""
+    from sqlalchemy import select
+    from sqlmodel import Session, col
+
+    from core.clock import to_local
+    from exports.models import Volume
+
+    settings = _settings()
+    engine = _ready_engine(settings)
+    query = select(Volume).order_by(col(Volume.id))
+    if period is not None:
+        query = query.where(col(Volume.period) == period)
+    with Session(engine) as session:
+        volumes = list(session.execute(query).scalars())
+    if not volumes:
+        typer.echo("尚无案卷 / no volumes yet")
+        return
+
+    def when(dt: datetime | None) -> str:
+        return to_local(dt, settings.tz).strftime("%Y-%m-%d %H:%M") if dt else "—"
+
+    for v in volumes:
+        received = f"{when(v.received_at)} {v.received_by}" if v.received_at else "—"
+        typer.echo(
+            f"{v.archival_code}  {v.period}  {v.item_count} 条  {v.status}  封卷 sealed {when(v.sealed_at)}  "
+            f"接收 received {received}"
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m server.cli`, as the benchmarks run it

@@ -47,7 +47,7 @@ def test_simulator_round_trip_in_safe_mode(settings, engine) -> None:  # type: i
 
 
 def test_simulator_is_off_in_production(db_url, tmp_path, engine) -> None:  # type: ignore[no-untyped-def]
-    s = make_settings(db_url, tmp_path, env="production", pseudonym_secret="p")
+    s = make_settings(db_url, tmp_path, env="production", pseudonym_secret="p", link_secret="l")
     with TestClient(create_app(s, engine=engine)) as c:
         assert c.get("/simulator").status_code == 404
         assert c.post("/simulator/send", json={"kind": "text", "content": "5"}).status_code == 404

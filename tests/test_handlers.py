@@ -469,9 +469,11 @@ def test_help_reply(chat: Chat, word: str) -> None:
     assert chat.count(Feedback) == 0 and chat.dialog() is None
 
 
-def test_staff_command_is_not_feedback(chat: Chat) -> None:
+def test_staff_command_from_a_stranger_is_refused_not_feedback(chat: Chat) -> None:
+    from lookups import texts as lookup_texts
+
     out = chat.text("查档 红烧肉")
-    assert out.text == texts.STAFF_NOT_YET.format(command="查档")
+    assert out.text == lookup_texts.NOT_STAFF
     assert chat.count(Feedback) == 0
 
 

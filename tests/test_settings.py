@@ -33,6 +33,7 @@ def test_production_needs_real_secrets() -> None:
         env="production",
         wechat_token="t",
         pseudonym_secret="p",
+        link_secret="l",
         wechat_aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
     )
     assert not ok.simulator_enabled

@@ -131,7 +131,7 @@ def test_compatible_mode_is_decrypted_and_answered_encrypted(client, peer, engin
 
 
 def test_production_refuses_plaintext(db_url, tmp_path, peer, engine) -> None:  # type: ignore[no-untyped-def]
-    s = make_settings(db_url, tmp_path / "p", env="production", pseudonym_secret="s3cret")
+    s = make_settings(db_url, tmp_path / "p", env="production", pseudonym_secret="s3cret", link_secret="l")
     with TestClient(create_app(s, engine=engine)) as c:
         assert post(c, *peer.plain(text_xml("5"))).status_code == 403
         assert reply_text(peer, post(c, *peer.safe(text_xml("5")))) != ""

@@ -1,0 +1,1 @@
+"""Web pages: the signed access links of approved lookups (and, later, the managers' and archivists' console)."""

@@ -1,0 +1,182 @@
+"""Staff handlers: 绑定, 查档 (and 更多), 查阅, 我的查阅, 审批. Only known staff may search or request."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from core.clock import to_local, utcnow
+from core.outbox import enqueue
+from feedback.grammar import normalize
+from feedback.models import Person
+from handlers.router import Context, Incoming, Outcome
+from lookups import identity, service
+from lookups import texts as t
+from lookups.models import LookupCursor, LookupRequest
+
+PAGE = 5
+_DOT = re.compile(r"WS[.．•・·。]", re.IGNORECASE)
+
+
+def normalize_code(raw: str) -> str:
+    """A 档号 as people type it on a phone: upper case, and whatever dot they found turned into ·."""
+    return _DOT.sub("WS·", normalize(raw).upper())
+APPROVE_WORDS = {"同意", "批准", "通过"}
+REJECT_WORDS = {"驳回", "拒绝", "不同意"}
+
+
+def _staff(msg: Incoming, ctx: Context) -> Person | None:
+    person = identity.staff_for(ctx.session, app=msg.app, sender=msg.sender)
+    if person is None and msg.app == "wecom":
+        # a WeCom user is a member of the corp: staff, even before WeCom's user API has named them
+        person = Person(wecom_userid=msg.sender, name=msg.sender, roles="staff")
+        ctx.session.add(person)
+        ctx.session.flush()
+    return person
+
+
+def dispatch(msg: Incoming, ctx: Context, command: str, args: tuple[str, ...]) -> Outcome:
+    """Route a parsed staff command."""
+    if command == "绑定":
+        return bind(msg, ctx, args)
+    person = _staff(msg, ctx)
+    if person is None:
+        return Outcome(t.NOT_STAFF)
+    if command == "查档":
+        return search(msg, ctx, person, " ".join(args), offset=0)
+    if command == "查阅":
+        return request(msg, ctx, person, args)
+    if command == "我的查阅":
+        return mine(ctx, person)
+    return decide(msg, ctx, person, args)
+
+
+def bind(msg: Incoming, ctx: Context, args: tuple[str, ...]) -> Outcome:
+    """绑定 工号 姓名 (Official Account users; WeCom users need none)."""
+    if msg.app == "wecom":
+        person = _staff(msg, ctx)
+        return Outcome(t.BIND_ALREADY.format(name=person.name if person else msg.sender, department=person.department if person else ""))
+    if len(args) != 2:
+        return Outcome(t.BIND_USAGE)
+    try:
+        person = identity.bind(ctx.session, openid=msg.sender, staff_no=args[0], name=args[1])
+    except identity.BindError as exc:
+        return Outcome(str(exc))
+    return Outcome(t.BIND_OK.format(name=person.name, department=person.department))
+
+
+def search(msg: Incoming, ctx: Context, person: Person, query: str, *, offset: int) -> Outcome:
+    """查档: at most five archived hits with their 档号, and the total; 更多 pages on."""
+    from feedback.search import search as run_search
+    from feedback.search import search_volumes
+
+    query = query.strip()
+    if not query:
+        return Outcome(t.SEARCH_USAGE)
+    result = run_search(ctx.session, query=query, archived_only=True, limit=PAGE, offset=offset)
+    lines = []
+    if offset == 0:
+        volumes = search_volumes(ctx.session, query=query)[:3]
+        if volumes:
+            lines.append(t.SEARCH_VOLUMES)
+            lines += [f"· {v.archival_code} {v.title}" for v in volumes]
+    if result.total == 0 and not lines:
+        return Outcome(t.SEARCH_NONE.format(query=query))
+    if result.hits:
+        lines.append(t.SEARCH_HEAD.format(query=query, total=result.total, first=offset + 1, last=offset + len(result.hits)))
+        for n, hit in enumerate(result.hits, start=offset + 1):
+            lines.append(t.SEARCH_HIT.format(n=n, code=hit.item_code or hit.reference, title=hit.snippet, date=f"{hit.service_date:%Y-%m-%d}"))
+    more = offset + len(result.hits) < result.total
+    lines.append(t.SEARCH_MORE if more else t.SEARCH_END)
+    cursor = ctx.session.execute(select(LookupCursor).where(col(LookupCursor.sender) == msg.sender)).scalar_one_or_none()
+    cursor = cursor or LookupCursor(sender=msg.sender, query=query)
+    cursor.query, cursor.offset, cursor.updated_at = query, offset + len(result.hits), utcnow()
+    ctx.session.add(cursor)
+    ctx.session.flush()
+    return Outcome("\n".join(lines))
+
+
+def more(msg: Incoming, ctx: Context) -> Outcome:
+    """更多: the next page of the sender's last 查档."""
+    person = _staff(msg, ctx)
+    if person is None:
+        return Outcome(t.NOT_STAFF)
+    cursor = ctx.session.execute(select(LookupCursor).where(col(LookupCursor.sender) == msg.sender)).scalar_one_or_none()
+    if cursor is None:
+        return Outcome(t.MORE_NOTHING)
+    return search(msg, ctx, person, cursor.query, offset=cursor.offset)
+
+
+def has_cursor(msg: Incoming, ctx: Context) -> bool:
+    """Whether 更多 means something for this sender."""
+    return ctx.session.execute(select(col(LookupCursor.id)).where(col(LookupCursor.sender) == msg.sender)).first() is not None
+
+
+def request(msg: Incoming, ctx: Context, person: Person, args: tuple[str, ...]) -> Outcome:
+    """查阅 档号 目的: register a lookup request."""
+    if len(args) < 2:
+        return Outcome(t.REQUEST_USAGE)
+    code, purpose = normalize_code(args[0]), " ".join(args[1:])
+    try:
+        req = service.request_lookup(
+            ctx.session, requester=person, code=code, purpose=purpose, channel=msg.app, settings=ctx.settings
+        )
+    except service.LookupError_ as exc:
+        return Outcome(str(exc))
+    return Outcome(t.REQUEST_OK.format(no=req.register_no, code=req.archival_code, purpose=req.purpose))
+
+
+def mine(ctx: Context, person: Person) -> Outcome:
+    """我的查阅: the sender's requests and where they stand."""
+    rows = service.my_requests(ctx.session, requester_id=person.id)  # type: ignore[arg-type]
+    if not rows:
+        return Outcome(t.MINE_NONE)
+    lines = [t.MINE_HEAD]
+    now = utcnow()
+    for r in rows:
+        extra = ""
+        if r.decision == "approved" and r.access_expires_at:
+            extra = (
+                t.EXPIRES.format(at=to_local(r.access_expires_at, ctx.settings.tz).strftime("%m-%d %H:%M"))
+                if r.access_expires_at > now
+                else t.EXPIRED
+            )
+        lines.append(t.MINE_ROW.format(no=r.register_no, code=r.archival_code, status=t.STATUS[r.decision], extra=extra))
+    return Outcome("\n".join(lines))
+
+
+def decide(msg: Incoming, ctx: Context, person: Person, args: tuple[str, ...]) -> Outcome:
+    """审批 申请号 同意|驳回 [理由] (archivists): decide, and notify the requester through the outbox."""
+    if "archivist" not in person.roles.split(","):
+        return Outcome(t.DECIDE_FORBIDDEN)
+    if len(args) < 2 or args[1] not in APPROVE_WORDS | REJECT_WORDS:
+        return Outcome(t.DECIDE_USAGE)
+    approve = args[1] in APPROVE_WORDS
+    reason = " ".join(args[2:])
+    try:
+        req = service.decide(
+            ctx.session, register_no=args[0].upper(), approve=approve, approver=person, reason=reason, settings=ctx.settings
+        )
+    except service.LookupError_ as exc:
+        return Outcome(str(exc))
+    notify_requester(ctx, req)
+    return Outcome(t.DECIDE_OK.format(status=t.STATUS[req.decision].removeprefix("已"), no=req.register_no))
+
+
+def notify_requester(ctx: Context, req: LookupRequest) -> None:
+    """Queue the decision to the requester on the channel they asked from."""
+    requester = ctx.session.get(Person, req.requester_id)
+    if requester is None:
+        return
+    if req.decision == "approved":
+        expires = to_local(req.access_expires_at, ctx.settings.tz).strftime("%Y-%m-%d %H:%M") if req.access_expires_at else ""
+        text = t.NOTICE_APPROVED.format(no=req.register_no, code=req.archival_code, expires=expires,
+                                        link=service.access_link(ctx.settings, req))
+    else:
+        text = t.NOTICE_REJECTED.format(no=req.register_no, code=req.archival_code, reason=req.conditions or t.NO_REASON)
+    if req.channel == "wecom" and requester.wecom_userid:
+        enqueue(ctx.session, to_user=requester.wecom_userid, text=text, app="wecom", dedupe_key=f"decision:{req.register_no}")
+    elif requester.openid:
+        enqueue(ctx.session, to_user=requester.openid, text=text, app="mp", dedupe_key=f"decision:{req.register_no}")

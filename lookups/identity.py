@@ -1,0 +1,146 @@
+"""Staff identity: the roster (职工名册) imported from Excel, Official Account users binding to it with
+`绑定 工号 姓名`, and WeCom users resolved through WeCom's user API. Only known staff may search or request."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from openpyxl import load_workbook
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from core.settings import Settings
+from core.wechat_api import NotConfigured, wecom
+from feedback.models import Person
+from lookups import texts
+
+log = logging.getLogger("houqin.identity")
+ROSTER_COLUMNS = {"工号": "staff_no", "姓名": "name", "部门": "department", "角色": "roles"}
+ROLES = {"档案员": "archivist", "archivist": "archivist", "职工": "", "": ""}
+
+
+class RosterError(ValueError):
+    """The roster workbook is not usable; the message names the sheet row."""
+
+
+class BindError(Exception):
+    """A binding that cannot be made; the message is for the person."""
+
+
+@dataclass
+class RosterResult:
+    """What an import did."""
+
+    added: int = 0
+    updated: int = 0
+
+
+def _roles(value: str, *, row: int) -> str:
+    out = []
+    for part in value.replace("，", ",").split(","):
+        part = part.strip()
+        if part not in ROLES:
+            raise RosterError(f"第 {row} 行：未知角色「{part}」（可用：档案员）/ row {row}: unknown role {part!r}")
+        if ROLES[part]:
+            out.append(ROLES[part])
+    return ",".join(["staff", *out])
+
+
+def import_roster(session: Session, *, path: Path) -> RosterResult:
+    """Add or update staff from the first sheet of an .xlsx (columns 工号, 姓名, 部门, optional 角色)."""
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise RosterError(f"无法读取职工名册 {path.name}：{type(exc).__name__} / cannot read the roster") from None
+    try:
+        rows = wb.worksheets[0].iter_rows(values_only=True)
+        header = [str(c).strip() if c is not None else "" for c in next(rows, ())]
+        missing = [name for name in ("工号", "姓名", "部门") if name not in header]
+        if missing:
+            raise RosterError(f"第 1 行缺少列：{'、'.join(missing)} / row 1 lacks columns {', '.join(missing)}")
+        index = {ROSTER_COLUMNS[h]: i for i, h in enumerate(header) if h in ROSTER_COLUMNS}
+        result = RosterResult()
+        seen: set[str] = set()
+        entries = []
+        for n, raw in enumerate(rows, start=2):
+            values = {k: ("" if i >= len(raw) or raw[i] is None else str(raw[i]).strip()) for k, i in index.items()}
+            if not any(values.values()):
+                continue
+            if not values["staff_no"] or not values["name"]:
+                raise RosterError(f"第 {n} 行：工号和姓名不能为空 / row {n}: staff number and name are required")
+            if values["staff_no"] in seen:
+                raise RosterError(f"第 {n} 行：工号 {values['staff_no']} 重复 / row {n}: duplicate staff number")
+            seen.add(values["staff_no"])
+            values["roles"] = _roles(values.get("roles", ""), row=n)
+            entries.append(values)
+    finally:
+        wb.close()
+    for values in entries:  # only after the whole sheet is valid: a bad row changes nothing
+        person = session.execute(select(Person).where(col(Person.staff_no) == values["staff_no"])).scalar_one_or_none()
+        if person is None:
+            session.add(Person(staff_no=values["staff_no"], name=values["name"], department=values["department"], roles=values["roles"]))
+            result.added += 1
+        else:
+            person.name, person.department = values["name"], values["department"]
+            person.roles = ",".join(sorted(set(person.roles.split(",")) | set(values["roles"].split(",")) - {""}))
+            session.add(person)
+            result.updated += 1
+    session.flush()
+    return result
+
+
+def bind(session: Session, *, openid: str, staff_no: str, name: str) -> Person:
+    """Bind an Official Account openid to the roster entry with this staff number and name."""
+    already = session.execute(select(Person).where(col(Person.openid) == openid)).scalar_one_or_none()
+    if already is not None and already.staff_no:
+        raise BindError(texts.BIND_ALREADY.format(name=already.name, department=already.department))
+    person = session.execute(select(Person).where(col(Person.staff_no) == staff_no)).scalar_one_or_none()
+    if person is None or person.name != name:
+        raise BindError(texts.BIND_UNKNOWN.format(staff_no=staff_no, name=name))
+    if person.openid and person.openid != openid:
+        raise BindError(texts.BIND_TAKEN)
+    if already is not None:  # a diner row made earlier for this openid: fold it into the staff row
+        already.openid = None
+        session.add(already)
+        session.flush()
+    person.openid = openid
+    session.add(person)
+    session.flush()
+    return person
+
+
+def staff_for(session: Session, *, app: str, sender: str) -> Person | None:
+    """The staff member behind a sender, or None: WeCom users are staff; Official Account users once bound."""
+    if app == "wecom":
+        return session.execute(select(Person).where(col(Person.wecom_userid) == sender)).scalar_one_or_none()
+    person = session.execute(select(Person).where(col(Person.openid) == sender)).scalar_one_or_none()
+    return person if person is not None and person.staff_no else None
+
+
+def ensure_wecom_person(session: Session, *, userid: str, settings: Settings) -> Person | None:
+    """The Person for a WeCom userid, created from WeCom's user API on first contact (None if unreachable)."""
+    person = session.execute(select(Person).where(col(Person.wecom_userid) == userid)).scalar_one_or_none()
+    if person is not None:
+        return person
+    try:
+        info = wecom(settings).user.get(userid)
+    except NotConfigured:
+        return None
+    except Exception as exc:
+        log.warning("WeCom user lookup failed for %s: %s", userid, type(exc).__name__)
+        return None
+    name = str(info.get("name") or userid)
+    departments = info.get("department") or []
+    department = str(info.get("main_department") or (departments[0] if departments else ""))
+    by_staff_no = session.execute(select(Person).where(col(Person.staff_no) == userid)).scalar_one_or_none()
+    if by_staff_no is not None and not by_staff_no.wecom_userid:
+        by_staff_no.wecom_userid = userid
+        session.add(by_staff_no)
+        session.flush()
+        return by_staff_no
+    person = Person(wecom_userid=userid, name=name, department=f"部门{department}" if department.isdigit() else department, roles="staff")
+    session.add(person)
+    session.flush()
+    return person

@@ -1,0 +1,66 @@
+"""Chinese text of lookups: bot replies, notices and the register workbook, kept together for review."""
+
+from __future__ import annotations
+
+NOT_STAFF = "查档、查阅仅限本单位职工。请先发送「绑定 工号 姓名」完成身份绑定，例如：绑定 A0123 张三。企业微信用户无需绑定。"
+BIND_USAGE = "绑定格式：绑定 工号 姓名，例如：绑定 A0123 张三"
+BIND_OK = "绑定成功：{name}（{department}）。现在可以发送「查档 关键词」查询档案。"
+BIND_UNKNOWN = "职工名册中没有工号 {staff_no} 与姓名 {name} 的组合，请核对后重试，或联系档案室。"
+BIND_TAKEN = "该工号已绑定其他微信号。如需更换，请联系档案室。"
+BIND_ALREADY = "您已绑定为 {name}（{department}）。"
+
+SEARCH_USAGE = "查档格式：查档 关键词，可加年份、月份、餐次或食堂，例如：查档 2026年10月 红烧肉"
+SEARCH_NONE = "没有找到与「{query}」相关的已归档条目。"
+SEARCH_HEAD = "「{query}」共找到 {total} 条（第 {first}–{last} 条）："
+SEARCH_HIT = "{n}. {code}\n   {title}（{date}）"
+SEARCH_MORE = "回复「更多」查看下一页；查阅原件请发送：查阅 档号 目的"
+SEARCH_END = "已是最后一页。查阅原件请发送：查阅 档号 目的"
+SEARCH_VOLUMES = "相关案卷："
+MORE_NOTHING = "没有可继续的查档结果，请先发送「查档 关键词」。"
+
+REQUEST_USAGE = "查阅格式：查阅 档号 目的，例如：查阅 J001-WS·2026-D10-CYF-0001 整改复核"
+REQUEST_UNKNOWN = "档号 {code} 不存在或尚未封卷，请核对。"
+REQUEST_CLASSIFIED = "该案卷标有密级（{level}），不能通过微信办理查阅，请持单位介绍信到档案室现场办理。"
+REQUEST_OK = "已登记查阅申请 {no}：{code}\n目的：{purpose}\n请等待档案员审批，结果会通过本号通知您。"
+MINE_NONE = "您还没有查阅申请。"
+MINE_HEAD = "您的查阅申请："
+MINE_ROW = "{no} {code} {status}{extra}"
+STATUS = {"pending": "待审批", "approved": "已同意", "rejected": "已驳回"}
+EXPIRES = "（有效至 {at}）"
+EXPIRED = "（已过期）"
+
+DECIDE_USAGE = "审批格式：审批 申请号 同意|驳回 [理由]，例如：审批 CY2026-0001 同意"
+DECIDE_FORBIDDEN = "只有档案员可以审批查阅申请。"
+DECIDE_UNKNOWN = "没有申请号为 {no} 的查阅申请。"
+DECIDE_DONE_ALREADY = "申请 {no} 已于 {at} 由 {who} 审批（{status}），不能重复审批。"
+DECIDE_OK = "已{status}查阅申请 {no}，已通知申请人。"
+NOTICE_APPROVED = "您的查阅申请 {no}（{code}）已同意。\n请在 {expires} 前打开：{link}"
+NOTICE_REJECTED = "您的查阅申请 {no}（{code}）未获同意。理由：{reason}"
+NO_REASON = "未说明"
+
+LINK_EXPIRED = "链接已过期"
+LINK_INVALID = "链接无效"
+LINK_REVOKED = "该查阅未获批准或已失效"
+LINK_HELP = "请在微信中重新发送「查阅 档号 目的」申请。"
+PAGE_TITLE = "查阅：{code}"
+
+REGISTER_SHEET = "查阅登记簿"
+REGISTER_TITLE = "{fonds}{year}年档案查阅登记簿"
+REGISTER_HEADERS = (
+    "登记号",
+    "登记时间",
+    "渠道",
+    "查阅人",
+    "部门",
+    "查阅目的",
+    "利用方式",
+    "档号",
+    "题名",
+    "审批结果",
+    "审批人",
+    "审批时间",
+    "利用条件/理由",
+    "有效期至",
+    "查阅次数",
+)
+CHANNEL = {"mp": "公众号", "wecom": "企业微信", "console": "控制台"}
