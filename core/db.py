@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 from core.settings import ConfigError
@@ -75,6 +76,34 @@ def insert_ignore(session_or_engine: Session | Engine, table: Any) -> Any:
     if is_postgres(session_or_engine):
         return pg_dialect.insert(table).on_conflict_do_nothing()
     return sqlite_dialect.insert(table).on_conflict_do_nothing()
+
+
+def _read_only_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # each SELECT on its own: no transaction held across a long pass
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA query_only=ON")
+    cur.close()
+
+
+@contextmanager
+def reader(engine: Engine) -> Iterator[Engine]:
+    """An engine for long streamed reads (writing a volume, auditing one).
+
+    On SQLite every transaction of the main engine begins IMMEDIATE, so a long read session would hold the
+    write lock and stall the webhook's ingest for as long as a volume takes to write. This engine reads
+    outside any transaction (WAL readers never block the writer) and refuses writes. PostgreSQL readers
+    block nobody: the engine itself is used.
+    """
+    if engine.dialect.name != "sqlite":
+        yield engine
+        return
+    ro = create_engine(engine.url, poolclass=NullPool, connect_args={"check_same_thread": False})
+    event.listen(ro, "connect", _read_only_pragmas)
+    try:
+        yield ro
+    finally:
+        ro.dispose()
 
 
 @contextmanager

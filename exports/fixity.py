@@ -26,7 +26,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session, col
 
 from core.clock import to_local, utcnow
-from core.db import unit_of_work
+from core.db import reader, unit_of_work
 from core.models import Counter
 from core.settings import Settings
 from exports.bagging import external_identifier, validate_bag
@@ -71,7 +71,7 @@ TEXT = {
     "unknown": "无此档号：{code} / no volume {code}",
     "not_sealed": "案卷{code}尚未封卷 / volume {code} is not sealed yet",
     "already_received": "案卷{code}已于{at}由{by}接收，不能重复接收 / volume {code} was already received by {by} at {at}",
-    "no_receiver": "请写明检查人 / say who receives the volume (检查人)",
+    "no_receiver": "请写明检查人（至多100字） / say who receives the volume (检查人, at most 100 characters)",
 }
 WHERE = {"db": ("数据库", "the database"), "wb": ("电子文件", "the workbook")}
 # ------------------------------------------------------------------------------------------------------
@@ -118,18 +118,18 @@ class Report:
 class _Capped:
     """Problems of one kind on one volume: the first few listed, the rest counted."""
 
-    def __init__(self, out: list[str]) -> None:
-        self.out = out
+    def __init__(self) -> None:
+        self.listed: list[str] = []
         self.n = 0
 
     def add(self, text: str) -> None:
         self.n += 1
         if self.n <= MAX_ITEM_PROBLEMS:
-            self.out.append(text)
+            self.listed.append(text)
 
-    def close(self) -> None:
-        if self.n > MAX_ITEM_PROBLEMS:
-            self.out.append(TEXT["more"].format(n=self.n - MAX_ITEM_PROBLEMS))
+    def lines(self) -> list[str]:
+        more = self.n - len(self.listed)
+        return self.listed + ([TEXT["more"].format(n=more)] if more else [])
 
 
 def _algos(pairs: list[tuple[str, str | None, str | None]]) -> str:
@@ -240,8 +240,7 @@ def _content_problems(engine: Engine, *, settings: Settings, vol: Volume, xlsx: 
     out: list[str] = []
     wb_errors: list[str] = []
     db_digest, wb_digest = ContentDigest(), ContentDigest()
-    seq_bad, code_bad, unbound = _Capped(out), _Capped(out), _Capped(out)
-    changed, row_digest, row_number = _Capped(out), _Capped(out), _Capped(out)
+    seq_bad, code_bad, unbound, changed, row_digest, row_number = (_Capped() for _ in range(6))
     last_seq = 0
     with Session(engine) as session:
         items = iter_items(session, volume_id=vol.id)
@@ -269,7 +268,7 @@ def _content_problems(engine: Engine, *, settings: Settings, vol: Volume, xlsx: 
             if carried is not None and db_hash != carried:
                 changed.add(TEXT["item_changed"].format(item=item.item_code))
         for capped in (seq_bad, code_bad, unbound, changed, row_digest, row_number):
-            capped.close()
+            out += capped.lines()
         rows = session.execute(
             select(func.count()).select_from(VolumeItem).where(col(VolumeItem.volume_id) == vol.id)
         ).scalar_one()
@@ -426,7 +425,8 @@ def verify(
             loose = _scope_gaps(session)
         session.expunge_all()
     for vol in volumes:
-        problems = _check_volume(engine, settings=settings, vol=vol, by_code=by_code, ordered=ordered)
+        with reader(engine) as ro:
+            problems = _check_volume(ro, settings=settings, vol=vol, by_code=by_code, ordered=ordered)
         report.checked += 1
         report.problems += [(vol.archival_code, p) for p in problems]
         with unit_of_work(engine) as session:
@@ -470,7 +470,7 @@ def _refuse_if_not_sealed(vol: Volume, settings: Settings) -> None:
 def receive(engine: Engine, *, settings: Settings, archival_code: str, by: str) -> Report:
     """Check one sealed volume and, when it passes, record its receipt by archivist `by` (检查人)."""
     by = by.strip()
-    if not by:
+    if not by or len(by) > 100:
         raise FixityError(TEXT["no_receiver"])
     with Session(engine, expire_on_commit=False) as session:
         vol = _find(session, archival_code)
@@ -478,7 +478,8 @@ def receive(engine: Engine, *, settings: Settings, archival_code: str, by: str) 
         by_code, ordered = _chain(session)
         session.expunge_all()
     assert vol.id is not None
-    problems = _check_volume(engine, settings=settings, vol=vol, by_code=by_code, ordered=ordered)
+    with reader(engine) as ro:
+        problems = _check_volume(ro, settings=settings, vol=vol, by_code=by_code, ordered=ordered)
     report = Report(checked=1, problems=[(archival_code, p) for p in problems])
     with unit_of_work(engine) as session:
         if not problems:

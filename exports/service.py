@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 from sqlalchemy import Engine, insert, select, update
 from sqlmodel import Session, col
 
 from core.clock import to_local, utcnow
 from core.counters import next_value
-from core.db import unit_of_work
+from core.db import reader, unit_of_work
 from core.settings import Settings
 from exports import texts
 from exports.bagging import make_bag
@@ -200,7 +200,7 @@ class _CatalogueXml:
         self.fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 — closed in close()
         self.fh.write('<?xml version="1.0" encoding="UTF-8"?>\n')
         self.fh.write(
-            f'<文件目录 档号="{escape(vol.archival_code)}" 题名="{escape(vol.title)}" 条目数="{vol.item_count}">\n'
+            f"<文件目录 档号={quoteattr(vol.archival_code)} 题名={quoteattr(vol.title)} 条目数={quoteattr(str(vol.item_count))}>\n"
         )
 
     TAGS = ("序号", "档号", "文号", "责任者", "题名", "日期", "密级", "条目数", "备注")
@@ -272,7 +272,7 @@ def build_and_seal(engine: Engine, *, settings: Settings, volume_id: int) -> str
     xlsx = staging / "电子档案" / f"{code}.xlsx"
     part = xlsx.with_name(xlsx.name + ".part")
     catalogue = _CatalogueXml(staging / "文件目录.xml", vol)
-    with Session(engine) as session:
+    with reader(engine) as ro, Session(ro) as session:  # never hold SQLite's write lock while writing files
         written = write_volume(
             part,
             header=header,

@@ -121,13 +121,19 @@ def _local(dt: datetime | None, settings: Settings) -> str:
     return to_local(dt, settings.tz).strftime("%Y-%m-%d %H:%M") if dt else ""
 
 
+@lru_cache(maxsize=4096)
+def _clean(text: str) -> str:
+    # names typed by staff (pasted from Word, say) may carry characters a cell cannot hold
+    return sanitise(text).text
+
+
 def where_label(item: Item) -> str:
     """食堂/餐次 or 会议, as one cell."""
     fb = item.feedback
     if fb.channel == Channel.meeting:
         m = item.meeting
-        return f"会议：{m.title}（{m.code}）" if m else "会议"
-    site = item.site.name if item.site else texts.NO_SITE
+        return f"会议：{_clean(m.title)}（{m.code}）" if m else "会议"
+    site = _clean(item.site.name) if item.site else texts.NO_SITE
     return f"{site} · {item.meal}" if item.meal else site
 
 
@@ -187,14 +193,14 @@ def catalogue_row(item: Item, *, settings: Settings) -> list[Any]:
     score = texts.SCORE_PART.format(score=fb.score) if fb.score is not None else ""
     if fb.channel == Channel.meeting:
         title = texts.ITEM_TITLE_MEETING.format(
-            meeting=item.meeting.title if item.meeting else "", score=score, gist=gist
+            meeting=_clean(item.meeting.title) if item.meeting else "", score=score, gist=gist
         )
-        responsible = (item.meeting.organiser if item.meeting else "") or texts.RESPONSIBLE_DEFAULT
+        responsible = _clean(item.meeting.organiser if item.meeting else "") or texts.RESPONSIBLE_DEFAULT
     else:
         title = texts.ITEM_TITLE_CANTEEN.format(
-            where=item.site.name if item.site else "", meal=item.meal, score=score, gist=gist
+            where=_clean(item.site.name) if item.site else "", meal=item.meal, score=score, gist=gist
         )
-        responsible = item.site.name if item.site else texts.RESPONSIBLE_DEFAULT
+        responsible = _clean(item.site.name) if item.site else texts.RESPONSIBLE_DEFAULT
     notes = []
     if item.media:
         notes.append(f"附件{len(item.media)}")

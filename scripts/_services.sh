@@ -17,3 +17,15 @@ if ! pg_up; then
   pg_up || echo "PostgreSQL is not reachable on 127.0.0.1:5432: its half of the suite will be skipped" \
                "(or fail, with HOUQIN_REQUIRE_POSTGRES=1)" >&2
 fi
+
+# LibreOffice, CJK fonts and poppler: the volume render test converts a sealed workbook to PDF and reads it
+# back. Installed from Debian's packages when missing and we may (root with apt); otherwise that test skips.
+if ! command -v soffice >/dev/null 2>&1 || ! command -v pdftotext >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi wenquanyi; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing LibreOffice Calc, CJK fonts and poppler-utils from Debian's packages …"
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      libreoffice-calc-nogui fonts-wqy-microhei poppler-utils >/dev/null 2>&1 \
+      || echo "could not install LibreOffice/fonts: the render test will be skipped" >&2
+  fi
+fi

@@ -11,10 +11,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, delete, select, update
@@ -32,7 +34,7 @@ from exports.service import compile_locked, transfer_dir
 from exports.source import iter_items
 from feedback import service
 from feedback.meetings import add_meeting
-from feedback.models import Feedback, Site
+from feedback.models import Action, Feedback, FeedbackEvent, Site
 from server.cli import app as cli
 from tests.conftest import make_settings
 
@@ -43,9 +45,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def fill(
-    engine: Engine, *, period: str = "2026-10", n: int = 4, open_: int = 0, channel: str = "canteen"
+    engine: Engine,
+    *,
+    period: str = "2026-10",
+    n: int = 4,
+    open_: int = 0,
+    channel: str = "canteen",
+    data_dir: Path | None = None,
 ) -> list[int]:
-    """n closed feedbacks in the month (plus `open_` still open), some with replies; their ids."""
+    """n closed feedbacks in the month (plus `open_` still open), every other one replied to; their ids.
+
+    Given `data_dir`, the first gets a downloaded photo (copied into the bag) and a voice note never downloaded.
+    """
     year, month = (int(x) for x in period.split("-"))
     ids = []
     with unit_of_work(engine) as s:
@@ -54,6 +65,7 @@ def fill(
         s.flush()
         for i in range(n + open_):
             day = date(year, month, 1 + i % 28)
+            at = datetime(year, month, day.day, 4, 30, tzinfo=UTC) + timedelta(seconds=i)
             fb = service.create_feedback(
                 s,
                 sender=f"o_fix_{i % 3}",
@@ -64,9 +76,35 @@ def fill(
                 meal="lunch",
                 score=None if i % 4 == 3 else 1 + i % 5,
                 comment=["红烧肉偏咸", "=1+1 不是公式", "", "很好\n下次再来"][i % 4] + f" 第{i}条",
-                created_at=datetime(year, month, day.day, 4, 30, tzinfo=UTC) + timedelta(seconds=i),
+                created_at=at,
             )
             ids.append(fb.id)
+            if i % 2 == 0:
+                s.add(
+                    FeedbackEvent(
+                        feedback_id=fb.id,
+                        at=at + timedelta(hours=2),
+                        actor="食堂张经理",
+                        action=Action.replied,
+                        detail="已反馈后厨，少放盐",
+                    )
+                )
+                s.add(
+                    FeedbackEvent(
+                        feedback_id=fb.id,
+                        at=at + timedelta(hours=3),
+                        actor="食堂张经理",
+                        action=Action.closed,
+                    )
+                )
+            if i == 0 and data_dir is not None:
+                photo = data_dir / "media" / f"{fb.reference}.jpg"
+                photo.parent.mkdir(parents=True, exist_ok=True)
+                photo.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+                service.attach_media(
+                    s, feedback=fb, kind="image", local_path=str(photo.relative_to(data_dir))
+                )
+                service.attach_media(s, feedback=fb, kind="voice", media_id="m_voice", recognition="太咸了")
         s.execute(update(Feedback).where(col(Feedback.id).in_(ids[:n])).values(status="closed"))
     return ids
 
@@ -113,7 +151,7 @@ def has(problems: list[str], key: str) -> bool:
 def two(engine: Engine, settings: Settings) -> list[str]:
     """Two sealed canteen volumes in one chain: 2026-09 (0001) then 2026-10 (0002)."""
     fill(engine, period="2026-09", n=3)
-    fill(engine, period="2026-10", n=4, open_=1)
+    fill(engine, period="2026-10", n=4, open_=1, data_dir=settings.data_dir)
     first = compile_locked(engine, settings=settings, period="2026-09")
     second = compile_locked(engine, settings=settings, period="2026-10")
     assert len(first.volumes) == 1 and len(second.volumes) == 1
@@ -143,21 +181,49 @@ def test_fresh_volumes_pass_and_log_pass_events(engine: Engine, settings: Settin
     assert len(events(engine, event_type="fixity_check")) == 3
 
 
-def test_verify_streams_items_in_chunks(
+def test_attachments_travel_in_the_bag_and_a_missing_one_is_reported(
+    engine: Engine, settings: Settings, two: list[str]
+) -> None:
+    _a, b = two
+    photos = list((transfer_dir(settings, b) / "data" / "附件").iterdir())
+    assert [p.name for p in photos] == ["0001-1.jpg"]
+    rec = json.loads(seal_path(settings, b).read_text(encoding="utf-8"))
+    assert rec["missing_attachments"] == []  # the voice note was never downloaded: listed as such in its row
+    photos[0].unlink()
+    found = texts_of(verify(engine, settings=settings), b)
+    assert has(found, "bag_invalid") and not has(found, "content_db") and not has(found, "file_db"), found
+
+
+def test_verify_streams_items_in_chunks_and_never_blocks_writers(
     engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fill(engine, n=7)
     (code,) = compile_locked(engine, settings=settings, period="2026-10").volumes
-    calls: list[int] = []
+    streamed: list[int] = []
+    waited: list[float] = []
 
-    def small_chunks(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterator[object]:
-        calls.append(volume_id)
-        return iter_items(session, volume_id=volume_id, chunk=2)
+    def small_chunks(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterator[Any]:
+        for item in iter_items(session, volume_id=volume_id, chunk=2):
+            streamed.append(item.seq)
+            if item.seq == 3:
+                # the webhook writes while an audit is half-way through a volume: it must not wait
+                began = time.monotonic()
+                with unit_of_work(engine) as s:
+                    service.create_feedback(
+                        s,
+                        sender="o_live",
+                        local_day=date(2026, 11, 2),
+                        service_date=date(2026, 11, 2),
+                        score=5,
+                    )
+                waited.append(time.monotonic() - began)
+            yield item
 
     monkeypatch.setattr(fixity, "iter_items", small_chunks)
     report = verify(engine, settings=settings, archival_code=code)
     assert report.ok, report.problems
-    assert calls == [volume(engine, code).id]  # the streamed source, two items per chunk
+    assert streamed == list(range(1, 8))
+    assert len(waited) == 1 and waited[0] < 2.0
 
 
 def test_unknown_or_unsealed_volume_is_a_clear_error(engine: Engine, settings: Settings) -> None:
@@ -352,14 +418,9 @@ def test_bagit_validator_accepts_the_bag_and_rejects_a_damaged_one(
     assert proc.returncode != 0
 
 
-# --- known bugs in the compiler (exports/service.py, exports/source.py): fixity shows them ----------------
+# --- hostile names: a quote in the fonds name, a control character in a meeting title ----------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: exports/service.py _CatalogueXml writes attribute values with xml.sax.saxutils.escape() "
-    "without quote entities, so a double quote in the fonds name (案卷题名) makes data/文件目录.xml malformed",
-)
 def test_catalogue_is_well_formed_with_a_quote_in_the_fonds_name(
     engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
@@ -371,12 +432,6 @@ def test_catalogue_is_well_formed_with_a_quote_in_the_fonds_name(
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: exports/source.py where_label() and catalogue_row() put site names and meeting titles into "
-    "cells unsanitised: a control character (e.g. \\x0b pasted from Word) raises openpyxl "
-    "IllegalCharacterError, the volume stays building, and compile_locked resumes it first on every later run",
-)
 def test_a_control_character_in_a_meeting_title_does_not_block_compilation(
     engine: Engine, settings: Settings
 ) -> None:
@@ -435,6 +490,30 @@ def test_receive_records_the_checker_once(engine: Engine, settings: Settings, tw
     assert verify(engine, settings=settings).ok
     with pytest.raises(fixity.FixityError, match="检查人"):
         receive(engine, settings=settings, archival_code=b, by="  ")
+
+
+def test_of_two_archivists_receiving_at_once_one_wins(
+    engine: Engine, settings: Settings, two: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, _b = two
+    real = fixity._check_volume
+
+    def slow_check(*args: object, **kwargs: object) -> list[str]:
+        problems = real(*args, **kwargs)  # type: ignore[arg-type]
+        # meanwhile another archivist's receipt commits
+        with unit_of_work(engine) as s:
+            s.execute(
+                update(Volume)
+                .where(col(Volume.archival_code) == a)
+                .values(status=VolumeStatus.received, received_by="李档案", received_at=datetime.now(UTC))
+            )
+        return problems
+
+    monkeypatch.setattr(fixity, "_check_volume", slow_check)
+    with pytest.raises(ReceiptRefused, match="李档案"):
+        receive(engine, settings=settings, archival_code=a, by="王档案")
+    assert volume(engine, a).received_by == "李档案"
+    assert events(engine, event_type="receipt") == []
 
 
 def test_receive_of_a_tampered_volume_is_refused_and_it_stays_sealed(
