@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import signal
 from datetime import date, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlmodel import Session
 
 from core.db import check_connection, make_engine, unit_of_work
 from core.migrate import upgrade
@@ -20,6 +22,10 @@ site_app = typer.Typer(help="Canteens and venues.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(meeting_app, name="meeting")
 app.add_typer(site_app, name="site")
+staff_app = typer.Typer(help="Staff roster (职工名册).", no_args_is_help=True)
+register_app = typer.Typer(help="Access register (查阅登记簿).", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
+app.add_typer(register_app, name="register")
 
 
 def _settings() -> Settings:
@@ -276,12 +282,16 @@ def verify_command(
     archival_code: Annotated[
         str | None, typer.Argument(help="档号 of one volume (default: every sealed volume)")
     ] = None,
+    register: Annotated[bool, typer.Option("--register", help="Verify the access register (查阅登记簿) instead")] = False,
 ) -> None:
-    """Re-validate sealed volumes (bag, digests, seal, numbering, hash chain); exit 1 when any problem."""
+    """Re-validate sealed volumes (bag, digests, seal, numbering, hash chain), or the access register; exit 1 on any problem."""
     from exports.fixity import FixityError, verify
 
     settings = _settings()
     engine = _ready_engine(settings)
+    if register:
+        _verify_register(engine)
+        return
     try:
         report = verify(engine, settings=settings, archival_code=archival_code, agent="houqin-cli")
     except FixityError as exc:
@@ -357,6 +367,52 @@ def volumes_command(
             f"{v.archival_code}  {v.period}  {v.item_count} 条  {v.status}  封卷 sealed {when(v.sealed_at)}  "
             f"接收 received {received}"
         )
+
+
+def _verify_register(engine) -> None:  # type: ignore[no-untyped-def]
+    from lookups.service import verify_register
+
+    with Session(engine) as session:
+        report = verify_register(session)
+    for problem in report.problems:
+        typer.echo(problem)
+    if report.ok:
+        typer.echo(f"登记簿 {report.entries} 条记录、{report.requests} 个申请，核验通过 / register verified")
+        return
+    typer.echo(f"登记簿核验发现 {len(report.problems)} 处问题 / register problems found", err=True)
+    raise typer.Exit(1)
+
+
+@staff_app.command("import")
+def staff_import(path: Annotated[Path, typer.Argument(help="roster .xlsx: columns 工号, 姓名, 部门, optional 角色 (档案员)")]) -> None:
+    """Import the staff roster (职工名册) that 绑定 checks against."""
+    from lookups.identity import RosterError, import_roster
+
+    settings = _settings()
+    engine = _ready_engine(settings)
+    try:
+        with unit_of_work(engine) as session:
+            result = import_roster(session, path=path)
+    except RosterError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"职工名册：新增 {result.added}，更新 {result.updated} / roster: {result.added} added, {result.updated} updated")
+
+
+@register_app.command("export")
+def register_export(
+    year: Annotated[int, typer.Option(help="年度")],
+    out: Annotated[Path | None, typer.Option(help="Where to write the .xlsx")] = None,
+) -> None:
+    """Write the year's access register (查阅登记簿) as an Excel workbook."""
+    from lookups.service import export_register
+
+    settings = _settings()
+    engine = _ready_engine(settings)
+    path = out or settings.data_dir / "registers" / f"查阅登记簿-{year}.xlsx"
+    with unit_of_work(engine) as session:
+        n = export_register(session, year=year, settings=settings, path=path)
+    typer.echo(f"{path}：{n} 条登记 / {n} rows")
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m server.cli`, as the benchmarks run it

@@ -252,3 +252,34 @@ def test_wecom_staff_searches_with_identity_from_the_user_api(db_url, tmp_path, 
         person = s.execute(select(Person).where(col(Person.wecom_userid) == "zhangsan")).scalar_one()
         assert (person.name, person.department) == ("张三", "部门3")
         assert s.execute(select(Feedback).where(col(Feedback.sender) == "zhangsan")).first() is None
+
+
+def test_cli_staff_import_verify_register_and_export(engine, db_url, settings, archive, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from core.settings import get_settings
+    from server.cli import app
+
+    monkeypatch.setenv("HOUQIN_DATABASE_URL", db_url)
+    monkeypatch.setenv("HOUQIN_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        ok = runner.invoke(app, ["staff", "import", str(roster(tmp_path, [["A001", "张三", "办公室", ""], ["A002", "王档案", "档案室", "档案员"]]))])
+        assert ok.exit_code == 0 and "新增 2" in ok.output
+        bad = runner.invoke(app, ["staff", "import", str(roster(tmp_path, [["", "无名", "x", ""]]))])
+        assert bad.exit_code == 2 and "第 2 行" in bad.output
+        with unit_of_work(engine) as s:
+            identity.bind(s, openid="o_zhang", staff_no="A001", name="张三")
+            identity.bind(s, openid="o_wang", staff_no="A002", name="王档案")
+        nos = _two_requests(engine, settings, archive)
+        assert runner.invoke(app, ["verify", "--register"]).exit_code == 0
+        out = tmp_path / "reg.xlsx"
+        exported = runner.invoke(app, ["register", "export", "--year", nos[0][2:6], "--out", str(out)])
+        assert exported.exit_code == 0 and out.is_file()
+        with unit_of_work(engine) as s:
+            s.execute(update(LookupRequest).where(col(LookupRequest.register_no) == nos[0]).values(approver="冒名"))
+        caught = runner.invoke(app, ["verify", "--register"])
+        assert caught.exit_code == 1 and nos[0] in caught.output
+    finally:
+        get_settings.cache_clear()
