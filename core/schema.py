@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-import bot.models
+import console.models
 import core.models
 import exports.models
 import feedback.models
@@ -12,4 +12,4 @@ import handlers.models
 import lookups.models
 
 metadata = SQLModel.metadata
-MODEL_MODULES = (core.models, feedback.models, handlers.models, bot.models, exports.models, lookups.models)
+MODEL_MODULES = (console.models, core.models, feedback.models, handlers.models, exports.models, lookups.models)

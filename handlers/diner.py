@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.clock import to_local
 from feedback import service
+from feedback.alerts import alert_on_duty, alert_reason
 from feedback.grammar import Parsed, infer_meal, parse_scene, parse_text
 from feedback.models import Channel, Meal, Meeting, Site
 from feedback.service import FeedbackRow
@@ -116,6 +117,12 @@ def handle_text(msg: Incoming, ctx: Context, parsed: Parsed) -> Outcome:
     return record(msg, ctx, score=parsed.score, meal=parsed.meal, comment=parsed.comment)
 
 
+def _maybe_alert(ctx: Context, reference: str, *, score: int | None, comment: str) -> None:
+    reason = alert_reason(score=score, comment=comment)
+    if reason is not None:
+        alert_on_duty(ctx.session, reference=reference, reason=reason, comment=comment)
+
+
 def _window_feedback(ctx: Context, window: DialogRow | None) -> FeedbackRow | None:
     if window is None or window.feedback_id is None:
         return None
@@ -136,6 +143,7 @@ def record(msg: Incoming, ctx: Context, *, score: int | None, meal: Meal | None,
     minutes = ctx.settings.dialog_minutes
     if window is not None and current is not None and (score is None or current.score is None):
         service.add_to_feedback(ctx.session, feedback=current, score=score, comment=comment, actor=msg.sender)
+        _maybe_alert(ctx, current.reference, score=score, comment=comment)
         dialogs.extend_window(
             ctx.session, dialog=window, now=ctx.now, minutes=minutes, feedback_id=current.id
         )
@@ -146,6 +154,7 @@ def record(msg: Incoming, ctx: Context, *, score: int | None, meal: Meal | None,
         return Outcome(reply, feedback_id=current.id)
 
     fb = _create(ctx, msg, window=window, score=score, meal=meal, comment=comment)
+    _maybe_alert(ctx, fb.reference, score=score, comment=comment)
     if window is not None:
         dialogs.extend_window(ctx.session, dialog=window, now=ctx.now, minutes=minutes, feedback_id=fb.id)
     else:

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import pool
 
 from core.db import make_engine
+from core.migrate import include_object
 from core.schema import metadata
 
 config = context.config
@@ -28,6 +29,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            include_object=include_object,
             compare_type=True,
         )
         with context.begin_transaction():

@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from sqlalchemy import Engine, text
 
 from bot import simulator, webhook
-from console import access
 from bot.ingest import Ingestor
+from console import access, pages
+from console.auth import NotSignedIn
 from core.db import make_engine
 from core.settings import Settings, get_settings
 from handlers.routes import build_router
@@ -41,6 +42,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.ingestor = ingestor
     app.include_router(webhook.router)
     app.include_router(access.router)
+    app.include_router(pages.router)
+
+    @app.exception_handler(NotSignedIn)
+    async def _sign_in(_request: Request, _exc: NotSignedIn) -> Response:
+        return RedirectResponse("/console/login", status_code=303)
     if settings.simulator_enabled:
         app.include_router(simulator.router)
 

@@ -26,6 +26,10 @@ staff_app = typer.Typer(help="Staff roster (职工名册).", no_args_is_help=Tru
 register_app = typer.Typer(help="Access register (查阅登记簿).", no_args_is_help=True)
 app.add_typer(staff_app, name="staff")
 app.add_typer(register_app, name="register")
+user_app = typer.Typer(help="Console accounts.", no_args_is_help=True)
+token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 
 
 def _settings() -> Settings:
@@ -413,6 +417,47 @@ def register_export(
     with unit_of_work(engine) as session:
         n = export_register(session, year=year, settings=settings, path=path)
     typer.echo(f"{path}：{n} 条登记 / {n} rows")
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="Login name")],
+    role: Annotated[str, typer.Option(help="admin | canteen_manager | reception_manager | archivist")],
+    display_name: Annotated[str, typer.Option("--name", help="Name shown in the console and in records (e.g. 李经理)")] = "",
+    password: Annotated[str | None, typer.Option(help="Password (asked for when not given)")] = None,
+) -> None:
+    """Add a console account."""
+    from console.auth import create_user
+
+    settings = _settings()
+    engine = _ready_engine(settings)
+    secret = password or typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        with unit_of_work(engine) as session:
+            create_user(session, username=username, password=secret, role=role, display_name=display_name)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"user {username} ({role}) added")
+
+
+@token_app.command("create")
+def token_create(
+    username: Annotated[str, typer.Argument(help="Whose token")],
+    name: Annotated[str, typer.Option(help="What the token is for")] = "script",
+) -> None:
+    """Create a bearer token for the JSON API (shown once)."""
+    from console.auth import create_token
+
+    settings = _settings()
+    engine = _ready_engine(settings)
+    try:
+        with unit_of_work(engine) as session:
+            token = create_token(session, username=username, name=name)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(token)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m server.cli`, as the benchmarks run it

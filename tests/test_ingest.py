@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bot.ingest import Delivery, Ingestor, process_batch
-from bot.models import InboundMessage
+from core.models import InboundMessage
 from bot.xmlmsg import dedupe_key, parse_xml, to_incoming
 from feedback.models import Feedback
 from handlers import texts

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from bot.models import InboundMessage
+from core.models import InboundMessage
 from feedback.models import Feedback
 from server.app import create_app
 from tests.conftest import make_settings

@@ -1,0 +1,290 @@
+"""Console pages (Simplified Chinese, usable on a phone): login, the feedback inbox and its detail with
+every handling action, the dashboard. Roles are enforced on every page; every form carries a CSRF token."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from console import auth
+from console.auth import DbSession, Principal, check_csrf, require
+from core.clock import to_local, utcnow
+from core.settings import Settings
+from feedback import review, stats
+from feedback.alerts import alert_reason
+from feedback.models import Feedback, FeedbackMedia, Meal, Meeting, Site, Status
+from feedback.service import ArchivedError, pseudonym
+from feedback.vocabulary import MEAL_LABELS, STATUS_LABELS
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+STATIC = Path(__file__).parent / "static"
+ROLE_NAMES = {"admin": "管理员", "canteen_manager": "食堂管理员", "reception_manager": "会务管理员", "archivist": "档案员"}
+MANAGERS = ("canteen_manager", "reception_manager")
+ACTION_NAMES = {"diner_added": "反馈人补充", "acknowledged": "受理", "replied": "回复", "rectification": "整改",
+                "resolved": "已整改", "closed": "办结", "archived": "归档"}
+LOGIN_CSRF = "houqin_login_csrf"
+
+
+def render(request: Request, name: str, who: Principal | None, **context: Any) -> HTMLResponse:
+    """A page with the common context."""
+    return templates.TemplateResponse(
+        request, name, {"who": who, "role_names": ROLE_NAMES, "flash": request.query_params.get("msg"),
+                        "flash_error": request.query_params.get("err") == "1", **context},
+    )
+
+
+def channel_of(who: Principal) -> str | None:
+    """Which feedback a role sees: canteen managers the canteen, reception managers meetings."""
+    return {"canteen_manager": "canteen", "reception_manager": "meeting"}.get(who.user.role)
+
+
+def _local(dt: Any, settings: Settings) -> str:
+    return to_local(dt, settings.tz).strftime("%m-%d %H:%M") if dt else ""
+
+
+@router.get("/login")
+def login_page(request: Request) -> Response:
+    """The login form (with a double-submit CSRF token)."""
+    token = secrets.token_urlsafe(16)
+    resp = render(request, "login.html", None, login_csrf=token)
+    resp.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict")
+    return resp
+
+
+@router.post("/login")
+def login(
+    request: Request, db: DbSession, username: Annotated[str, Form()], password: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Check the password; start a session."""
+    cookie = request.cookies.get(LOGIN_CSRF, "")
+    if not csrf or not cookie or not hmac.compare_digest(csrf, cookie):
+        raise HTTPException(403, "表单已失效，请刷新页面后重试 / CSRF token missing or wrong")
+    client = request.client.host if request.client else ""
+    try:
+        user, token, _ = auth.login(db, username=username, password=password, client=client)
+    except auth.AuthError as exc:
+        db.commit()  # the failed attempt is recorded
+        return RedirectResponse(f"/console/login?msg={exc}&err=1", status_code=303)
+    db.commit()
+    home = "/console/volumes" if user.role == "archivist" else "/console/feedback"
+    resp = RedirectResponse(home, status_code=303)
+    settings: Settings = request.app.state.settings
+    resp.set_cookie(auth.COOKIE, token, httponly=True, samesite="lax", secure=settings.env == "production",
+                    max_age=auth.SESSION_HOURS * 3600)
+    resp.delete_cookie(LOGIN_CSRF)
+    return resp
+
+
+@router.post("/logout")
+def logout(request: Request, db: DbSession, csrf: Annotated[str, Form()] = "",
+           who: Principal = Depends(require(*auth.ROLES_ALL))) -> Response:
+    """End the session."""
+    check_csrf(who, csrf)
+    auth.logout(db, token=request.cookies.get(auth.COOKIE, ""))
+    db.commit()
+    resp = RedirectResponse("/console/login", status_code=303)
+    resp.delete_cookie(auth.COOKIE)
+    return resp
+
+
+@router.get("")
+@router.get("/")
+def home(who: Principal = Depends(require(*auth.ROLES_ALL))) -> Response:
+    """Each role's landing page."""
+    return RedirectResponse("/console/volumes" if who.user.role == "archivist" else "/console/feedback", status_code=303)
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    """Vendored assets (ECharts)."""
+    path = STATIC / name
+    if name != path.name or not path.is_file():
+        raise HTTPException(404)
+    return FileResponse(path, headers={"cache-control": "max-age=86400"})
+
+
+def inbox_rows(
+    db: Session, settings: Settings, who: Principal, f: dict[str, str], limit: int = 200
+) -> tuple[list[dict[str, Any]], int]:
+    """The filtered inbox as display rows, and the total."""
+    query = select(Feedback)
+    if (channel := channel_of(who)) is not None:
+        query = query.where(col(Feedback.channel) == channel)
+    if f.get("start"):
+        query = query.where(col(Feedback.service_date) >= date.fromisoformat(f["start"]))
+    if f.get("end"):
+        query = query.where(col(Feedback.service_date) <= date.fromisoformat(f["end"]))
+    if f.get("site", "").isdigit():
+        query = query.where(col(Feedback.site_id) == int(f["site"]))
+    if f.get("meeting", "").isdigit():
+        query = query.where(col(Feedback.meeting_id) == int(f["meeting"]))
+    if f.get("meal"):
+        query = query.where(col(Feedback.meal) == f["meal"])
+    if f.get("score") == "none":
+        query = query.where(col(Feedback.score).is_(None))
+    elif f.get("score", "").isdigit():
+        query = query.where(col(Feedback.score) == int(f["score"]))
+    if f.get("status"):
+        query = query.where(col(Feedback.status) == f["status"])
+    if f.get("topic"):
+        query = query.where(col(Feedback.topics).contains(f["topic"]))
+    if f.get("q"):
+        from feedback.search import search
+
+        hits = search(db, query=f["q"], archived_only=False, limit=5000, offset=0).hits
+        query = query.where(col(Feedback.id).in_([h.feedback_id for h in hits] or [-1]))
+    if f.get("sort") == "low":
+        query = query.order_by(col(Feedback.score).is_(None), col(Feedback.score), col(Feedback.created_at).desc())
+    else:
+        query = query.order_by(col(Feedback.created_at).desc())
+    all_rows = list(db.execute(query.limit(limit)).scalars())
+    total = len(all_rows) if len(all_rows) < limit else len(db.execute(query.with_only_columns(col(Feedback.id))).all())
+    sites = {s.id: s.name for s in db.execute(select(Site)).scalars()}
+    meetings = {m.id: m.title for m in db.execute(select(Meeting)).scalars()}
+    rows = []
+    for fb in all_rows:
+        reason = alert_reason(score=fb.score, comment=fb.comment) if fb.status == Status.new else None
+        rows.append({
+            "id": fb.id, "reference": fb.reference, "when": _local(fb.created_at, settings), "score": fb.score or "",
+            "comment": fb.comment[:80], "where": meetings.get(fb.meeting_id, "") if fb.meeting_id else sites.get(fb.site_id, ""),
+            "meal": MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal else "", "status": STATUS_LABELS.get(Status(fb.status), fb.status),
+            "alert": reason, "archived": fb.volume_id is not None,
+        })
+    return rows, total
+
+
+@router.get("/feedback")
+def inbox(request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))) -> Response:
+    """The feedback inbox with filters; alerts stand out until acknowledged."""
+    f = dict(request.query_params)
+    rows, total = inbox_rows(db, request.app.state.settings, who, f)
+    return render(
+        request, "inbox.html", who, rows=rows, total=total, f=f,
+        sites=list(db.execute(select(Site).where(col(Site.kind) == "canteen")).scalars()),
+        meetings=list(db.execute(select(Meeting).order_by(col(Meeting.starts_on).desc())).scalars()),
+        meals={k.value: v for k, v in MEAL_LABELS.items()}, statuses={k.value: v for k, v in STATUS_LABELS.items()},
+    )
+
+
+def _visible(db: Session, who: Principal, feedback_id: int) -> Feedback:
+    fb = db.get(Feedback, feedback_id)
+    if fb is None or (channel_of(who) not in (None, fb.channel)):
+        raise HTTPException(404, "没有这条反馈")
+    return fb
+
+
+@router.get("/feedback/{feedback_id}")
+def detail(feedback_id: int, request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))) -> Response:
+    """One feedback: content, photos, the event trail, and the handling forms."""
+    settings: Settings = request.app.state.settings
+    fb = _visible(db, who, feedback_id)
+    media = [
+        {"kind": m.kind, "recognition": m.recognition, "url": f"/console/media/{m.id}" if m.local_path else ""}
+        for m in db.execute(select(FeedbackMedia).where(col(FeedbackMedia.feedback_id) == fb.id)).scalars()
+    ]
+    events = [
+        {"when": _local(e.at, settings), "actor": e.actor if e.action != "diner_added" else "反馈人",
+         "action": ACTION_NAMES.get(e.action, e.action), "detail": e.detail}
+        for e in review.history(db, feedback_id=fb.id)  # type: ignore[arg-type]
+    ]
+    window = review.reply_window(db, fb=fb)
+    site = db.get(Site, fb.site_id) if fb.site_id else None
+    meeting = db.get(Meeting, fb.meeting_id) if fb.meeting_id else None
+    return render(
+        request, "detail.html", who, fb=fb, media=media, events=events, window=window,
+        window_closes=_local(window.window_closes, settings), template_configured=False,
+        status=STATUS_LABELS.get(Status(fb.status), fb.status), alert=alert_reason(score=fb.score, comment=fb.comment),
+        where=meeting.title if meeting else (site.name if site else "未指明食堂"),
+        meal=MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal else "", when=_local(fb.created_at, settings),
+        pseudonym=pseudonym(fb.sender, secret=settings.pseudonym_secret),
+    )
+
+
+@router.get("/media/{media_id}")
+def media(media_id: int, request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))) -> Response:
+    """A photo downloaded into DATA_DIR."""
+    m = db.get(FeedbackMedia, media_id)
+    if m is None or not m.local_path:
+        raise HTTPException(404)
+    _visible(db, who, m.feedback_id)
+    base = Path(request.app.state.settings.data_dir).resolve()
+    path = (base / m.local_path).resolve()
+    if base not in path.parents or not path.is_file():
+        raise HTTPException(404)
+    return FileResponse(path)
+
+
+@router.post("/feedback/bulk")
+async def bulk(request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))) -> Response:
+    """Acknowledge or close the ticked feedback."""
+    form = await request.form()
+    check_csrf(who, str(form.get("csrf") or ""))
+    ids = [int(str(v)) for v in form.getlist("ids") if str(v).isdigit()]
+    ids = [i for i in ids if (fb := db.get(Feedback, i)) is not None and channel_of(who) in (None, fb.channel)]
+    n = review.bulk(db, feedback_ids=ids, actor=who.user.display_name, action=str(form.get("action")))
+    db.commit()
+    return RedirectResponse(f"/console/feedback?msg=已处理{n}条", status_code=303)
+
+
+@router.post("/feedback/{feedback_id}/{action}")
+async def act(feedback_id: int, action: str, request: Request, db: DbSession,
+              who: Principal = Depends(require(*MANAGERS))) -> Response:
+    """One handling action from the detail page."""
+    form = await request.form()
+    check_csrf(who, str(form.get("csrf") or ""))
+    _visible(db, who, feedback_id)
+    actor = who.user.display_name
+    values = {k: str(v) for k, v in form.items()}
+    try:
+        msg = run_action(db, feedback_id=feedback_id, action=action, actor=actor, values=values)
+    except (review.ReviewError, ArchivedError) as exc:
+        db.rollback()
+        text = "已归档的反馈不能修改" if isinstance(exc, ArchivedError) else str(exc)
+        return RedirectResponse(f"/console/feedback/{feedback_id}?msg={text}&err=1", status_code=303)
+    db.commit()
+    return RedirectResponse(f"/console/feedback/{feedback_id}?msg={msg}", status_code=303)
+
+
+def run_action(db: Session, *, feedback_id: int, action: str, actor: str, values: dict[str, str]) -> str:
+    """Dispatch an action by name (shared by the pages and the API); returns a message for the person."""
+    if action == "acknowledge":
+        review.acknowledge(db, feedback_id=feedback_id, actor=actor)
+        return "已受理"
+    if action == "reply":
+        window = review.reply(db, feedback_id=feedback_id, actor=actor, text=values.get("text", ""))
+        return "回复已发送" if window.deliverable else "回复已记录，但已超过48小时客服窗口，无法送达"
+    if action == "rectification":
+        review.record_rectification(
+            db, feedback_id=feedback_id, actor=actor, measure=values.get("measure", ""), owner=values.get("owner", ""),
+            deadline=values.get("deadline", ""), progress=values.get("progress", ""),
+        )
+        return "整改已记录"
+    if action == "resolve":
+        review.resolve(db, feedback_id=feedback_id, actor=actor)
+        return "已标记为已整改"
+    if action == "close":
+        review.close(db, feedback_id=feedback_id, actor=actor)
+        return "已办结"
+    raise HTTPException(404)
+
+
+@router.get("/dashboard")
+def dashboard(request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))) -> Response:
+    """Counts, CSAT, response and handling times, trends and breakdowns, with ECharts charts."""
+    settings: Settings = request.app.state.settings
+    today = to_local(utcnow(), settings.tz).date()
+    start = date.fromisoformat(request.query_params.get("start") or str(today - timedelta(days=29)))
+    end = date.fromisoformat(request.query_params.get("end") or str(today))
+    d = stats.dashboard(db, settings=settings, start=start, end=end, channel=channel_of(who))
+    return render(request, "dashboard.html", who, d=d, data=d.as_dict(), start=start, end=end)

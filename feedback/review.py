@@ -1,0 +1,150 @@
+"""Managers' actions on feedback: acknowledge, reply to the diner, record the rectification (整改), resolve,
+close — each a FeedbackEvent with actor and time; archived feedback refuses them all.
+
+A reply goes to the diner through the outbox as a customer-service message, which WeChat accepts only
+within 48 hours of the diner's last message: past that the reply is recorded but marked undeliverable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from core.clock import utcnow
+from core.models import InboundMessage
+from core.outbox import enqueue
+from feedback.models import Action, Feedback, FeedbackEvent, Status
+from feedback.service import ArchivedError
+
+CS_WINDOW = timedelta(hours=48)
+ORDER = [Status.new, Status.acknowledged, Status.rectifying, Status.resolved, Status.closed]
+REPLY_PREFIX = "【后勤服务回复】您的反馈 {ref}：\n"
+
+
+class ReviewError(Exception):
+    """An action that cannot be taken; the message is for the manager."""
+
+
+@dataclass
+class ReplyResult:
+    """Whether a reply can reach the diner, and until when it could have."""
+
+    deliverable: bool
+    window_closes: datetime | None
+
+
+def _editable(session: Session, feedback_id: int) -> Feedback:
+    fb = session.get(Feedback, feedback_id)
+    if fb is None:
+        raise ReviewError("没有这条反馈")
+    if fb.volume_id is not None:
+        raise ArchivedError(fb.reference)
+    return fb
+
+
+def _event(session: Session, fb: Feedback, *, actor: str, action: str, detail: str = "") -> None:
+    session.add(FeedbackEvent(feedback_id=fb.id, actor=actor, action=action, detail=detail))  # type: ignore[arg-type]
+    fb.updated_at = utcnow()
+    session.add(fb)
+
+
+def _advance(fb: Feedback, to: Status) -> None:
+    if ORDER.index(Status(fb.status)) < ORDER.index(to):
+        fb.status = to
+
+
+def acknowledge(session: Session, *, feedback_id: int, actor: str) -> Feedback:
+    """Mark a feedback as seen (已受理)."""
+    fb = _editable(session, feedback_id)
+    if fb.status == Status.new:
+        fb.status = Status.acknowledged
+        _event(session, fb, actor=actor, action=Action.acknowledged)
+    return fb
+
+
+def last_message_at(session: Session, *, sender: str) -> datetime | None:
+    """When the diner last wrote to us (the start of WeChat's 48-hour customer-service window)."""
+    return session.execute(
+        select(func.max(InboundMessage.received_at)).where(col(InboundMessage.sender) == sender)
+    ).scalar_one_or_none()
+
+
+def reply_window(session: Session, *, fb: Feedback, now: datetime | None = None) -> ReplyResult:
+    """Whether a customer-service message can still reach this diner."""
+    last = last_message_at(session, sender=fb.sender)
+    if last is None:
+        return ReplyResult(False, None)
+    closes = last + CS_WINDOW
+    return ReplyResult(closes > (now or utcnow()), closes)
+
+
+def reply(session: Session, *, feedback_id: int, actor: str, text: str, now: datetime | None = None) -> ReplyResult:
+    """Reply to the diner: recorded always, queued to WeChat when inside the 48-hour window."""
+    text = text.strip()
+    if not text:
+        raise ReviewError("回复内容不能为空")
+    if len(text) > 600:
+        raise ReviewError("回复内容请控制在600字以内")
+    fb = _editable(session, feedback_id)
+    window = reply_window(session, fb=fb, now=now)
+    _advance(fb, Status.acknowledged)
+    _event(session, fb, actor=actor, action=Action.replied, detail=text)
+    if window.deliverable:
+        app = "wecom" if fb.source == "wecom" else "mp"
+        enqueue(session, to_user=fb.sender, text=REPLY_PREFIX.format(ref=fb.reference) + text, app=app)
+    return window
+
+
+def record_rectification(
+    session: Session, *, feedback_id: int, actor: str, measure: str, owner: str, deadline: str, progress: str = ""
+) -> Feedback:
+    """Record the rectification (整改): 措施, 责任人, 期限, 完成情况."""
+    if not measure.strip() or not owner.strip():
+        raise ReviewError("整改措施和责任人不能为空")
+    fb = _editable(session, feedback_id)
+    _advance(fb, Status.rectifying)
+    detail = json.dumps({"措施": measure.strip(), "责任人": owner.strip(), "期限": deadline, "完成情况": progress.strip()}, ensure_ascii=False)
+    _event(session, fb, actor=actor, action=Action.rectification, detail=detail)
+    return fb
+
+
+def resolve(session: Session, *, feedback_id: int, actor: str, note: str = "") -> Feedback:
+    """Mark the problem as rectified (已整改)."""
+    fb = _editable(session, feedback_id)
+    _advance(fb, Status.resolved)
+    _event(session, fb, actor=actor, action=Action.resolved, detail=note)
+    return fb
+
+
+def close(session: Session, *, feedback_id: int, actor: str, note: str = "") -> Feedback:
+    """Close the loop (已办结): from then on the feedback waits to be bound into a volume."""
+    fb = _editable(session, feedback_id)
+    fb.status = Status.closed
+    _event(session, fb, actor=actor, action=Action.closed, detail=note)
+    return fb
+
+
+def bulk(session: Session, *, feedback_ids: list[int], actor: str, action: str) -> int:
+    """Acknowledge or close many at once; archived ones are skipped. Returns how many changed."""
+    fn = {"acknowledge": acknowledge, "close": close}.get(action)
+    if fn is None:
+        raise ReviewError("批量操作只支持受理和办结")
+    done = 0
+    for fid in feedback_ids:
+        try:
+            fn(session, feedback_id=fid, actor=actor)
+            done += 1
+        except (ArchivedError, ReviewError):
+            continue
+    return done
+
+
+def history(session: Session, *, feedback_id: int) -> list[FeedbackEvent]:
+    """The feedback's event trail, oldest first."""
+    return list(
+        session.execute(select(FeedbackEvent).where(col(FeedbackEvent.feedback_id) == feedback_id).order_by(col(FeedbackEvent.id))).scalars()
+    )
