@@ -32,6 +32,7 @@ log = logging.getLogger("houqin.scheduler")
 COMPILE = "compile"
 FIXITY = "fixity"
 OUTBOX = "outbox"
+MEDIA = "media"
 CRON_MISFIRE_GRACE_S = 24 * 3600
 OUTBOX_INTERVAL_S = 30
 
@@ -57,7 +58,13 @@ def _outbox(engine: Engine, *, settings: Settings) -> Any:
     return drain(engine, settings=settings)
 
 
-DEFAULT_JOBS: dict[str, Callable[..., Any]] = {COMPILE: _compile, FIXITY: _fixity, OUTBOX: _outbox}
+def _media(engine: Engine, *, settings: Settings) -> Any:
+    from feedback.media import fetch_pending
+
+    return fetch_pending(engine, settings=settings)
+
+
+DEFAULT_JOBS: dict[str, Callable[..., Any]] = {COMPILE: _compile, FIXITY: _fixity, OUTBOX: _outbox, MEDIA: _media}
 
 
 def job_table(jobs: JobTable | None = None) -> dict[str, Callable[..., Any]]:
@@ -234,7 +241,26 @@ def build_scheduler(engine: Engine, settings: Settings, jobs: JobTable | None = 
         name="send due outbox messages",
         next_run_time=datetime.now(tz),  # drain what piled up while no scheduler ran, at once
     )
+    scheduler.add_job(
+        media_tick,
+        IntervalTrigger(seconds=OUTBOX_INTERVAL_S, timezone=tz),
+        args=(engine, settings, table),
+        id=MEDIA,
+        name="fetch photos and voice from WeChat",
+        next_run_time=datetime.now(tz),
+    )
     return scheduler
+
+
+def media_tick(engine: Engine, settings: Settings, jobs: JobTable) -> None:
+    """The 30-second run: download attachments before WeChat forgets them (about three days)."""
+    try:
+        counts = jobs[MEDIA](engine, settings=settings)
+    except Exception:
+        log.exception("media fetch failed; the next tick tries again")
+        return
+    if counts and (counts.fetched or counts.failed):
+        log.info("media: %s", counts)
 
 
 def run_scheduler(

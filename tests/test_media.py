@@ -1,0 +1,54 @@
+"""Attachments are fetched from WeChat's media API (a fake one on loopback) into DATA_DIR by a job."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from core.db import unit_of_work
+from feedback import service
+from feedback.media import fetch_pending
+from feedback.models import FeedbackMedia
+from tests.conftest import make_settings
+from tests.fake_wechat import PNG_1PX, FakeWeChat
+from tests.servers import serve
+
+
+def _photo(engine, media_id: str) -> int:  # type: ignore[no-untyped-def]
+    with unit_of_work(engine) as s:
+        fb = service.create_feedback(s, sender="o_m", local_day=date(2026, 11, 20), service_date=date(2026, 11, 20))
+        return service.attach_media(s, feedback=fb, kind="image", media_id=media_id, url="http://mmbiz/x.jpg")
+
+
+def test_media_is_fetched_once_into_data_dir(engine, db_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    fake = FakeWeChat()
+    with serve(fake.app()) as api:
+        settings = make_settings(db_url, tmp_path / "var", wechat_appid="wxid", wechat_secret="sec", wechat_api_base=api)
+        mid = _photo(engine, "MEDIA_42")
+        first = fetch_pending(engine, settings=settings)
+        again = fetch_pending(engine, settings=settings)
+    assert (first.fetched, again.fetched) == (1, 0)
+    assert [c["media_id"] for c in fake.named("media_get")] == ["MEDIA_42"]
+    with Session(engine) as s:
+        media = s.get(FeedbackMedia, mid)
+    assert media is not None and media.local_path and (settings.data_dir / media.local_path).read_bytes() == PNG_1PX
+
+
+def test_without_credentials_nothing_is_lost(engine, settings) -> None:  # type: ignore[no-untyped-def]
+    _photo(engine, "MEDIA_1")
+    assert fetch_pending(engine, settings=settings).fetched == 0
+    with Session(engine) as s:
+        assert s.execute(select(FeedbackMedia.local_path)).scalar_one() is None  # still pending for later
+
+
+def test_simulator_photos_are_copied(engine, settings) -> None:  # type: ignore[no-untyped-def]
+    folder = settings.data_dir / "media" / "simulator"
+    folder.mkdir(parents=True)
+    (folder / "abc.jpg").write_bytes(PNG_1PX)
+    mid = _photo(engine, "sim-abc.jpg")
+    assert fetch_pending(engine, settings=settings).fetched == 1
+    with Session(engine) as s:
+        media = s.get(FeedbackMedia, mid)
+    assert media is not None and (settings.data_dir / str(media.local_path)).read_bytes() == PNG_1PX
