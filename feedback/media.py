@@ -33,7 +33,7 @@ def fetch_pending(engine: Engine, *, settings: Settings, limit: int = 50) -> Med
     counts = MediaCounts()
     with Session(engine) as session:
         rows = session.execute(
-            select(FeedbackMedia, Feedback.source)
+            select(FeedbackMedia, col(Feedback.source))
             .join(Feedback, col(Feedback.id) == col(FeedbackMedia.feedback_id))
             .where(col(FeedbackMedia.local_path).is_(None), col(FeedbackMedia.media_id) != "")
             .order_by(col(FeedbackMedia.id))
