@@ -228,6 +228,9 @@ def demo(
     from feedback.demo import demo_feedback_count, fill_demo
 
     settings = _settings()
+    if settings.env == "production":
+        typer.echo("error: demo data is not for a production database", err=True)
+        raise typer.Exit(2)
     engine = _ready_engine(settings)
     if migrate:
         upgrade(settings.database_url)
@@ -242,11 +245,38 @@ def demo(
             )
             raise typer.Exit(1)
         s = fill_demo(session, settings=settings, count=count, seed=seed, today=today)
+        accounts = _demo_accounts(session)
     typer.echo(
         f"演示数据已生成 demo data: {s.sites} 个场所 sites, {s.meetings} 场会议 meetings, {s.feedbacks} 条反馈 "
         f"feedbacks, {s.photos} 张照片 photos ({s.first_day} – {s.last_day})"
     )
+    if accounts:
+        typer.echo(f"控制台演示账号 console demo accounts (password {DEMO_PASSWORD}): {', '.join(accounts)}")
     typer.echo("下一步 next: houqin serve，然后打开 then open http://localhost:8000/simulator")
+
+
+DEMO_PASSWORD = "houqin-demo"
+DEMO_ACCOUNTS = (
+    ("admin", "admin", "系统管理员"),
+    ("canteen", "canteen_manager", "李经理"),
+    ("reception", "reception_manager", "赵主任"),
+    ("archivist", "archivist", "王档案"),
+)
+
+
+def _demo_accounts(session: Session) -> list[str]:
+    """One console account per role, when the database has none (development only)."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from console.auth import create_user
+    from console.models import ConsoleUser
+
+    if session.execute(select(col(ConsoleUser.id))).first() is not None:
+        return []
+    for username, role, name in DEMO_ACCOUNTS:
+        create_user(session, username=username, password=DEMO_PASSWORD, role=role, display_name=name)
+    return [f"{u} ({r})" for u, r, _ in DEMO_ACCOUNTS]
 
 
 # --- archives: compile, verify, receive, volumes (DESIGN §6–§7) ------------------------------------------
