@@ -4,10 +4,12 @@ every handling action, the dashboard. Roles are enforced on every page; every fo
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -43,9 +45,27 @@ def render(request: Request, name: str, who: Principal | None, **context: Any) -
     )
 
 
+def back(path: str, msg: str, *, error: bool = False) -> RedirectResponse:
+    """Redirect (303) to a console page showing a message; the path and message are URL-encoded."""
+    url = quote(path, safe="/") + "?msg=" + quote(msg, safe="") + ("&err=1" if error else "")
+    return RedirectResponse(url, status_code=303)
+
+
 def channel_of(who: Principal) -> str | None:
     """Which feedback a role sees: canteen managers the canteen, reception managers meetings."""
     return {"canteen_manager": "canteen", "reception_manager": "meeting"}.get(who.user.role)
+
+
+def event_text(action: str, detail: str) -> str:
+    """An event's detail as people read it: a rectification's JSON becomes 措施：…；责任人：…；期限：…"""
+    if action == "rectification":
+        try:
+            data = json.loads(detail)
+        except ValueError:
+            return detail
+        if isinstance(data, dict):
+            return "；".join(f"{k}：{v}" for k, v in data.items() if v)
+    return detail
 
 
 def _local(dt: Any, settings: Settings) -> str:
@@ -114,17 +134,25 @@ def static(name: str) -> Response:
     return FileResponse(path, headers={"cache-control": "max-age=86400"})
 
 
-def inbox_rows(
-    db: Session, settings: Settings, who: Principal, f: dict[str, str], limit: int = 200
-) -> tuple[list[dict[str, Any]], int]:
-    """The filtered inbox as display rows, and the total."""
+def _day(value: str | None) -> date | None:
+    """A filter's date, or None when blank or not a date (a typo shows everything rather than an error)."""
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def filtered_feedback(
+    db: Session, who: Principal, f: dict[str, str], limit: int = 200, offset: int = 0
+) -> tuple[list[Feedback], int]:
+    """The inbox query (role's channel and the filters): one page of feedback, and the total (shared with the API)."""
     query = select(Feedback)
     if (channel := channel_of(who)) is not None:
         query = query.where(col(Feedback.channel) == channel)
-    if f.get("start"):
-        query = query.where(col(Feedback.service_date) >= date.fromisoformat(f["start"]))
-    if f.get("end"):
-        query = query.where(col(Feedback.service_date) <= date.fromisoformat(f["end"]))
+    if (start := _day(f.get("start"))) is not None:
+        query = query.where(col(Feedback.service_date) >= start)
+    if (end := _day(f.get("end"))) is not None:
+        query = query.where(col(Feedback.service_date) <= end)
     if f.get("site", "").isdigit():
         query = query.where(col(Feedback.site_id) == int(f["site"]))
     if f.get("meeting", "").isdigit():
@@ -148,8 +176,19 @@ def inbox_rows(
         query = query.order_by(col(Feedback.score).is_(None), col(Feedback.score), col(Feedback.created_at).desc())
     else:
         query = query.order_by(col(Feedback.created_at).desc())
-    all_rows = list(db.execute(query.limit(limit)).scalars())
-    total = len(all_rows) if len(all_rows) < limit else len(db.execute(query.with_only_columns(col(Feedback.id))).all())
+    rows = list(db.execute(query.limit(limit).offset(offset)).scalars())
+    if offset == 0 and len(rows) < limit:
+        total = len(rows)
+    else:
+        total = len(db.execute(query.with_only_columns(col(Feedback.id)).order_by(None)).all())
+    return rows, total
+
+
+def inbox_rows(
+    db: Session, settings: Settings, who: Principal, f: dict[str, str], limit: int = 200
+) -> tuple[list[dict[str, Any]], int]:
+    """The filtered inbox as display rows, and the total."""
+    all_rows, total = filtered_feedback(db, who, f, limit)
     sites = {s.id: s.name for s in db.execute(select(Site)).scalars()}
     meetings = {m.id: m.title for m in db.execute(select(Meeting)).scalars()}
     rows = []
@@ -195,7 +234,7 @@ def detail(feedback_id: int, request: Request, db: DbSession, who: Principal = D
     ]
     events = [
         {"when": _local(e.at, settings), "actor": e.actor if e.action != "diner_added" else "反馈人",
-         "action": ACTION_NAMES.get(e.action, e.action), "detail": e.detail}
+         "action": ACTION_NAMES.get(e.action, e.action), "detail": event_text(e.action, e.detail)}
         for e in review.history(db, feedback_id=fb.id)  # type: ignore[arg-type]
     ]
     window = review.reply_window(db, fb=fb)

@@ -1,9 +1,10 @@
 """Dashboard statistics: count, mean score, CSAT (share of 4–5, always with n), response rate, median
 times to first reply and to close, trends by day and week, breakdowns by site, meal and meeting, and
-frequent words in comments."""
+frequent words in comments (jieba)."""
 
 from __future__ import annotations
 
+import logging
 import re
 import statistics
 from collections import Counter
@@ -18,8 +19,17 @@ from core.settings import Settings
 from feedback.models import Action, Feedback, FeedbackEvent, Meal, Meeting, Site
 from feedback.vocabulary import MEAL_LABELS
 
-_CJK_PAIR = re.compile(r"(?=([\u4e00-\u9fff]{2}))")
-STOP_PAIRS = frozenset({"有点", "一点", "感觉", "今天", "我们", "还是", "就是", "一下", "希望", "非常", "比较", "没有", "可以", "不错"})
+_CJK_WORD = re.compile(r"^[\u4e00-\u9fff]{2,}$")
+STOP_WORDS = frozenset({"有点", "一点", "感觉", "今天", "我们", "还是", "就是", "一下", "希望", "非常", "比较", "没有", "可以",
+                        "不错", "这个", "那个", "什么", "觉得", "有些", "一些", "时候", "已经", "还有", "但是", "因为", "所以"})
+
+
+def words_of(text: str) -> list[str]:
+    """The words of a comment worth counting (jieba segmentation; two or more CJK characters, no stop words)."""
+    import jieba  # loads its dictionary on first use (~0.5 s): only the dashboard and reports need it
+
+    jieba.setLogLevel(logging.WARNING)  # it announces the dictionary load on every process otherwise
+    return [w for w in jieba.lcut(text) if _CJK_WORD.match(w) and w not in STOP_WORDS]
 
 
 @dataclass
@@ -120,7 +130,7 @@ def dashboard(session: Session, *, settings: Settings, start: date, end: date, c
             if fb.meal:
                 label = MEAL_LABELS.get(Meal(fb.meal), fb.meal)
                 by_meal.setdefault(label, Group(label)).add(fb.score)
-        words.update(p for p in _CJK_PAIR.findall(fb.comment) if p not in STOP_PAIRS)
+        words.update(words_of(fb.comment))
         if fb.id in first_reply:
             reply_hours.append((first_reply[fb.id] - fb.created_at).total_seconds() / 3600)
         if fb.id in closed:

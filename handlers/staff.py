@@ -8,7 +8,6 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from core.clock import to_local, utcnow
-from core.outbox import enqueue
 from feedback.grammar import normalize
 from feedback.models import Person
 from handlers.router import Context, Incoming, Outcome
@@ -167,16 +166,4 @@ def decide(msg: Incoming, ctx: Context, person: Person, args: tuple[str, ...]) -
 
 def notify_requester(ctx: Context, req: LookupRequest) -> None:
     """Queue the decision to the requester on the channel they asked from."""
-    requester = ctx.session.get(Person, req.requester_id)
-    if requester is None:
-        return
-    if req.decision == "approved":
-        expires = to_local(req.access_expires_at, ctx.settings.tz).strftime("%Y-%m-%d %H:%M") if req.access_expires_at else ""
-        text = t.NOTICE_APPROVED.format(no=req.register_no, code=req.archival_code, expires=expires,
-                                        link=service.access_link(ctx.settings, req))
-    else:
-        text = t.NOTICE_REJECTED.format(no=req.register_no, code=req.archival_code, reason=req.conditions or t.NO_REASON)
-    if req.channel == "wecom" and requester.wecom_userid:
-        enqueue(ctx.session, to_user=requester.wecom_userid, text=text, app="wecom", dedupe_key=f"decision:{req.register_no}")
-    elif requester.openid:
-        enqueue(ctx.session, to_user=requester.openid, text=text, app="mp", dedupe_key=f"decision:{req.register_no}")
+    service.notify_decision(ctx.session, settings=ctx.settings, req=req)

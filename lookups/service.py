@@ -26,6 +26,7 @@ from sqlmodel import Session, col
 from core.clock import to_local, utcnow
 from core.counters import next_value
 from core.db import is_postgres
+from core.outbox import enqueue
 from core.settings import Settings
 from exports.models import Volume, VolumeItem, VolumeStatus
 from feedback.models import Person
@@ -175,6 +176,25 @@ def _decision_payload(req: LookupRequest) -> dict[str, Any]:
         "conditions": req.conditions,
         "access_expires_at": _iso(req.access_expires_at),
     }
+
+
+def notify_decision(session: Session, *, settings: Settings, req: LookupRequest) -> None:
+    """Queue a decision to the requester through the outbox, on the channel they asked from (chat or console)."""
+    requester = session.get(Person, req.requester_id)
+    if requester is None:
+        return
+    if req.decision == "approved":
+        expires = to_local(req.access_expires_at, settings.tz).strftime("%Y-%m-%d %H:%M") if req.access_expires_at else ""
+        text = texts.NOTICE_APPROVED.format(no=req.register_no, code=req.archival_code, expires=expires,
+                                            link=access_link(settings, req))
+    else:
+        text = texts.NOTICE_REJECTED.format(no=req.register_no, code=req.archival_code, reason=req.conditions or texts.NO_REASON)
+    if req.channel == "wecom" and requester.wecom_userid:
+        enqueue(session, to_user=requester.wecom_userid, text=text, app="wecom", dedupe_key=f"decision:{req.register_no}")
+    elif requester.openid:
+        enqueue(session, to_user=requester.openid, text=text, app="mp", dedupe_key=f"decision:{req.register_no}")
+    elif requester.wecom_userid:
+        enqueue(session, to_user=requester.wecom_userid, text=text, app="wecom", dedupe_key=f"decision:{req.register_no}")
 
 
 def my_requests(session: Session, *, requester_id: int, limit: int = 10) -> list[LookupRequest]:

@@ -29,3 +29,15 @@ if ! command -v soffice >/dev/null 2>&1 || ! command -v pdftotext >/dev/null 2>&
       || echo "could not install LibreOffice/fonts: the render test will be skipped" >&2
   fi
 fi
+
+# Chromium: the console's browser tests (tests/test_browser.py) drive Debian's /usr/bin/chromium through
+# Playwright (never `playwright install`). Installed from Debian's packages when missing and we may; otherwise
+# those tests skip.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Chromium from Debian's packages …"
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+      || echo "could not install chromium: the browser tests will be skipped" >&2
+  fi
+fi

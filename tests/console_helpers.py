@@ -1,0 +1,130 @@
+"""Shared by the console, API and browser tests: accounts, logging in, the fake WeChat API, a sealed volume
+and a pending lookup request."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlmodel import Session, col
+
+from console.auth import create_user
+from core.clock import to_local, utcnow
+from core.db import unit_of_work
+from core.settings import Settings
+from exports.service import compile_locked
+from feedback.models import Feedback, Person
+from lookups import service
+from tests.conftest import make_settings
+from tests.fake_wechat import FakeWeChat
+from tests.servers import serve
+from tests.volume_data import fill_period
+
+PASSWORD = "correct-horse-battery"
+USERS = {  # username: (role, display name)
+    "admin": ("admin", "系统管理员"),
+    "canteen": ("canteen_manager", "李经理"),
+    "reception": ("reception_manager", "赵会务"),
+    "archivist": ("archivist", "王档案"),
+}
+CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def add_users(engine: Engine) -> None:
+    """One account per role (password PASSWORD)."""
+    with unit_of_work(engine) as s:
+        for username, (role, name) in USERS.items():
+            create_user(s, username=username, password=PASSWORD, role=role, display_name=name)
+
+
+def login(client: Any, username: str, password: str = PASSWORD) -> Any:
+    """Log in through the form (with its CSRF token); returns the POST's response (not followed)."""
+    page = client.get("/console/login")
+    assert page.status_code == 200
+    token = CSRF_FIELD.search(page.text)
+    assert token, page.text
+    return client.post(
+        "/console/login",
+        data={"username": username, "password": password, "csrf": token.group(1)},
+        follow_redirects=False,
+    )
+
+
+def csrf_of(client: Any, path: str) -> str:
+    """The session's CSRF token, read from a page's form."""
+    page = client.get(path)
+    assert page.status_code == 200, (path, page.status_code, page.text[:300])
+    found = CSRF_FIELD.search(page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def local_today(settings: Settings) -> date:
+    """Today in the configured time zone."""
+    return to_local(utcnow(), settings.tz).date()
+
+
+def last_week(settings: Settings) -> tuple[date, date]:
+    """Monday and Sunday of last week (local)."""
+    today = local_today(settings)
+    monday = today - timedelta(days=today.weekday() + 7)
+    return monday, monday + timedelta(days=6)
+
+
+def lowest_lunch(session: Session, start: date, end: date) -> int:
+    """The lowest score of last week's canteen lunches (what the inbox's 评分最低 shows first)."""
+    scores = [
+        s
+        for s in session.execute(
+            select(col(Feedback.score)).where(
+                col(Feedback.channel) == "canteen",
+                col(Feedback.meal) == "lunch",
+                col(Feedback.service_date) >= start,
+                col(Feedback.service_date) <= end,
+                col(Feedback.score).is_not(None),
+            )
+        ).scalars()
+    ]
+    assert scores, "the demo month has lunches last week"
+    return min(s for s in scores if s is not None)
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[FakeWeChat, str]]:
+    """The fake WeChat API on loopback, and its base URL."""
+    api = FakeWeChat()
+    with serve(api.app()) as url:
+        yield api, url
+
+
+@pytest.fixture
+def api_settings(db_url: str, tmp_path: Path, fake: tuple[FakeWeChat, str]) -> Settings:
+    """Settings whose outbound WeChat calls go to the fake (Official Account credentials set)."""
+    return make_settings(db_url, tmp_path / "var", wechat_secret="oa-secret", wechat_api_base=fake[1])
+
+
+def sealed_volume(engine: Engine, settings: Settings, *, period: str = "2026-10", n: int = 12) -> str:
+    """A month of closed canteen feedback compiled into one sealed volume; its 档号."""
+    fill_period(engine, period=period, n=n, sender_prefix=f"o_vol{period.replace('-', '')}")
+    return compile_locked(engine, settings=settings, period=period, channel="canteen").volumes[0]
+
+
+def pending_lookup(engine: Engine, settings: Settings, code: str, *, openid: str = "o_zhang") -> str:
+    """A staff member's lookup request for a volume (as 查阅 over chat registers it); its 登记号."""
+    with unit_of_work(engine) as s:
+        person = s.execute(select(Person).where(col(Person.openid) == openid)).scalar_one_or_none()
+        if person is None:
+            person = Person(
+                openid=openid, staff_no=f"A{openid[-4:]}", name="张三", department="办公室", roles="staff"
+            )
+            s.add(person)
+            s.flush()
+        req = service.request_lookup(
+            s, requester=person, code=code, purpose="核对整改情况", channel="mp", settings=settings
+        )
+        return req.register_no

@@ -1,0 +1,260 @@
+"""The console in a real browser (Playwright driving Debian's Chromium, headless, against the app served on
+loopback): a canteen manager filters the inbox, replies, records a rectification and closes the
+feedback, and sees the dashboard's charts drawn; a reception manager opens a meeting poster; an archivist
+receives a volume and approves a lookup. Screenshots go to test-artifacts/ for a person to look at.
+
+Never downloads a browser: it uses /usr/bin/chromium (`apt-get install chromium`) and skips without it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlmodel import Session, col
+
+from core.clock import utcnow
+from core.db import unit_of_work
+from core.models import InboundMessage, Outbox
+from core.settings import Settings
+from exports.models import Volume
+from feedback.demo import fill_demo
+from feedback.models import Feedback, FeedbackEvent, Meeting
+from lookups.models import LookupRequest
+from server.app import create_app
+from tests.console_helpers import PASSWORD, add_users, last_week, local_today, pending_lookup, sealed_volume
+from tests.servers import serve
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+# For each chart: how many data points it has, and how many of its canvas pixels are not background.
+CHART_PROBE = """() => window.charts.map(c => {
+  const series = c.getOption().series.map(s => s.data.filter(v => v !== null && v !== undefined && v !== 0).length);
+  const canvas = c.getDom().querySelector('canvas');
+  const ctx = canvas.getContext('2d');
+  const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let drawn = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    if (px[i + 3] > 0 && (px[i] < 240 || px[i + 1] < 240 || px[i + 2] < 240)) drawn++;
+  }
+  return {series, drawn, width: canvas.width, height: canvas.height};
+})"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(
+            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser tests"
+        )
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the `playwright` package is not installed (dev extras)"
+    )
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def world(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """Accounts, the demo month, a sealed volume, a pending lookup; and the feedback the manager will pick."""
+    add_users(engine)
+    with unit_of_work(engine) as s:
+        fill_demo(s, settings=settings, count=400, seed=2026, today=local_today(settings))
+    code = sealed_volume(engine, settings, period="2026-06")
+    register_no = pending_lookup(engine, settings, code)
+    monday, sunday = last_week(settings)
+    with unit_of_work(engine) as s:
+        target = s.execute(
+            select(Feedback)
+            .where(
+                col(Feedback.channel) == "canteen",
+                col(Feedback.meal) == "lunch",
+                col(Feedback.service_date) >= monday,
+                col(Feedback.service_date) <= sunday,
+            )
+            .order_by(col(Feedback.score).is_(None), col(Feedback.score), col(Feedback.created_at).desc())
+            .limit(1)
+        ).scalar_one()
+        s.add(
+            InboundMessage(
+                dedupe_key=f"browser:{target.sender}",
+                sender=target.sender,
+                msg_type="text",
+                created_at=utcnow(),
+                raw_xml="<xml/>",
+            )
+        )
+        meeting = s.execute(select(Meeting).order_by(col(Meeting.id))).scalars().first()
+        assert meeting is not None
+        return {
+            "code": code,
+            "register_no": register_no,
+            "monday": monday,
+            "sunday": sunday,
+            "target": target,
+            "meeting": meeting.code,
+        }
+
+
+def test_console_in_a_browser(
+    browser: Any, engine: Engine, settings: Settings, world: dict[str, Any], backend: str
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    shots: list[Path] = []
+
+    def shot(page: Any, name: str, *, full: bool = True) -> None:
+        path = ARTIFACTS / f"{backend}-{len(shots) + 1:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=full)
+        shots.append(path)
+
+    target: Feedback = world["target"]
+    with serve(create_app(settings, engine=engine)) as base:
+        context = browser.new_context(
+            locale="zh-CN", timezone_id="Asia/Shanghai", viewport={"width": 1280, "height": 900}
+        )
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+        def sign_in(username: str) -> None:
+            page.goto(f"{base}/console/login")
+            page.fill("input[name=username]", username)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+
+        def flash() -> str:
+            return str(page.text_content(".flash") or "")
+
+        # --- canteen manager: filter, reply, rectify, close ---------------------------------------------
+        page.goto(f"{base}/console/login")
+        shot(page, "login")
+        sign_in("canteen")
+        page.wait_for_url("**/console/feedback")
+        page.fill("input[name=start]", str(world["monday"]))
+        page.fill("input[name=end]", str(world["sunday"]))
+        page.select_option("select[name=meal]", "lunch")
+        page.select_option("select[name=sort]", "low")
+        page.click("form.card button")
+        page.wait_for_url("**/console/feedback?*meal=lunch*")
+        first = page.locator("table tr td a").first
+        assert first.text_content() == target.reference
+        shot(page, "inbox-filtered")
+        first.click()
+        page.wait_for_url(f"**/console/feedback/{target.id}")
+        assert "可通过客服消息送达" in page.content()
+        page.fill("textarea[name=text]", "感谢您的反馈，已要求厨师减少用盐。")
+        page.click("text=发送回复")
+        page.wait_for_selector(".flash")
+        assert "回复已发送" in flash()
+        page.fill("input[name=measure]", "午餐菜品减盐两成，出餐前试味")
+        page.fill("input[name=owner]", "王厨师长")
+        page.fill("input[name=deadline]", str(local_today(settings) + timedelta(days=3)))
+        page.fill("input[name=progress]", "已落实")
+        page.click("text=记录整改")
+        page.wait_for_selector(".flash")
+        assert "整改已记录" in flash()
+        page.click("button:has-text('办结')")
+        page.wait_for_selector(".flash")
+        assert "已办结" in flash()
+        body = page.content()
+        assert "午餐菜品减盐两成" in body and "已办结" in body
+        shot(page, "detail-closed")
+
+        # --- the dashboard's charts are drawn with data -----------------------------------------------
+        page.goto(f"{base}/console/dashboard")
+        page.wait_for_function("window.charts && window.charts.length === 3")
+        page.wait_for_timeout(1500)  # ECharts animates the first draw
+        probes = page.evaluate(CHART_PROBE)
+        for probe in probes:
+            assert sum(probe["series"]) > 0, probes
+            assert probe["drawn"] > 0.01 * probe["width"] * probe["height"], probes  # not a blank canvas
+        assert page.text_content("#kpi-n") not in ("", "0")
+        shot(page, "dashboard")
+
+        # --- reception manager: the meeting poster -------------------------------------------------------
+        context.clear_cookies()
+        sign_in("reception")
+        page.wait_for_url("**/console/feedback")
+        page.goto(f"{base}/console/meetings")
+        shot(page, "meetings")
+        page.click(f"a[href='/console/meetings/{world['meeting']}/poster']")
+        page.wait_for_function(
+            "document.getElementById('poster').complete && document.getElementById('poster').naturalWidth > 0"
+        )
+        assert page.evaluate("document.getElementById('poster').naturalWidth") == 1240
+        shot(page, "poster")
+
+        # --- archivist: receive a volume, approve a lookup -------------------------------------------
+        context.clear_cookies()
+        sign_in("archivist")
+        page.wait_for_url("**/console/volumes")
+        code = world["code"]
+        assert code in page.content() and "built-in method" not in page.content()
+        shot(page, "volumes")
+        page.set_viewport_size(
+            {"width": 390, "height": 844}
+        )  # an archivist's phone: the receive button stays
+        assert page.is_visible(f"form[action='/console/volumes/{code}/receive'] button")
+        shot(page, "volumes-phone")
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.click(f"form[action='/console/volumes/{code}/receive'] button")
+        page.wait_for_selector(".flash")
+        assert "已接收，检查人：王档案" in flash()
+        assert "接收核验" in page.content() and "built-in method" not in page.content()
+        shot(page, "volume-received")
+
+        page.goto(f"{base}/console/lookups")
+        no = world["register_no"]
+        card = page.locator(f"#lookup-{no}")
+        card.locator("input[name=reason]").fill("仅限在线查阅")
+        shot(page, "lookups")
+        card.locator("button[value=approve]").click()
+        page.wait_for_selector(".flash")
+        assert f"已同意查阅申请 {no}" in flash()
+        page.goto(f"{base}/console/register?year={no[2:6]}")
+        assert no in page.content() and "已同意" in page.content()
+        shot(page, "register")
+        context.close()
+        assert errors == [], errors
+
+    with Session(engine) as s:
+        fb = s.get(Feedback, target.id)
+        assert fb is not None and fb.status == "closed"
+        actions = [
+            e.action
+            for e in s.execute(
+                select(FeedbackEvent).where(col(FeedbackEvent.feedback_id) == target.id)
+            ).scalars()
+        ]
+        assert actions[-3:] == ["replied", "rectification", "closed"]
+        assert (
+            s.execute(select(col(Volume.received_by)).where(col(Volume.archival_code) == code)).scalar_one()
+            == "王档案"
+        )
+        req = s.execute(select(LookupRequest).where(col(LookupRequest.register_no) == no)).scalar_one()
+        assert (req.decision, req.approver) == ("approved", "王档案")
+        to = {o.to_user for o in s.execute(select(Outbox)).scalars()}
+        assert {target.sender, "o_zhang"} <= to  # the diner's reply and the requester's notice are queued
+    assert all(p.stat().st_size > 5000 for p in shots)
