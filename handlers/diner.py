@@ -102,7 +102,12 @@ def handle_text(msg: Incoming, ctx: Context, parsed: Parsed) -> Outcome:
         return _open_meeting(ctx, msg, meeting)
     if parsed.kind == "staff":
         return staff.dispatch(msg, ctx, parsed.command or "", parsed.args)
-    if parsed.kind == "feedback" and parsed.score is None and parsed.comment == "更多" and staff.has_cursor(msg, ctx):
+    if (
+        parsed.kind == "feedback"
+        and parsed.score is None
+        and parsed.comment == "更多"
+        and staff.has_cursor(msg, ctx)
+    ):
         return staff.more(msg, ctx)
     if parsed.kind == "open":
         window = dialogs.current_window(ctx.session, sender=msg.sender, now=ctx.now)
@@ -115,6 +120,23 @@ def handle_text(msg: Incoming, ctx: Context, parsed: Parsed) -> Outcome:
             ctx, msg, site=site, table_no=window.table_no if window else None, meal=parsed.meal
         )
     return record(msg, ctx, score=parsed.score, meal=parsed.meal, comment=parsed.comment)
+
+
+def _keep_window(ctx: Context, msg: Incoming, window: DialogRow | None, fb: FeedbackRow) -> None:
+    """Point the sender's window at `fb` for another few minutes, opening one in fb's context if none."""
+    minutes = ctx.settings.dialog_minutes
+    if window is not None:
+        dialogs.extend_window(ctx.session, dialog=window, now=ctx.now, minutes=minutes, feedback_id=fb.id)
+    else:
+        dialogs.open_window(
+            ctx.session,
+            sender=msg.sender,
+            now=ctx.now,
+            minutes=minutes,
+            channel=fb.channel,
+            meal=fb.meal,
+            feedback_id=fb.id,
+        )
 
 
 def _maybe_alert(ctx: Context, reference: str, *, score: int | None, comment: str) -> None:
@@ -140,13 +162,10 @@ def record(msg: Incoming, ctx: Context, *, score: int | None, meal: Meal | None,
     """Record feedback: add to the open window's feedback, or create a new one in the window's context."""
     window = dialogs.current_window(ctx.session, sender=msg.sender, now=ctx.now)
     current = _window_feedback(ctx, window)
-    minutes = ctx.settings.dialog_minutes
     if window is not None and current is not None and (score is None or current.score is None):
         service.add_to_feedback(ctx.session, feedback=current, score=score, comment=comment, actor=msg.sender)
         _maybe_alert(ctx, current.reference, score=score, comment=comment)
-        dialogs.extend_window(
-            ctx.session, dialog=window, now=ctx.now, minutes=minutes, feedback_id=current.id
-        )
+        _keep_window(ctx, msg, window, current)
         if score is not None:
             reply = texts.ADDED_SCORE.format(ref=current.reference, stars=texts.stars(score), score=score)
         else:
@@ -155,18 +174,7 @@ def record(msg: Incoming, ctx: Context, *, score: int | None, meal: Meal | None,
 
     fb = _create(ctx, msg, window=window, score=score, meal=meal, comment=comment)
     _maybe_alert(ctx, fb.reference, score=score, comment=comment)
-    if window is not None:
-        dialogs.extend_window(ctx.session, dialog=window, now=ctx.now, minutes=minutes, feedback_id=fb.id)
-    else:
-        dialogs.open_window(
-            ctx.session,
-            sender=msg.sender,
-            now=ctx.now,
-            minutes=minutes,
-            channel=fb.channel,
-            meal=fb.meal,
-            feedback_id=fb.id,
-        )
+    _keep_window(ctx, msg, window, fb)
     what = _what(fb.channel)
     if score is not None:
         reply = texts.RECORDED_SCORED.format(
@@ -219,19 +227,7 @@ def _attach(msg: Incoming, ctx: Context, *, kind: str, recognition: str = "") ->
     service.attach_media(
         ctx.session, feedback=fb, kind=kind, media_id=msg.media_id, url=msg.pic_url, recognition=recognition
     )
-    minutes = ctx.settings.dialog_minutes
-    if window is not None:
-        dialogs.extend_window(ctx.session, dialog=window, now=ctx.now, minutes=minutes, feedback_id=fb.id)
-    else:
-        dialogs.open_window(
-            ctx.session,
-            sender=msg.sender,
-            now=ctx.now,
-            minutes=minutes,
-            channel=fb.channel,
-            meal=fb.meal,
-            feedback_id=fb.id,
-        )
+    _keep_window(ctx, msg, window, fb)
     if kind == "image":
         template = texts.NEW_PHOTO if created else texts.ADDED_PHOTO
     else:

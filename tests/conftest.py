@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from core.db import make_engine
 from core.migrate import upgrade
-from core.settings import Settings
+from core.settings import Settings, get_settings
 
 PG_ADMIN = os.environ.get("HOUQIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -123,3 +123,20 @@ def engine(settings: Settings) -> Iterator[Engine]:
 def session(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as s:
         yield s
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Iterator[dict[str, str]]:
+    """Environment for CLI tests: only the variables the test sets (no stray HOUQIN_*, no .env) and fresh
+    cached settings; pass it as CliRunner.invoke(..., env=cli_env)."""
+    for key in list(os.environ):
+        if key.startswith("HOUQIN_"):
+            monkeypatch.delenv(key)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    get_settings.cache_clear()
+    try:
+        yield {"HOUQIN_DATABASE_URL": db_url, "HOUQIN_DATA_DIR": str(tmp_path / "data")}
+    finally:
+        get_settings.cache_clear()

@@ -6,7 +6,6 @@ import os
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -251,22 +250,6 @@ def test_a_second_fill_continues_the_numbering(session: Session, settings: Setti
 
 
 # --- CLI -------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Iterator[dict[str, str]]:
-    """Only the variables the test sets (no stray HOUQIN_*, no .env), and fresh cached settings."""
-    for key in list(os.environ):
-        if key.startswith("HOUQIN_"):
-            monkeypatch.delenv(key)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    get_settings.cache_clear()
-    try:
-        yield {"HOUQIN_DATABASE_URL": db_url, "HOUQIN_DATA_DIR": str(tmp_path / "data")}
-    finally:
-        get_settings.cache_clear()
 
 
 def _demo_count(db_url: str) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from sqlmodel import Session, col
 from typer.testing import CliRunner
 
 from core.db import make_engine, unit_of_work
-from core.settings import Settings, get_settings
+from core.settings import Settings
 from exports import fixity
 from exports.fixity import TEXT, ReceiptRefused, UnknownVolume, receive, verify
 from exports.models import FixityEvent, Volume, VolumeItem, VolumeStatus
@@ -560,22 +559,6 @@ def test_scheduled_jobs_compile_and_audit(engine: Engine, settings: Settings) ->
 
 
 # --- CLI -------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Iterator[dict[str, str]]:
-    """Only the variables the test sets (no stray HOUQIN_*, no .env), and fresh cached settings."""
-    for key in list(os.environ):
-        if key.startswith("HOUQIN_"):
-            monkeypatch.delenv(key)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    get_settings.cache_clear()
-    try:
-        yield {"HOUQIN_DATABASE_URL": db_url, "HOUQIN_DATA_DIR": str(tmp_path / "data")}
-    finally:
-        get_settings.cache_clear()
 
 
 def test_cli_compile_verify_receive_volumes(cli_env: dict[str, str], db_url: str, tmp_path: Path) -> None:

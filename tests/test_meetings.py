@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from core.db import make_engine
-from core.settings import Settings, get_settings
+from core.settings import Settings
 from feedback.meetings import TEMP_QR_MAX_SECONDS, add_meeting, issue_qr, qr_lifetime, render_poster
 from feedback.models import Meeting
 from server.cli import app as cli
@@ -229,22 +228,6 @@ def test_render_poster_defaults_to_the_data_dir(session: Session, settings: Sett
 
 
 # --- CLI ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Iterator[dict[str, str]]:
-    """Only the variables the test sets (no stray HOUQIN_*, no .env), and fresh cached settings."""
-    for key in list(os.environ):
-        if key.startswith("HOUQIN_"):
-            monkeypatch.delenv(key)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    get_settings.cache_clear()
-    try:
-        yield {"HOUQIN_DATABASE_URL": db_url, "HOUQIN_DATA_DIR": str(tmp_path / "data")}
-    finally:
-        get_settings.cache_clear()
 
 
 def _rows(db_url: str) -> list[Meeting]:
