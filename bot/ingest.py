@@ -7,7 +7,9 @@ concurrent copy finds the row and gets the stored reply, so every copy answers t
 One fsync serves a whole batch, which is what makes durable commits (synchronous=FULL) fast enough.
 
 If a batch fails, each of its messages is retried alone; a message whose handler still fails is stored
-with outcome `failed` and a holding reply, so nothing verified is ever lost.
+with outcome `failed` and a holding reply, so nothing verified is ever lost. When the database itself is
+unreachable (`database_unavailable`) nothing is retried here: the error goes back to the webhook, which
+spools the delivery (bot/spool.py).
 """
 
 from __future__ import annotations
@@ -15,23 +17,54 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import sqlite3
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from bot.xmlmsg import truncate_utf8
 from core.clock import utcnow
 from core.db import unit_of_work
-from core.fastsql import Sql
+from core.fastsql import Sql, driver
 from core.settings import Settings
 from handlers import texts
 from handlers.router import Context, Incoming, Router
 
+if TYPE_CHECKING:
+    from bot.spool import Replayer, Spool
+
 log = logging.getLogger("houqin.ingest")
+
+# SQLite says "OperationalError" for outages and for bugs alike ("no such column"): only these are outages.
+_SQLITE_OUTAGE = ("unable to open", "database is locked", "disk i/o error", "database or disk is full")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` means the database cannot be reached or cannot serve now (an outage), not a bug."""
+    if isinstance(exc, PoolTimeout):  # every pooled connection is stuck on a database that does not answer
+        return True
+    orig: BaseException | None = exc
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+    # psycopg's OperationalError covers refused connections, shutdowns, "starting up", disk full, too many
+    # connections, deadlocks and cancelled statements: all worth waiting out. InterfaceError: a closed
+    # connection.
+    if isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError):
+        return True
+    if isinstance(orig, sqlite3.OperationalError):
+        message = str(orig).lower()
+        return any(part in message for part in _SQLITE_OUTAGE)
+    return False
 
 
 @dataclass(frozen=True)
@@ -50,6 +83,7 @@ class Result:
     reply: str
     duplicate: bool = False
     feedback_id: int | None = None
+    stored: bool = True  # False only when not even a `failed` row could be written (a bug, not an outage)
 
 
 _INSERT = Sql(
@@ -79,16 +113,55 @@ def _insert(session: Session, delivery: Delivery, *, reply: str | None, outcome:
     return None if row is None else int(row[0])
 
 
-def handle_one(session: Session, delivery: Delivery, *, router: Router, settings: Settings) -> Result:
-    """Store one delivery exactly once and route it; a duplicate gets the reply stored for the first copy."""
+class _Batch:
+    """What one batch transaction has decided so far: the replies still to write, the results by key."""
+
+    __slots__ = ("replies", "seen")
+
+    def __init__(self) -> None:
+        self.replies: list[dict[str, Any]] = []
+        self.seen: dict[str, Result] = {}
+
+    def write_replies(self, session: Session) -> None:
+        """Store every reply of the batch with one executemany (one round trip on PostgreSQL: psycopg
+        pipelines it), instead of one UPDATE round trip per message."""
+        if not self.replies:
+            return
+        conn, is_pg = driver(session)
+        if is_pg:
+            with conn.cursor() as cur:
+                cur.executemany(_SET_REPLY.pg, self.replies)
+        else:
+            conn.executemany(_SET_REPLY.sqlite, self.replies)
+        self.replies = []
+
+
+def handle_one(
+    session: Session, delivery: Delivery, *, router: Router, settings: Settings, batch: _Batch | None = None
+) -> Result:
+    """Store one delivery exactly once and route it; a duplicate gets the reply stored for the first copy.
+
+    Inside a batch the reply is written at the end of the batch (`_Batch.write_replies`, before the
+    commit), and a copy of a delivery earlier in the same batch is answered from memory.
+    """
+    if batch is not None:
+        earlier = batch.seen.get(delivery.key)
+        if earlier is not None:
+            return Result(reply=earlier.reply, duplicate=True, feedback_id=earlier.feedback_id)
     inserted = _insert(session, delivery, reply=None, outcome="handled")
     if inserted is None:
         reply, feedback_id = _EXISTING.one(session, key=delivery.key)
         return Result(reply=reply or "", duplicate=True, feedback_id=feedback_id)
     outcome = router.dispatch(delivery.incoming, Context(session=session, settings=settings, now=utcnow()))
     reply = truncate_utf8(outcome.text, settings.reply_max_bytes) if outcome.text else ""
-    _SET_REPLY.run(session, reply=reply, feedback_id=outcome.feedback_id, id=inserted)
-    return Result(reply=reply, feedback_id=outcome.feedback_id)
+    values = {"reply": reply, "feedback_id": outcome.feedback_id, "id": inserted}
+    result = Result(reply=reply, feedback_id=outcome.feedback_id)
+    if batch is None:
+        _SET_REPLY.run(session, **values)
+    else:
+        batch.replies.append(values)
+        batch.seen[delivery.key] = result
+    return result
 
 
 def _store_failed(engine: Engine, delivery: Delivery) -> Result:
@@ -100,11 +173,21 @@ def _store_failed(engine: Engine, delivery: Delivery) -> Result:
 def process_batch(
     engine: Engine, deliveries: list[Delivery], *, router: Router, settings: Settings
 ) -> list[Result]:
-    """Handle a batch in one transaction; on failure fall back to one transaction per delivery."""
+    """Handle a batch in one transaction; on failure fall back to one transaction per delivery.
+
+    Raises only when the database is unavailable: a retry one by one would fail the same way.
+    """
     try:
         with unit_of_work(engine) as session:
-            return [handle_one(session, d, router=router, settings=settings) for d in deliveries]
-    except Exception:
+            batch = _Batch()
+            results = [
+                handle_one(session, d, router=router, settings=settings, batch=batch) for d in deliveries
+            ]
+            batch.write_replies(session)
+            return results
+    except Exception as exc:
+        if database_unavailable(exc):
+            raise
         if len(deliveries) > 1:
             log.warning("batch of %d failed; retrying one by one", len(deliveries), exc_info=True)
     results = []
@@ -112,14 +195,22 @@ def process_batch(
         try:
             with unit_of_work(engine) as session:
                 results.append(handle_one(session, d, router=router, settings=settings))
-        except DBAPIError:
-            raise  # the database itself is failing: the caller must not answer success
-        except Exception:
+            continue
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise  # the caller must not answer success: it spools instead
             log.exception("handler failed for %s; stored as failed", d.key)
+        try:
             results.append(_store_failed(engine, d))
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise
+            log.exception("could not store %s even as failed", d.key)
+            results.append(Result(reply="", stored=False))
     return results
 
 
+_WATCH_EVERY_S = 0.1
 _Job = tuple[Delivery, "asyncio.Future[Result]", asyncio.AbstractEventLoop]
 
 
@@ -140,35 +231,85 @@ def _resolve_all(pairs: list[tuple[asyncio.Future[Result], Result | BaseExceptio
 class Ingestor:
     """The per-process writer thread that turns concurrent deliveries into batched, durable commits."""
 
-    def __init__(self, engine: Engine, *, router: Router, settings: Settings) -> None:
+    def __init__(
+        self, engine: Engine, *, router: Router, settings: Settings, spool: Spool | None = None
+    ) -> None:
         self.engine = engine
         self.router = router
         self.settings = settings
+        self.spool = spool
+        self.replayer: Replayer | None = None
+        if spool is not None:
+            from bot.spool import Replayer  # bot.spool builds on this module
+
+            self.replayer = Replayer.for_engine(spool, engine, router=router, settings=settings)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._deadlines: dict[asyncio.AbstractEventLoop, deque[tuple[float, asyncio.Future[Result]]]] = {}
+        self._watchdogs: set[asyncio.Task[None]] = set()
+        self._last_outage_log = -1e9
         self.batches = 0
         self.delivered = 0
         self.duplicates = 0
 
     def start(self) -> None:
-        """Start the writer thread (idempotent)."""
+        """Start the writer thread and the spool replayer (idempotent)."""
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._run, name="houqin-ingest", daemon=True)
             self._thread.start()
+        if self.replayer is not None:
+            self.replayer.start()
 
     def stop(self) -> None:
-        """Finish what is queued, then stop the writer."""
+        """Finish what is queued, then stop the writer and the replayer (spooled lines stay on disk)."""
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout=30)
         self._thread = None
+        if self.replayer is not None:
+            self.replayer.stop()
+        if self.spool is not None:
+            self.spool.close()
 
-    async def submit(self, delivery: Delivery) -> Result:
-        """Queue a delivery and wait for its committed result."""
+    async def submit(self, delivery: Delivery, *, timeout: float | None = None) -> Result:
+        """Queue a delivery and wait for its committed result (TimeoutError after about `timeout` seconds)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Result] = loop.create_future()
+        if timeout is not None:
+            # one watchdog per event loop instead of a timer per request (a timer costs ~4 µs); a result
+            # that comes after the timeout is dropped: the row is stored, and the spooled copy dedupes
+            deadlines = self._deadlines.get(loop)
+            if deadlines is None:
+                deadlines = self._watch(loop)
+            deadlines.append((loop.time() + timeout, fut))
         self._queue.put((delivery, fut, loop))
         return await fut
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> deque[tuple[float, asyncio.Future[Result]]]:
+        deadlines: deque[tuple[float, asyncio.Future[Result]]] = deque()
+        self._deadlines[loop] = deadlines
+        task = loop.create_task(self._watchdog(loop, deadlines))
+        self._watchdogs.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._watchdogs.discard)
+        return deadlines
+
+    async def _watchdog(
+        self, loop: asyncio.AbstractEventLoop, deadlines: deque[tuple[float, asyncio.Future[Result]]]
+    ) -> None:
+        try:
+            while True:
+                await asyncio.sleep(_WATCH_EVERY_S)
+                now = loop.time()
+                # submissions are in deadline order: stop at the first one still running and not late
+                while deadlines:
+                    deadline, fut = deadlines[0]
+                    if not fut.done() and deadline > now:
+                        break
+                    deadlines.popleft()
+                    if not fut.done():
+                        fut.set_exception(TimeoutError("the ingest writer did not answer in time"))
+        finally:
+            self._deadlines.pop(loop, None)
 
     def _run(self) -> None:
         stopping = False
@@ -195,8 +336,14 @@ class Ingestor:
                 self.engine, [job[0] for job in batch], router=self.router, settings=self.settings
             )
         except BaseException as exc:
-            log.error("ingest batch failed: %s", exc)
             outcome = exc
+            now = time.monotonic()
+            # during an outage every batch fails the same way: say so every 10 s, not per batch; and
+            # only the error's first line (SQLAlchemy appends the statement's parameters: openids, text)
+            if not database_unavailable(exc) or now - self._last_outage_log > 10:
+                self._last_outage_log = now
+                first = str(getattr(exc, "orig", None) or exc).strip().split("\n", 1)[0]
+                log.error("ingest batch of %d failed: %s: %s", len(batch), type(exc).__name__, first[:300])
         self.batches += 1
         # one wake-up per event loop per batch, not one per request
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Result], Any]]] = {}

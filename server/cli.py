@@ -80,7 +80,11 @@ def serve(
     if migrate:
         upgrade(settings.database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from core.logs import setup_logging, uvicorn_log_config
+
+    setup_logging()  # JSON lines; uvicorn_log_config() below does the same in every worker
+    if workers > 1:
+        _prometheus_multiprocess(settings.data_dir / "prometheus")
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     if settings.simulator_enabled:
         typer.echo(f"houqin is running: open http://{shown}:{port}/simulator to chat as a diner")
@@ -108,6 +112,7 @@ def serve(
             log_level="warning",
             access_log=False,
             proxy_headers=True,
+            log_config=uvicorn_log_config(),
         )
     finally:
         if runner is not None:
@@ -118,6 +123,17 @@ def serve(
 
 def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
+
+
+def _prometheus_multiprocess(default: Path) -> None:
+    """Workers share their metrics through files (prometheus_client's multiprocess mode): point
+    PROMETHEUS_MULTIPROC_DIR at a folder, unless set already, and clear what a previous run left there."""
+    import os
+
+    folder = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(default)))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink(missing_ok=True)
 
 
 @app.command("scheduler")

@@ -17,7 +17,8 @@ from tests.fake_wechat import PNG_1PX
 
 def test_healthz(settings, engine) -> None:  # type: ignore[no-untyped-def]
     with TestClient(create_app(settings, engine=engine)) as c:
-        assert c.get("/healthz").json() == {"status": "ok", "database": "ok"}
+        body = c.get("/healthz").json()
+        assert (body["status"], body["database"], body["spool"]["depth"]) == ("ok", "ok", 0)
     dead = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=1")
     with TestClient(create_app(settings, engine=dead)) as c:
         r = c.get("/healthz")
