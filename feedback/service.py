@@ -18,6 +18,7 @@ from core.clock import utcnow
 from core.counters import next_value
 from core.fastsql import Sql, parse_date
 from feedback.models import Channel, Meeting, Site, Status
+from feedback.search import feedback_tokens
 
 MAX_COMMENT_CHARS = 8000
 
@@ -28,15 +29,19 @@ class ArchivedError(Exception):
 
 _INSERT = Sql(
     "INSERT INTO feedback (reference, channel, source, sender, site_id, table_no, meeting_id, meal, service_date, "
-    "score, comment, topics, status, misuse, volume_id, created_at, updated_at) VALUES (:reference, :channel, "
-    ":source, :sender, :site_id, :table_no, :meeting_id, :meal, :service_date, :score, :comment, '', 'new', "
-    ":misuse, NULL, :created_at, :created_at) RETURNING id"
+    "score, comment, search_tokens, topics, status, misuse, volume_id, created_at, updated_at) VALUES (:reference, "
+    ":channel, :source, :sender, :site_id, :table_no, :meeting_id, :meal, :service_date, :score, :comment, "
+    ":search_tokens, '', 'new', :misuse, NULL, :created_at, :created_at) RETURNING id"
 )
 _GET = Sql(
     "SELECT id, reference, channel, sender, site_id, table_no, meeting_id, meal, service_date, score, comment, "
     "status, volume_id FROM feedback WHERE id = :id"
 )
-_UPDATE = Sql("UPDATE feedback SET score = :score, comment = :comment, updated_at = :now WHERE id = :id")
+_UPDATE = Sql(
+    "UPDATE feedback SET score = :score, comment = :comment, search_tokens = :search_tokens, updated_at = :now "
+    "WHERE id = :id"
+)
+_UPDATE_SCORE = Sql("UPDATE feedback SET score = :score, updated_at = :now WHERE id = :id")
 _TOUCH = Sql("UPDATE feedback SET updated_at = :now WHERE id = :id")
 _EVENT = Sql(
     "INSERT INTO feedback_event (feedback_id, at, actor, action, detail) VALUES (:feedback_id, :at, :actor, :action, :detail)"
@@ -97,6 +102,8 @@ def create_feedback(
     if score is not None and not 1 <= score <= 5:
         raise ValueError(f"score must be 1–5, got {score}")
     now = created_at or utcnow()
+    meal = str(meal) if meal and channel == Channel.canteen else None
+    text = _clean(comment)
     values = dict(
         reference=reference_number(session, local_day=local_day),
         channel=str(channel),
@@ -104,12 +111,20 @@ def create_feedback(
         site_id=site_id,
         table_no=table_no,
         meeting_id=meeting_id,
-        meal=str(meal) if meal and channel == Channel.canteen else None,
+        meal=meal,
         service_date=service_date,
         score=score,
-        comment=_clean(comment),
+        comment=text,
     )
-    row = _INSERT.one(session, **values, source=source, misuse=False, created_at=now)
+    tokens = feedback_tokens(
+        session,
+        comment=text,
+        service_date=service_date,
+        meal=meal,
+        site_id=site_id,
+        meeting_id=meeting_id,
+    )
+    row = _INSERT.one(session, **values, search_tokens=tokens, source=source, misuse=False, created_at=now)
     return FeedbackRow(id=row[0], **values, status=Status.new, volume_id=None)  # type: ignore[arg-type]
 
 
@@ -140,7 +155,25 @@ def add_to_feedback(
         changed.append("comment")
     if changed:
         now = utcnow()
-        _UPDATE.run(session, score=feedback.score, comment=feedback.comment, now=now, id=feedback.id)
+        if comment:
+            tokens = feedback_tokens(
+                session,
+                comment=feedback.comment,
+                service_date=feedback.service_date,
+                meal=feedback.meal,
+                site_id=feedback.site_id,
+                meeting_id=feedback.meeting_id,
+            )
+            _UPDATE.run(
+                session,
+                score=feedback.score,
+                comment=feedback.comment,
+                search_tokens=tokens,
+                now=now,
+                id=feedback.id,
+            )
+        else:  # a score alone leaves the search column (and its index) untouched
+            _UPDATE_SCORE.run(session, score=feedback.score, now=now, id=feedback.id)
         _EVENT.run(
             session,
             feedback_id=feedback.id,
