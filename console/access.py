@@ -49,7 +49,9 @@ def open_access(token: str, request: Request) -> Response:
     with unit_of_work(request.app.state.engine) as session:
         result = service.open_link(session, token=token, settings=settings, client=_client(request))
         if result.outcome != "served" or result.request is None or result.volume is None:
-            return _page(_WHY[result.outcome], f"<p>{_WHY[result.outcome]}。{t.LINK_HELP}</p>", _STATUS[result.outcome])
+            return _page(
+                _WHY[result.outcome], f"<p>{_WHY[result.outcome]}。{t.LINK_HELP}</p>", _STATUS[result.outcome]
+            )
         req, vol = result.request, result.volume
         rows = _rows(session, settings, vol.id, req.archival_code)  # type: ignore[arg-type]
     head = (
@@ -81,7 +83,13 @@ def download(token: str, request: Request) -> Response:
     with unit_of_work(request.app.state.engine) as session:
         result = service.open_link(session, token=token, settings=settings, client=_client(request))
         if result.outcome != "served" or result.volume is None:
-            return _page(_WHY[result.outcome], f"<p>{_WHY[result.outcome]}。{t.LINK_HELP}</p>", _STATUS[result.outcome])
+            return _page(
+                _WHY[result.outcome], f"<p>{_WHY[result.outcome]}。{t.LINK_HELP}</p>", _STATUS[result.outcome]
+            )
         code = result.volume.archival_code
     path: Path = transfer_dir(settings, code) / "data" / "电子档案" / f"{code}.xlsx"
-    return FileResponse(path, filename=f"{code}.xlsx", media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return FileResponse(
+        path,
+        filename=f"{code}.xlsx",
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )

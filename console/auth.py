@@ -40,24 +40,36 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_user(session: Session, *, username: str, password: str, role: str, display_name: str = "") -> ConsoleUser:
+def create_user(
+    session: Session, *, username: str, password: str, role: str, display_name: str = ""
+) -> ConsoleUser:
     """Add a console account (argon2-hashed password)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if len(password) < 8:
         raise ValueError("password must be at least 8 characters")
-    user = ConsoleUser(username=username, display_name=display_name or username, role=role, password_hash=_hasher.hash(password))
+    user = ConsoleUser(
+        username=username,
+        display_name=display_name or username,
+        role=role,
+        password_hash=_hasher.hash(password),
+    )
     session.add(user)
     session.flush()
     return user
 
 
-def login(session: Session, *, username: str, password: str, client: str) -> tuple[ConsoleUser, str, ConsoleSession]:
+def login(
+    session: Session, *, username: str, password: str, client: str
+) -> tuple[ConsoleUser, str, ConsoleSession]:
     """Check a password; on success start a session and return (user, cookie token, session)."""
     since = utcnow() - FAILURE_WINDOW
     failures = session.execute(
-        select(func.count()).select_from(LoginAttempt).where(
-            col(LoginAttempt.ok).is_(False), col(LoginAttempt.at) >= since,
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(
+            col(LoginAttempt.ok).is_(False),
+            col(LoginAttempt.at) >= since,
             (col(LoginAttempt.username) == username) | (col(LoginAttempt.client) == client),
         )
     ).scalar_one()
@@ -65,10 +77,16 @@ def login(session: Session, *, username: str, password: str, client: str) -> tup
         log.warning("login rate-limited for %r from %s", username, client)
         session.add(LoginAttempt(username=username[:60], client=client[:100], ok=False))
         raise AuthError("登录失败次数过多，请15分钟后再试。")
-    user = session.execute(select(ConsoleUser).where(col(ConsoleUser.username) == username)).scalar_one_or_none()
+    user = session.execute(
+        select(ConsoleUser).where(col(ConsoleUser.username) == username)
+    ).scalar_one_or_none()
     ok = False
     try:
-        ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None and user.active
+        ok = (
+            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+            and user is not None
+            and user.active
+        )
     except (VerificationError, InvalidHashError):
         ok = False
     session.add(LoginAttempt(username=username[:60], client=client[:100], ok=ok))
@@ -77,7 +95,9 @@ def login(session: Session, *, username: str, password: str, client: str) -> tup
         raise AuthError("用户名或密码不正确。")
     token = secrets.token_urlsafe(32)
     console_session = ConsoleSession(
-        token_hash=_digest(token), user_id=user.id, csrf_token=secrets.token_urlsafe(24),
+        token_hash=_digest(token),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(24),
         expires_at=utcnow() + timedelta(hours=SESSION_HOURS),
     )
     session.add(console_session)
@@ -88,14 +108,18 @@ def login(session: Session, *, username: str, password: str, client: str) -> tup
 
 def logout(session: Session, *, token: str) -> None:
     """End a session."""
-    row = session.execute(select(ConsoleSession).where(col(ConsoleSession.token_hash) == _digest(token))).scalar_one_or_none()
+    row = session.execute(
+        select(ConsoleSession).where(col(ConsoleSession.token_hash) == _digest(token))
+    ).scalar_one_or_none()
     if row is not None:
         session.delete(row)
 
 
 def create_token(session: Session, *, username: str, name: str) -> str:
     """A new bearer token for a user's scripts; shown once, stored hashed."""
-    user = session.execute(select(ConsoleUser).where(col(ConsoleUser.username) == username)).scalar_one_or_none()
+    user = session.execute(
+        select(ConsoleUser).where(col(ConsoleUser.username) == username)
+    ).scalar_one_or_none()
     if user is None:
         raise ValueError(f"no user {username!r}")
     token = "hq_" + secrets.token_urlsafe(32)
@@ -117,14 +141,18 @@ def principal(session: Session, request: Request) -> Principal | None:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         row = session.execute(
-            select(ApiToken).where(col(ApiToken.token_hash) == _digest(auth[7:].strip()), col(ApiToken.revoked).is_(False))
+            select(ApiToken).where(
+                col(ApiToken.token_hash) == _digest(auth[7:].strip()), col(ApiToken.revoked).is_(False)
+            )
         ).scalar_one_or_none()
         user = session.get(ConsoleUser, row.user_id) if row else None
         return Principal(user, None) if user is not None and user.active else None
     token = request.cookies.get(COOKIE)
     if not token:
         return None
-    row = session.execute(select(ConsoleSession).where(col(ConsoleSession.token_hash) == _digest(token))).scalar_one_or_none()
+    row = session.execute(
+        select(ConsoleSession).where(col(ConsoleSession.token_hash) == _digest(token))
+    ).scalar_one_or_none()
     if row is None or row.expires_at <= utcnow():
         return None
     user = session.get(ConsoleUser, row.user_id)

@@ -21,7 +21,9 @@ class ConsoleUser(SQLModel, table=True):
     display_name: str = Field(max_length=100)
     role: str = Field(max_length=30)
     password_hash: str = Field(max_length=200)
-    person_id: int | None = Field(default=None, foreign_key="person.id")  # their WeChat identity (alerts go there)
+    person_id: int | None = Field(
+        default=None, foreign_key="person.id"
+    )  # their WeChat identity (alerts go there)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
 

@@ -30,18 +30,37 @@ from feedback.vocabulary import MEAL_LABELS, STATUS_LABELS
 router = APIRouter(prefix="/console", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STATIC = Path(__file__).parent / "static"
-ROLE_NAMES = {"admin": "管理员", "canteen_manager": "食堂管理员", "reception_manager": "会务管理员", "archivist": "档案员"}
+ROLE_NAMES = {
+    "admin": "管理员",
+    "canteen_manager": "食堂管理员",
+    "reception_manager": "会务管理员",
+    "archivist": "档案员",
+}
 MANAGERS = ("canteen_manager", "reception_manager")
-ACTION_NAMES = {"diner_added": "反馈人补充", "acknowledged": "受理", "replied": "回复", "rectification": "整改",
-                "resolved": "已整改", "closed": "办结", "archived": "归档"}
+ACTION_NAMES = {
+    "diner_added": "反馈人补充",
+    "acknowledged": "受理",
+    "replied": "回复",
+    "rectification": "整改",
+    "resolved": "已整改",
+    "closed": "办结",
+    "archived": "归档",
+}
 LOGIN_CSRF = "houqin_login_csrf"
 
 
 def render(request: Request, name: str, who: Principal | None, **context: Any) -> HTMLResponse:
     """A page with the common context."""
     return templates.TemplateResponse(
-        request, name, {"who": who, "role_names": ROLE_NAMES, "flash": request.query_params.get("msg"),
-                        "flash_error": request.query_params.get("err") == "1", **context},
+        request,
+        name,
+        {
+            "who": who,
+            "role_names": ROLE_NAMES,
+            "flash": request.query_params.get("msg"),
+            "flash_error": request.query_params.get("err") == "1",
+            **context,
+        },
     )
 
 
@@ -83,7 +102,10 @@ def login_page(request: Request) -> Response:
 
 @router.post("/login")
 def login(
-    request: Request, db: DbSession, username: Annotated[str, Form()], password: Annotated[str, Form()],
+    request: Request,
+    db: DbSession,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """Check the password; start a session."""
@@ -100,15 +122,25 @@ def login(
     home = "/console/volumes" if user.role == "archivist" else "/console/feedback"
     resp = RedirectResponse(home, status_code=303)
     settings: Settings = request.app.state.settings
-    resp.set_cookie(auth.COOKIE, token, httponly=True, samesite="lax", secure=settings.env == "production",
-                    max_age=auth.SESSION_HOURS * 3600)
+    resp.set_cookie(
+        auth.COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.env == "production",
+        max_age=auth.SESSION_HOURS * 3600,
+    )
     resp.delete_cookie(LOGIN_CSRF)
     return resp
 
 
 @router.post("/logout")
-def logout(request: Request, db: DbSession, csrf: Annotated[str, Form()] = "",
-           who: Principal = Depends(require(*auth.ROLES_ALL))) -> Response:
+def logout(
+    request: Request,
+    db: DbSession,
+    csrf: Annotated[str, Form()] = "",
+    who: Principal = Depends(require(*auth.ROLES_ALL)),
+) -> Response:
     """End the session."""
     check_csrf(who, csrf)
     auth.logout(db, token=request.cookies.get(auth.COOKIE, ""))
@@ -122,7 +154,9 @@ def logout(request: Request, db: DbSession, csrf: Annotated[str, Form()] = "",
 @router.get("/")
 def home(who: Principal = Depends(require(*auth.ROLES_ALL))) -> Response:
     """Each role's landing page."""
-    return RedirectResponse("/console/volumes" if who.user.role == "archivist" else "/console/feedback", status_code=303)
+    return RedirectResponse(
+        "/console/volumes" if who.user.role == "archivist" else "/console/feedback", status_code=303
+    )
 
 
 @router.get("/static/{name}")
@@ -173,7 +207,9 @@ def filtered_feedback(
         hits = search(db, query=f["q"], archived_only=False, limit=5000, offset=0).hits
         query = query.where(col(Feedback.id).in_([h.feedback_id for h in hits] or [-1]))
     if f.get("sort") == "low":
-        query = query.order_by(col(Feedback.score).is_(None), col(Feedback.score), col(Feedback.created_at).desc())
+        query = query.order_by(
+            col(Feedback.score).is_(None), col(Feedback.score), col(Feedback.created_at).desc()
+        )
     else:
         query = query.order_by(col(Feedback.created_at).desc())
     rows = list(db.execute(query.limit(limit).offset(offset)).scalars())
@@ -194,12 +230,20 @@ def inbox_rows(
     rows = []
     for fb in all_rows:
         reason = alert_reason(score=fb.score, comment=fb.comment) if fb.status == Status.new else None
-        rows.append({
-            "id": fb.id, "reference": fb.reference, "when": _local(fb.created_at, settings), "score": fb.score or "",
-            "comment": fb.comment[:80], "where": meetings.get(fb.meeting_id, "") if fb.meeting_id else sites.get(fb.site_id, ""),
-            "meal": MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal else "", "status": STATUS_LABELS.get(Status(fb.status), fb.status),
-            "alert": reason, "archived": fb.volume_id is not None,
-        })
+        rows.append(
+            {
+                "id": fb.id,
+                "reference": fb.reference,
+                "when": _local(fb.created_at, settings),
+                "score": fb.score or "",
+                "comment": fb.comment[:80],
+                "where": meetings.get(fb.meeting_id, "") if fb.meeting_id else sites.get(fb.site_id, ""),
+                "meal": MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal else "",
+                "status": STATUS_LABELS.get(Status(fb.status), fb.status),
+                "alert": reason,
+                "archived": fb.volume_id is not None,
+            }
+        )
     return rows, total
 
 
@@ -209,10 +253,16 @@ def inbox(request: Request, db: DbSession, who: Principal = Depends(require(*MAN
     f = dict(request.query_params)
     rows, total = inbox_rows(db, request.app.state.settings, who, f)
     return render(
-        request, "inbox.html", who, rows=rows, total=total, f=f,
+        request,
+        "inbox.html",
+        who,
+        rows=rows,
+        total=total,
+        f=f,
         sites=list(db.execute(select(Site).where(col(Site.kind) == "canteen")).scalars()),
         meetings=list(db.execute(select(Meeting).order_by(col(Meeting.starts_on).desc())).scalars()),
-        meals={k.value: v for k, v in MEAL_LABELS.items()}, statuses={k.value: v for k, v in STATUS_LABELS.items()},
+        meals={k.value: v for k, v in MEAL_LABELS.items()},
+        statuses={k.value: v for k, v in STATUS_LABELS.items()},
     )
 
 
@@ -224,34 +274,55 @@ def _visible(db: Session, who: Principal, feedback_id: int) -> Feedback:
 
 
 @router.get("/feedback/{feedback_id}")
-def detail(feedback_id: int, request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))) -> Response:
+def detail(
+    feedback_id: int, request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))
+) -> Response:
     """One feedback: content, photos, the event trail, and the handling forms."""
     settings: Settings = request.app.state.settings
     fb = _visible(db, who, feedback_id)
     media = [
-        {"kind": m.kind, "recognition": m.recognition, "url": f"/console/media/{m.id}" if m.local_path else ""}
+        {
+            "kind": m.kind,
+            "recognition": m.recognition,
+            "url": f"/console/media/{m.id}" if m.local_path else "",
+        }
         for m in db.execute(select(FeedbackMedia).where(col(FeedbackMedia.feedback_id) == fb.id)).scalars()
     ]
     events = [
-        {"when": _local(e.at, settings), "actor": e.actor if e.action != "diner_added" else "反馈人",
-         "action": ACTION_NAMES.get(e.action, e.action), "detail": event_text(e.action, e.detail)}
+        {
+            "when": _local(e.at, settings),
+            "actor": e.actor if e.action != "diner_added" else "反馈人",
+            "action": ACTION_NAMES.get(e.action, e.action),
+            "detail": event_text(e.action, e.detail),
+        }
         for e in review.history(db, feedback_id=fb.id)  # type: ignore[arg-type]
     ]
     window = review.reply_window(db, fb=fb)
     site = db.get(Site, fb.site_id) if fb.site_id else None
     meeting = db.get(Meeting, fb.meeting_id) if fb.meeting_id else None
     return render(
-        request, "detail.html", who, fb=fb, media=media, events=events, window=window,
-        window_closes=_local(window.window_closes, settings), template_configured=False,
-        status=STATUS_LABELS.get(Status(fb.status), fb.status), alert=alert_reason(score=fb.score, comment=fb.comment),
+        request,
+        "detail.html",
+        who,
+        fb=fb,
+        media=media,
+        events=events,
+        window=window,
+        window_closes=_local(window.window_closes, settings),
+        template_configured=False,
+        status=STATUS_LABELS.get(Status(fb.status), fb.status),
+        alert=alert_reason(score=fb.score, comment=fb.comment),
         where=meeting.title if meeting else (site.name if site else "未指明食堂"),
-        meal=MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal else "", when=_local(fb.created_at, settings),
+        meal=MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal else "",
+        when=_local(fb.created_at, settings),
         pseudonym=pseudonym(fb.sender, secret=settings.pseudonym_secret),
     )
 
 
 @router.get("/media/{media_id}")
-def media(media_id: int, request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))) -> Response:
+def media(
+    media_id: int, request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))
+) -> Response:
     """A photo downloaded into DATA_DIR."""
     m = db.get(FeedbackMedia, media_id)
     if m is None or not m.local_path:
@@ -270,15 +341,22 @@ async def bulk(request: Request, db: DbSession, who: Principal = Depends(require
     form = await request.form()
     check_csrf(who, str(form.get("csrf") or ""))
     ids = [int(str(v)) for v in form.getlist("ids") if str(v).isdigit()]
-    ids = [i for i in ids if (fb := db.get(Feedback, i)) is not None and channel_of(who) in (None, fb.channel)]
+    ids = [
+        i for i in ids if (fb := db.get(Feedback, i)) is not None and channel_of(who) in (None, fb.channel)
+    ]
     n = review.bulk(db, feedback_ids=ids, actor=who.user.display_name, action=str(form.get("action")))
     db.commit()
     return RedirectResponse(f"/console/feedback?msg=已处理{n}条", status_code=303)
 
 
 @router.post("/feedback/{feedback_id}/{action}")
-async def act(feedback_id: int, action: str, request: Request, db: DbSession,
-              who: Principal = Depends(require(*MANAGERS))) -> Response:
+async def act(
+    feedback_id: int,
+    action: str,
+    request: Request,
+    db: DbSession,
+    who: Principal = Depends(require(*MANAGERS)),
+) -> Response:
     """One handling action from the detail page."""
     form = await request.form()
     check_csrf(who, str(form.get("csrf") or ""))
@@ -305,8 +383,13 @@ def run_action(db: Session, *, feedback_id: int, action: str, actor: str, values
         return "回复已发送" if window.deliverable else "回复已记录，但已超过48小时客服窗口，无法送达"
     if action == "rectification":
         review.record_rectification(
-            db, feedback_id=feedback_id, actor=actor, measure=values.get("measure", ""), owner=values.get("owner", ""),
-            deadline=values.get("deadline", ""), progress=values.get("progress", ""),
+            db,
+            feedback_id=feedback_id,
+            actor=actor,
+            measure=values.get("measure", ""),
+            owner=values.get("owner", ""),
+            deadline=values.get("deadline", ""),
+            progress=values.get("progress", ""),
         )
         return "整改已记录"
     if action == "resolve":

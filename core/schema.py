@@ -12,4 +12,11 @@ import handlers.models
 import lookups.models
 
 metadata = SQLModel.metadata
-MODEL_MODULES = (console.models, core.models, feedback.models, handlers.models, exports.models, lookups.models)
+MODEL_MODULES = (
+    console.models,
+    core.models,
+    feedback.models,
+    handlers.models,
+    exports.models,
+    lookups.models,
+)

@@ -11,12 +11,26 @@ from feedback.models import Person
 
 ON_DUTY = "on_duty"  # a Person role: managers who get alerts at once
 
-FOOD_SAFETY_WORDS = ("异物", "变质", "发霉", "拉肚子", "腹泻", "食物中毒", "呕吐", "头发", "虫子", "馊", "过期")
+FOOD_SAFETY_WORDS = (
+    "异物",
+    "变质",
+    "发霉",
+    "拉肚子",
+    "腹泻",
+    "食物中毒",
+    "呕吐",
+    "头发",
+    "虫子",
+    "馊",
+    "过期",
+)
 _ON_DUTY = Sql("SELECT id, openid, wecom_userid FROM person WHERE roles LIKE :pattern")
 ALERT_TEXT = "【反馈预警】{ref} {why}\n{comment}\n请尽快在控制台处理。"
 
 
-def alert_reason(*, score: int | None, comment: str, words: tuple[str, ...] = FOOD_SAFETY_WORDS) -> str | None:
+def alert_reason(
+    *, score: int | None, comment: str, words: tuple[str, ...] = FOOD_SAFETY_WORDS
+) -> str | None:
     """Why a feedback needs attention now, or None."""
     found = [w for w in words if w in comment]
     if found:
@@ -34,9 +48,21 @@ def alert_on_duty(session: Session, *, reference: str, reason: str, comment: str
     for person in (Person(id=r[0], openid=r[1], wecom_userid=r[2]) for r in rows):
         text = ALERT_TEXT.format(ref=reference, why=reason, comment=comment[:200])
         if person.wecom_userid:
-            enqueue(session, to_user=person.wecom_userid, text=text, app="wecom", dedupe_key=f"alert:{reference}:{person.id}")
+            enqueue(
+                session,
+                to_user=person.wecom_userid,
+                text=text,
+                app="wecom",
+                dedupe_key=f"alert:{reference}:{person.id}",
+            )
         elif person.openid:
-            enqueue(session, to_user=person.openid, text=text, app="mp", dedupe_key=f"alert:{reference}:{person.id}")
+            enqueue(
+                session,
+                to_user=person.openid,
+                text=text,
+                app="mp",
+                dedupe_key=f"alert:{reference}:{person.id}",
+            )
         else:
             continue
         n += 1

@@ -67,22 +67,51 @@ MEETING_SCORES: dict[int | None, float] = {5: 0.48, 4: 0.28, 3: 0.10, 2: 0.04, 1
 
 # comment pools: pos(itive), mid (mild remark), neg(ative), idea (suggestion, mostly unscored)
 BREAKFAST_COMMENTS: dict[str, tuple[str, ...]] = {
-    "pos": ("豆浆很香浓", "包子皮薄馅大", "小米粥熬得很稠", "鸡蛋煮得刚好", "早餐品种丰富", "油条酥脆不油腻", "花卷松软"),
+    "pos": (
+        "豆浆很香浓",
+        "包子皮薄馅大",
+        "小米粥熬得很稠",
+        "鸡蛋煮得刚好",
+        "早餐品种丰富",
+        "油条酥脆不油腻",
+        "花卷松软",
+    ),
     "mid": ("豆浆有点淡", "包子馅偏少", "粥稍微有点稀", "早餐品种可以再多一些", "咸菜有点咸"),
     "neg": ("馒头凉了", "鸡蛋煮老了", "油条太油", "七点半粥就没了", "豆浆不够热", "包子没蒸透"),
 }
 MAIN_MEAL_COMMENTS: dict[str, tuple[str, ...]] = {
     "pos": (
-        "汤很鲜美", "青菜新鲜", "红烧肉肥而不腻", "鱼香肉丝味道正宗", "米饭软硬适中", "菜量足",
-        "番茄炒蛋很下饭", "清蒸鱼很新鲜", "水果品种多", "凉菜爽口", "饺子馅很香",
+        "汤很鲜美",
+        "青菜新鲜",
+        "红烧肉肥而不腻",
+        "鱼香肉丝味道正宗",
+        "米饭软硬适中",
+        "菜量足",
+        "番茄炒蛋很下饭",
+        "清蒸鱼很新鲜",
+        "水果品种多",
+        "凉菜爽口",
+        "饺子馅很香",
     ),
     "mid": (
-        "红烧肉偏咸", "米饭有点硬", "汤有点淡", "菜品变化不大，希望多换换花样", "辣菜有点多，希望增加清淡菜",
-        "排队时间有点长", "炒菜油有点大",
+        "红烧肉偏咸",
+        "米饭有点硬",
+        "汤有点淡",
+        "菜品变化不大，希望多换换花样",
+        "辣菜有点多，希望增加清淡菜",
+        "排队时间有点长",
+        "炒菜油有点大",
     ),
     "neg": (
-        "排队时间太长", "菜凉了", "红烧肉太咸了", "米饭有点夹生", "青菜发黄不新鲜", "吃出一根头发",
-        "打菜分量不均", "十二点半以后好多菜没了", "鱼有腥味",
+        "排队时间太长",
+        "菜凉了",
+        "红烧肉太咸了",
+        "米饭有点夹生",
+        "青菜发黄不新鲜",
+        "吃出一根头发",
+        "打菜分量不均",
+        "十二点半以后好多菜没了",
+        "鱼有腥味",
     ),
 }
 CANTEEN_COMMENTS: dict[str, tuple[str, ...]] = {
@@ -90,17 +119,36 @@ CANTEEN_COMMENTS: dict[str, tuple[str, ...]] = {
     "mid": ("餐厅有点吵", "座位有点紧张", "空调温度偏高"),
     "neg": ("餐具不够干净", "地面有油渍很滑", "餐桌没及时擦", "刷卡机经常故障"),
     "idea": (
-        "建议增加一些粗粮", "希望能提供低糖饮品", "建议周五晚上增加面食", "希望增加少油少盐的窗口",
-        "建议公布每周菜谱", "能否增加外带餐盒", "希望早餐多一些南方口味", "建议增加自助称重窗口",
+        "建议增加一些粗粮",
+        "希望能提供低糖饮品",
+        "建议周五晚上增加面食",
+        "希望增加少油少盐的窗口",
+        "建议公布每周菜谱",
+        "能否增加外带餐盒",
+        "希望早餐多一些南方口味",
+        "建议增加自助称重窗口",
     ),
 }
 MEETING_COMMENTS: dict[str, tuple[str, ...]] = {
     "pos": (
-        "茶水续得及时", "会场布置整洁", "签到引导清楚", "会务人员服务周到", "音响效果好", "茶歇点心可口",
-        "会议材料准备齐全", "会场温度适宜",
+        "茶水续得及时",
+        "会场布置整洁",
+        "签到引导清楚",
+        "会务人员服务周到",
+        "音响效果好",
+        "茶歇点心可口",
+        "会议材料准备齐全",
+        "会场温度适宜",
     ),
     "mid": ("会场有点闷", "投影有点暗，后排看不清", "座位略显拥挤", "茶歇品种可以再丰富些", "签到排队稍久"),
-    "neg": ("会场空调太冷", "麦克风有杂音", "茶水不够热", "指示牌不清楚，找不到会场", "停车位不够", "会议材料缺页"),
+    "neg": (
+        "会场空调太冷",
+        "麦克风有杂音",
+        "茶水不够热",
+        "指示牌不清楚，找不到会场",
+        "停车位不够",
+        "会议材料缺页",
+    ),
     "idea": ("建议提前发送会议议程", "希望提供无线网络", "建议会场准备充电插座", "建议增加会场指引标识"),
 }
 BUT = "，就是"
@@ -110,7 +158,12 @@ URGE = "，希望尽快改进"
 # handling history: action → details to pick from
 CANTEEN_DETAILS = {
     Status.acknowledged: ("已受理，感谢您的反馈", "已受理，已转厨房负责人"),
-    Status.rectifying: ("已通知后厨调整口味", "已要求窗口加快打菜速度", "已加强餐具清洗消毒", "已与供应商沟通，加强进货查验"),
+    Status.rectifying: (
+        "已通知后厨调整口味",
+        "已要求窗口加快打菜速度",
+        "已加强餐具清洗消毒",
+        "已与供应商沟通，加强进货查验",
+    ),
     Status.resolved: ("整改完成，欢迎继续监督", "已调整，欢迎再次品尝"),
     Status.closed: ("已办结",),
 }
@@ -171,7 +224,11 @@ class _Plan:
 
 def demo_feedback_count(session: Session) -> int:
     """How many demo feedbacks the database holds."""
-    return int(session.execute(select(func.count()).select_from(Feedback).where(col(Feedback.source) == SOURCE)).scalar_one())
+    return int(
+        session.execute(
+            select(func.count()).select_from(Feedback).where(col(Feedback.source) == SOURCE)
+        ).scalar_one()
+    )
 
 
 def demo_period(today: date) -> tuple[date, date]:
@@ -195,8 +252,12 @@ def fill_demo(session: Session, *, settings: Settings, count: int, seed: int, to
     cutoff = datetime.combine(today, time(0), tzinfo=tz).astimezone(UTC)
 
     sites = _sites(session)
-    canteens = [(sites[code], weight, tables) for code, _name, kind, weight, tables in SITES if kind == "canteen"]
-    meetings = _meetings(session, rng, days=days, venue_names={name for _c, name, kind, *_ in SITES if kind == "venue"})
+    canteens = [
+        (sites[code], weight, tables) for code, _name, kind, weight, tables in SITES if kind == "canteen"
+    ]
+    meetings = _meetings(
+        session, rng, days=days, venue_names={name for _c, name, kind, *_ in SITES if kind == "venue"}
+    )
     diners = _openids(rng, DINERS + GUESTS)
     staff, guests = diners[:DINERS], diners[DINERS:]
     home = {d: rng.choices(range(len(canteens)), weights=[w for _s, w, _t in canteens])[0] for d in staff}
@@ -228,8 +289,13 @@ def fill_demo(session: Session, *, settings: Settings, count: int, seed: int, to
     photos = _photos(session, rng, settings, rows)
     events = _handling(session, rng, rows, cutoff=cutoff, photo_ids=set(photos))
     return DemoSummary(
-        sites=len(sites), meetings=len(meetings), feedbacks=len(rows), photos=len(photos), events=events,
-        first_day=first, last_day=last,
+        sites=len(sites),
+        meetings=len(meetings),
+        feedbacks=len(rows),
+        photos=len(photos),
+        events=events,
+        first_day=first,
+        last_day=last,
     )
 
 
@@ -247,7 +313,9 @@ def _sites(session: Session) -> dict[str, int]:
     return ids
 
 
-def _meetings(session: Session, rng: random.Random, *, days: list[date], venue_names: set[str]) -> list[Meeting]:
+def _meetings(
+    session: Session, rng: random.Random, *, days: list[date], venue_names: set[str]
+) -> list[Meeting]:
     """One meeting per quarter of the period's weekdays; codes HYYYYYMMDD, reused when already there."""
     workdays = [d for d in days if _workday(d)]
     if len(workdays) < 2 * len(MEETINGS):
@@ -265,7 +333,13 @@ def _meetings(session: Session, rng: random.Random, *, days: list[date], venue_n
         meeting = service.meeting_by_code(session, code=code)
         if meeting is None:
             meeting = add_meeting(
-                session, code=code, title=title, starts_on=start, ends_on=end, venue=venue, organiser=organiser
+                session,
+                code=code,
+                title=title,
+                starts_on=start,
+                ends_on=end,
+                venue=venue,
+                organiser=organiser,
             )
         out.append(meeting)
     return out
@@ -288,7 +362,9 @@ def _openids(rng: random.Random, n: int) -> list[str]:
 
 
 def _at(rng: random.Random, tz: tzinfo, day: date, start: time, minutes: int) -> datetime:
-    offset = timedelta(minutes=rng.randrange(minutes), seconds=rng.randrange(60), microseconds=rng.randrange(10**6))
+    offset = timedelta(
+        minutes=rng.randrange(minutes), seconds=rng.randrange(60), microseconds=rng.randrange(10**6)
+    )
     local = datetime.combine(day, start, tzinfo=tz) + offset
     return local.astimezone(UTC)
 
@@ -361,25 +437,42 @@ def _canteen_plan(
     comment, mood = _comment(rng, _POOLS[meal], score)
     created = _at(rng, tz, day, start, minutes)
     return _Plan(
-        created_at=created, local_day=day, channel=Channel.canteen, sender=sender, score=score, comment=comment,
-        mood=mood, site_id=site_id, meal=meal,
+        created_at=created,
+        local_day=day,
+        channel=Channel.canteen,
+        sender=sender,
+        score=score,
+        comment=comment,
+        mood=mood,
+        site_id=site_id,
+        meal=meal,
         table_no=str(rng.randint(1, tables)) if rng.random() < TABLE_SHARE else None,
     )
 
 
-def _meeting_plan(rng: random.Random, tz: tzinfo, meetings: list[Meeting], people: list[str], last: date) -> _Plan:
+def _meeting_plan(
+    rng: random.Random, tz: tzinfo, meetings: list[Meeting], people: list[str], last: date
+) -> _Plan:
     meeting = rng.choices(meetings, weights=[(m.ends_on - m.starts_on).days + 1 for m in meetings])[0]
     after = meeting.ends_on + timedelta(days=1)
     if after <= last and rng.random() < 0.15:
         day, start, minutes = after, time(8, 30), 210  # a late word the next morning
     else:
-        day = meeting.starts_on + timedelta(days=rng.randrange((meeting.ends_on - meeting.starts_on).days + 1))
+        day = meeting.starts_on + timedelta(
+            days=rng.randrange((meeting.ends_on - meeting.starts_on).days + 1)
+        )
         start, minutes = time(9, 0), 510
     score = _score(rng, MEETING_SCORES)
     comment, mood = _comment(rng, MEETING_COMMENTS, score)
     return _Plan(
-        created_at=_at(rng, tz, day, start, minutes), local_day=day, channel=Channel.meeting,
-        sender=rng.choice(people), score=score, comment=comment, mood=mood, meeting_id=meeting.id,
+        created_at=_at(rng, tz, day, start, minutes),
+        local_day=day,
+        channel=Channel.meeting,
+        sender=rng.choice(people),
+        score=score,
+        comment=comment,
+        mood=mood,
+        meeting_id=meeting.id,
     )
 
 
@@ -398,11 +491,16 @@ def _photos(
         plan, row = rows[i]
         _draw_plate(rng, folder / f"{row.reference}.png", meal=plan.meal or Meal.lunch, label=row.reference)
         media = service.attach_media(
-            session, feedback=row, kind="image", local_path=f"media/demo/{row.reference}.png",
+            session,
+            feedback=row,
+            kind="image",
+            local_path=f"media/demo/{row.reference}.png",
             media_id=f"demo-{row.reference}",
         )
         out[row.id] = media
-        media_times.append({"id": media, "created_at": plan.created_at + timedelta(seconds=rng.randint(20, 120))})
+        media_times.append(
+            {"id": media, "created_at": plan.created_at + timedelta(seconds=rng.randint(20, 120))}
+        )
     if media_times:
         # attach_media stamps the wall clock; the demo photo was sent with its feedback
         session.execute(update(FeedbackMedia), media_times)
@@ -415,7 +513,9 @@ def _draw_plate(rng: random.Random, path: Path, *, meal: Meal, label: str) -> No
     img = Image.new("RGB", (width, height), rng.choice(TABLE_COLOURS))
     draw = ImageDraw.Draw(img)
     cx, cy = width // 2 + rng.randint(-20, 20), height // 2 + rng.randint(-10, 10)
-    draw.ellipse((cx - 110, cy - 85, cx + 110, cy + 85), fill=(235, 235, 235), outline=(190, 190, 190), width=4)
+    draw.ellipse(
+        (cx - 110, cy - 85, cx + 110, cy + 85), fill=(235, 235, 235), outline=(190, 190, 190), width=4
+    )
     draw.ellipse((cx - 85, cy - 62, cx + 85, cy + 62), fill=(250, 250, 250))
     for _ in range(rng.randint(2, 4)):
         fx, fy = cx + rng.randint(-45, 45), cy + rng.randint(-30, 30)
@@ -442,8 +542,12 @@ def _handling(
     for plan, row in rows:
         details = MEETING_DETAILS if plan.channel == Channel.meeting else CANTEEN_DETAILS
         if plan.mood == "neg":
-            steps = [(Status.acknowledged, 1, 30), (Status.rectifying, 4, 48), (Status.resolved, 48, 168),
-                     (Status.closed, 24, 120)]
+            steps = [
+                (Status.acknowledged, 1, 30),
+                (Status.rectifying, 4, 48),
+                (Status.resolved, 48, 168),
+                (Status.closed, 24, 120),
+            ]
         elif plan.mood in ("mid", "idea"):
             steps = [(Status.acknowledged, 2, 48), (Status.resolved, 48, 168), (Status.closed, 24, 120)]
         else:
@@ -461,13 +565,21 @@ def _handling(
             if at >= cutoff:
                 break
             events.append(
-                FeedbackEvent(feedback_id=row.id, at=at, actor=ACTOR, action=str(action), detail=rng.choice(details[action]))
+                FeedbackEvent(
+                    feedback_id=row.id,
+                    at=at,
+                    actor=ACTOR,
+                    action=str(action),
+                    detail=rng.choice(details[action]),
+                )
             )
             status, last = action, at
         if last is not None:
             updates.append({"id": row.id, "status": str(status), "updated_at": last})
         elif row.id in photo_ids:
-            updates.append({"id": row.id, "status": str(status), "updated_at": plan.created_at + timedelta(minutes=2)})
+            updates.append(
+                {"id": row.id, "status": str(status), "updated_at": plan.created_at + timedelta(minutes=2)}
+            )
     session.add_all(events)
     session.flush()
     if updates:

@@ -58,7 +58,9 @@ def fetch_pending(engine: Engine, *, settings: Settings, limit: int = 50) -> Med
         tmp.write_bytes(data)
         tmp.replace(target)
         with Session(engine) as session:
-            session.execute(update(FeedbackMedia).where(col(FeedbackMedia.id) == media.id).values(local_path=relative))
+            session.execute(
+                update(FeedbackMedia).where(col(FeedbackMedia.id) == media.id).values(local_path=relative)
+            )
             session.commit()
         counts.fetched += 1
     return counts

@@ -82,7 +82,9 @@ def reply_window(session: Session, *, fb: Feedback, now: datetime | None = None)
     return ReplyResult(closes > (now or utcnow()), closes)
 
 
-def reply(session: Session, *, feedback_id: int, actor: str, text: str, now: datetime | None = None) -> ReplyResult:
+def reply(
+    session: Session, *, feedback_id: int, actor: str, text: str, now: datetime | None = None
+) -> ReplyResult:
     """Reply to the diner: recorded always, queued to WeChat when inside the 48-hour window."""
     text = text.strip()
     if not text:
@@ -100,14 +102,24 @@ def reply(session: Session, *, feedback_id: int, actor: str, text: str, now: dat
 
 
 def record_rectification(
-    session: Session, *, feedback_id: int, actor: str, measure: str, owner: str, deadline: str, progress: str = ""
+    session: Session,
+    *,
+    feedback_id: int,
+    actor: str,
+    measure: str,
+    owner: str,
+    deadline: str,
+    progress: str = "",
 ) -> Feedback:
     """Record the rectification (整改): 措施, 责任人, 期限, 完成情况."""
     if not measure.strip() or not owner.strip():
         raise ReviewError("整改措施和责任人不能为空")
     fb = _editable(session, feedback_id)
     _advance(fb, Status.rectifying)
-    detail = json.dumps({"措施": measure.strip(), "责任人": owner.strip(), "期限": deadline, "完成情况": progress.strip()}, ensure_ascii=False)
+    detail = json.dumps(
+        {"措施": measure.strip(), "责任人": owner.strip(), "期限": deadline, "完成情况": progress.strip()},
+        ensure_ascii=False,
+    )
     _event(session, fb, actor=actor, action=Action.rectification, detail=detail)
     return fb
 
@@ -146,5 +158,9 @@ def bulk(session: Session, *, feedback_ids: list[int], actor: str, action: str) 
 def history(session: Session, *, feedback_id: int) -> list[FeedbackEvent]:
     """The feedback's event trail, oldest first."""
     return list(
-        session.execute(select(FeedbackEvent).where(col(FeedbackEvent.feedback_id) == feedback_id).order_by(col(FeedbackEvent.id))).scalars()
+        session.execute(
+            select(FeedbackEvent)
+            .where(col(FeedbackEvent.feedback_id) == feedback_id)
+            .order_by(col(FeedbackEvent.id))
+        ).scalars()
     )

@@ -20,8 +20,36 @@ from feedback.models import Action, Feedback, FeedbackEvent, Meal, Meeting, Site
 from feedback.vocabulary import MEAL_LABELS
 
 _CJK_WORD = re.compile(r"^[\u4e00-\u9fff]{2,}$")
-STOP_WORDS = frozenset({"有点", "一点", "感觉", "今天", "我们", "还是", "就是", "一下", "希望", "非常", "比较", "没有", "可以",
-                        "不错", "这个", "那个", "什么", "觉得", "有些", "一些", "时候", "已经", "还有", "但是", "因为", "所以"})
+STOP_WORDS = frozenset(
+    {
+        "有点",
+        "一点",
+        "感觉",
+        "今天",
+        "我们",
+        "还是",
+        "就是",
+        "一下",
+        "希望",
+        "非常",
+        "比较",
+        "没有",
+        "可以",
+        "不错",
+        "这个",
+        "那个",
+        "什么",
+        "觉得",
+        "有些",
+        "一些",
+        "时候",
+        "已经",
+        "还有",
+        "但是",
+        "因为",
+        "所以",
+    }
+)
 
 
 def words_of(text: str) -> list[str]:
@@ -84,17 +112,29 @@ class Dashboard:
             return {"label": x.label, "n": x.n, "scored": x.scored, "mean": x.mean, "csat": x.csat}
 
         return {
-            "overall": g(self.overall), "replied": self.replied, "response_rate": self.response_rate,
-            "first_reply_hours": self.first_reply_hours, "close_hours": self.close_hours,
-            "by_day": [g(x) for x in self.by_day], "by_week": [g(x) for x in self.by_week],
-            "by_site": [g(x) for x in self.by_site], "by_meal": [g(x) for x in self.by_meal],
-            "by_meeting": [g(x) for x in self.by_meeting], "words": self.words,
+            "overall": g(self.overall),
+            "replied": self.replied,
+            "response_rate": self.response_rate,
+            "first_reply_hours": self.first_reply_hours,
+            "close_hours": self.close_hours,
+            "by_day": [g(x) for x in self.by_day],
+            "by_week": [g(x) for x in self.by_week],
+            "by_site": [g(x) for x in self.by_site],
+            "by_meal": [g(x) for x in self.by_meal],
+            "by_meeting": [g(x) for x in self.by_meeting],
+            "words": self.words,
         }
 
 
-def dashboard(session: Session, *, settings: Settings, start: date, end: date, channel: str | None = None) -> Dashboard:
+def dashboard(
+    session: Session, *, settings: Settings, start: date, end: date, channel: str | None = None
+) -> Dashboard:
     """Statistics of feedback served from `start` to `end` inclusive (optionally one channel)."""
-    query = select(Feedback).where(col(Feedback.service_date) >= start, col(Feedback.service_date) <= end, col(Feedback.misuse).is_(False))
+    query = select(Feedback).where(
+        col(Feedback.service_date) >= start,
+        col(Feedback.service_date) <= end,
+        col(Feedback.misuse).is_(False),
+    )
     if channel:
         query = query.where(col(Feedback.channel) == channel)
     rows = list(session.execute(query).scalars())
@@ -105,12 +145,18 @@ def dashboard(session: Session, *, settings: Settings, start: date, end: date, c
     closed: dict[int, datetime] = {}
     for i in range(0, len(ids), 900):
         for ev in session.execute(
-            select(FeedbackEvent).where(col(FeedbackEvent.feedback_id).in_(ids[i : i + 900]), col(FeedbackEvent.action).in_([Action.replied, Action.closed]))
+            select(FeedbackEvent).where(
+                col(FeedbackEvent.feedback_id).in_(ids[i : i + 900]),
+                col(FeedbackEvent.action).in_([Action.replied, Action.closed]),
+            )
         ).scalars():
             target = first_reply if ev.action == Action.replied else closed
             target.setdefault(ev.feedback_id, ev.at)
     overall = Group("合计")
-    days = {start + timedelta(days=k): Group(str(start + timedelta(days=k))) for k in range((end - start).days + 1)}
+    days = {
+        start + timedelta(days=k): Group(str(start + timedelta(days=k)))
+        for k in range((end - start).days + 1)
+    }
     weeks: dict[str, Group] = {}
     by_site: dict[str, Group] = {}
     by_meal: dict[str, Group] = {}
@@ -123,7 +169,9 @@ def dashboard(session: Session, *, settings: Settings, start: date, end: date, c
         iso = fb.service_date.isocalendar()
         weeks.setdefault(f"{iso.year}-W{iso.week:02d}", Group(f"{iso.year}年第{iso.week}周")).add(fb.score)
         if fb.meeting_id:
-            by_meeting.setdefault(meetings.get(fb.meeting_id, "?"), Group(meetings.get(fb.meeting_id, "?"))).add(fb.score)
+            by_meeting.setdefault(
+                meetings.get(fb.meeting_id, "?"), Group(meetings.get(fb.meeting_id, "?"))
+            ).add(fb.score)
         else:
             name = sites.get(fb.site_id, "未指明食堂") if fb.site_id else "未指明食堂"
             by_site.setdefault(name, Group(name)).add(fb.score)

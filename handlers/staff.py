@@ -22,6 +22,8 @@ _DOT = re.compile(r"WS[.．•・·。]", re.IGNORECASE)
 def normalize_code(raw: str) -> str:
     """A 档号 as people type it on a phone: upper case, and whatever dot they found turned into ·."""
     return _DOT.sub("WS·", normalize(raw).upper())
+
+
 APPROVE_WORDS = {"同意", "批准", "通过"}
 REJECT_WORDS = {"驳回", "拒绝", "不同意"}
 
@@ -56,7 +58,11 @@ def bind(msg: Incoming, ctx: Context, args: tuple[str, ...]) -> Outcome:
     """绑定 工号 姓名 (Official Account users; WeCom users need none)."""
     if msg.app == "wecom":
         person = _staff(msg, ctx)
-        return Outcome(t.BIND_ALREADY.format(name=person.name if person else msg.sender, department=person.department if person else ""))
+        return Outcome(
+            t.BIND_ALREADY.format(
+                name=person.name if person else msg.sender, department=person.department if person else ""
+            )
+        )
     if len(args) != 2:
         return Outcome(t.BIND_USAGE)
     try:
@@ -84,12 +90,25 @@ def search(msg: Incoming, ctx: Context, person: Person, query: str, *, offset: i
     if result.total == 0 and not lines:
         return Outcome(t.SEARCH_NONE.format(query=query))
     if result.hits:
-        lines.append(t.SEARCH_HEAD.format(query=query, total=result.total, first=offset + 1, last=offset + len(result.hits)))
+        lines.append(
+            t.SEARCH_HEAD.format(
+                query=query, total=result.total, first=offset + 1, last=offset + len(result.hits)
+            )
+        )
         for n, hit in enumerate(result.hits, start=offset + 1):
-            lines.append(t.SEARCH_HIT.format(n=n, code=hit.item_code or hit.reference, title=hit.snippet, date=f"{hit.service_date:%Y-%m-%d}"))
+            lines.append(
+                t.SEARCH_HIT.format(
+                    n=n,
+                    code=hit.item_code or hit.reference,
+                    title=hit.snippet,
+                    date=f"{hit.service_date:%Y-%m-%d}",
+                )
+            )
     more = offset + len(result.hits) < result.total
     lines.append(t.SEARCH_MORE if more else t.SEARCH_END)
-    cursor = ctx.session.execute(select(LookupCursor).where(col(LookupCursor.sender) == msg.sender)).scalar_one_or_none()
+    cursor = ctx.session.execute(
+        select(LookupCursor).where(col(LookupCursor.sender) == msg.sender)
+    ).scalar_one_or_none()
     cursor = cursor or LookupCursor(sender=msg.sender, query=query)
     cursor.query, cursor.offset, cursor.updated_at = query, offset + len(result.hits), utcnow()
     ctx.session.add(cursor)
@@ -102,7 +121,9 @@ def more(msg: Incoming, ctx: Context) -> Outcome:
     person = _staff(msg, ctx)
     if person is None:
         return Outcome(t.NOT_STAFF)
-    cursor = ctx.session.execute(select(LookupCursor).where(col(LookupCursor.sender) == msg.sender)).scalar_one_or_none()
+    cursor = ctx.session.execute(
+        select(LookupCursor).where(col(LookupCursor.sender) == msg.sender)
+    ).scalar_one_or_none()
     if cursor is None:
         return Outcome(t.MORE_NOTHING)
     return search(msg, ctx, person, cursor.query, offset=cursor.offset)
@@ -110,7 +131,12 @@ def more(msg: Incoming, ctx: Context) -> Outcome:
 
 def has_cursor(msg: Incoming, ctx: Context) -> bool:
     """Whether 更多 means something for this sender."""
-    return ctx.session.execute(select(col(LookupCursor.id)).where(col(LookupCursor.sender) == msg.sender)).first() is not None
+    return (
+        ctx.session.execute(
+            select(col(LookupCursor.id)).where(col(LookupCursor.sender) == msg.sender)
+        ).first()
+        is not None
+    )
 
 
 def request(msg: Incoming, ctx: Context, person: Person, args: tuple[str, ...]) -> Outcome:
@@ -142,7 +168,11 @@ def mine(ctx: Context, person: Person) -> Outcome:
                 if r.access_expires_at > now
                 else t.EXPIRED
             )
-        lines.append(t.MINE_ROW.format(no=r.register_no, code=r.archival_code, status=t.STATUS[r.decision], extra=extra))
+        lines.append(
+            t.MINE_ROW.format(
+                no=r.register_no, code=r.archival_code, status=t.STATUS[r.decision], extra=extra
+            )
+        )
     return Outcome("\n".join(lines))
 
 
@@ -156,7 +186,12 @@ def decide(msg: Incoming, ctx: Context, person: Person, args: tuple[str, ...]) -
     reason = " ".join(args[2:])
     try:
         req = service.decide(
-            ctx.session, register_no=args[0].upper(), approve=approve, approver=person, reason=reason, settings=ctx.settings
+            ctx.session,
+            register_no=args[0].upper(),
+            approve=approve,
+            approver=person,
+            reason=reason,
+            settings=ctx.settings,
         )
     except service.LookupError_ as exc:
         return Outcome(str(exc))

@@ -42,7 +42,9 @@ def _roles(value: str, *, row: int) -> str:
     for part in value.replace("，", ",").split(","):
         part = part.strip()
         if part not in ROLES:
-            raise RosterError(f"第 {row} 行：未知角色「{part}」（可用：档案员）/ row {row}: unknown role {part!r}")
+            raise RosterError(
+                f"第 {row} 行：未知角色「{part}」（可用：档案员）/ row {row}: unknown role {part!r}"
+            )
         if ROLES[part]:
             out.append(ROLES[part])
     return ",".join(["staff", *out])
@@ -53,38 +55,59 @@ def import_roster(session: Session, *, path: Path) -> RosterResult:
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:
-        raise RosterError(f"无法读取职工名册 {path.name}：{type(exc).__name__} / cannot read the roster") from None
+        raise RosterError(
+            f"无法读取职工名册 {path.name}：{type(exc).__name__} / cannot read the roster"
+        ) from None
     try:
         rows = wb.worksheets[0].iter_rows(values_only=True)
         header = [str(c).strip() if c is not None else "" for c in next(rows, ())]
         missing = [name for name in ("工号", "姓名", "部门") if name not in header]
         if missing:
-            raise RosterError(f"第 1 行缺少列：{'、'.join(missing)} / row 1 lacks columns {', '.join(missing)}")
+            raise RosterError(
+                f"第 1 行缺少列：{'、'.join(missing)} / row 1 lacks columns {', '.join(missing)}"
+            )
         index = {ROSTER_COLUMNS[h]: i for i, h in enumerate(header) if h in ROSTER_COLUMNS}
         result = RosterResult()
         seen: set[str] = set()
         entries = []
         for n, raw in enumerate(rows, start=2):
-            values = {k: ("" if i >= len(raw) or raw[i] is None else str(raw[i]).strip()) for k, i in index.items()}
+            values = {
+                k: ("" if i >= len(raw) or raw[i] is None else str(raw[i]).strip()) for k, i in index.items()
+            }
             if not any(values.values()):
                 continue
             if not values["staff_no"] or not values["name"]:
-                raise RosterError(f"第 {n} 行：工号和姓名不能为空 / row {n}: staff number and name are required")
+                raise RosterError(
+                    f"第 {n} 行：工号和姓名不能为空 / row {n}: staff number and name are required"
+                )
             if values["staff_no"] in seen:
-                raise RosterError(f"第 {n} 行：工号 {values['staff_no']} 重复 / row {n}: duplicate staff number")
+                raise RosterError(
+                    f"第 {n} 行：工号 {values['staff_no']} 重复 / row {n}: duplicate staff number"
+                )
             seen.add(values["staff_no"])
             values["roles"] = _roles(values.get("roles", ""), row=n)
             entries.append(values)
     finally:
         wb.close()
     for values in entries:  # only after the whole sheet is valid: a bad row changes nothing
-        person = session.execute(select(Person).where(col(Person.staff_no) == values["staff_no"])).scalar_one_or_none()
+        person = session.execute(
+            select(Person).where(col(Person.staff_no) == values["staff_no"])
+        ).scalar_one_or_none()
         if person is None:
-            session.add(Person(staff_no=values["staff_no"], name=values["name"], department=values["department"], roles=values["roles"]))
+            session.add(
+                Person(
+                    staff_no=values["staff_no"],
+                    name=values["name"],
+                    department=values["department"],
+                    roles=values["roles"],
+                )
+            )
             result.added += 1
         else:
             person.name, person.department = values["name"], values["department"]
-            person.roles = ",".join(sorted(set(person.roles.split(",")) | set(values["roles"].split(",")) - {""}))
+            person.roles = ",".join(
+                sorted(set(person.roles.split(",")) | set(values["roles"].split(",")) - {""})
+            )
             session.add(person)
             result.updated += 1
     session.flush()
@@ -140,7 +163,12 @@ def ensure_wecom_person(session: Session, *, userid: str, settings: Settings) ->
         session.add(by_staff_no)
         session.flush()
         return by_staff_no
-    person = Person(wecom_userid=userid, name=name, department=f"部门{department}" if department.isdigit() else department, roles="staff")
+    person = Person(
+        wecom_userid=userid,
+        name=name,
+        department=f"部门{department}" if department.isdigit() else department,
+        roles="staff",
+    )
     session.add(person)
     session.flush()
     return person

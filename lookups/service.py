@@ -58,7 +58,9 @@ def _append(session: Session, *, kind: str, register_no: str, payload: dict[str,
     if is_postgres(session):
         # one appender at a time: the chain has a single head (SQLite's BEGIN IMMEDIATE already serialises)
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext('houqin.register'))"))
-    last = session.execute(select(RegisterEntry).order_by(col(RegisterEntry.seq).desc()).limit(1)).scalar_one_or_none()
+    last = session.execute(
+        select(RegisterEntry).order_by(col(RegisterEntry.seq).desc()).limit(1)
+    ).scalar_one_or_none()
     seq = last.seq + 1 if last else 1
     prev = last.hash if last else GENESIS
     at = utcnow()
@@ -81,7 +83,9 @@ def resolve_code(session: Session, *, code: str) -> tuple[Volume, str] | None:
     """A sealed volume's 档号 or an item's 档号/条目序号: (its volume, its title)."""
     if "/" in code:
         row = session.execute(
-            select(VolumeItem, Volume).join(Volume, col(Volume.id) == col(VolumeItem.volume_id)).where(col(VolumeItem.item_code) == code)
+            select(VolumeItem, Volume)
+            .join(Volume, col(Volume.id) == col(VolumeItem.volume_id))
+            .where(col(VolumeItem.item_code) == code)
         ).first()
         if row is None or row[1].status not in READABLE:
             return None
@@ -149,13 +153,17 @@ def decide(
     """Approve (granting access for settings.access_days) or reject a pending request."""
     if "archivist" not in approver.roles.split(","):
         raise LookupError_(texts.DECIDE_FORBIDDEN)
-    req = session.execute(select(LookupRequest).where(col(LookupRequest.register_no) == register_no)).scalar_one_or_none()
+    req = session.execute(
+        select(LookupRequest).where(col(LookupRequest.register_no) == register_no)
+    ).scalar_one_or_none()
     if req is None:
         raise LookupError_(texts.DECIDE_UNKNOWN.format(no=register_no))
     if req.decision != "pending":
         at = to_local(req.decided_at, settings.tz).strftime("%Y-%m-%d %H:%M") if req.decided_at else ""
         raise LookupError_(
-            texts.DECIDE_DONE_ALREADY.format(no=register_no, at=at, who=req.approver, status=texts.STATUS[req.decision])
+            texts.DECIDE_DONE_ALREADY.format(
+                no=register_no, at=at, who=req.approver, status=texts.STATUS[req.decision]
+            )
         )
     now = utcnow()
     req.decision = "approved" if approve else "rejected"
@@ -184,17 +192,38 @@ def notify_decision(session: Session, *, settings: Settings, req: LookupRequest)
     if requester is None:
         return
     if req.decision == "approved":
-        expires = to_local(req.access_expires_at, settings.tz).strftime("%Y-%m-%d %H:%M") if req.access_expires_at else ""
-        text = texts.NOTICE_APPROVED.format(no=req.register_no, code=req.archival_code, expires=expires,
-                                            link=access_link(settings, req))
+        expires = (
+            to_local(req.access_expires_at, settings.tz).strftime("%Y-%m-%d %H:%M")
+            if req.access_expires_at
+            else ""
+        )
+        text = texts.NOTICE_APPROVED.format(
+            no=req.register_no, code=req.archival_code, expires=expires, link=access_link(settings, req)
+        )
     else:
-        text = texts.NOTICE_REJECTED.format(no=req.register_no, code=req.archival_code, reason=req.conditions or texts.NO_REASON)
+        text = texts.NOTICE_REJECTED.format(
+            no=req.register_no, code=req.archival_code, reason=req.conditions or texts.NO_REASON
+        )
     if req.channel == "wecom" and requester.wecom_userid:
-        enqueue(session, to_user=requester.wecom_userid, text=text, app="wecom", dedupe_key=f"decision:{req.register_no}")
+        enqueue(
+            session,
+            to_user=requester.wecom_userid,
+            text=text,
+            app="wecom",
+            dedupe_key=f"decision:{req.register_no}",
+        )
     elif requester.openid:
-        enqueue(session, to_user=requester.openid, text=text, app="mp", dedupe_key=f"decision:{req.register_no}")
+        enqueue(
+            session, to_user=requester.openid, text=text, app="mp", dedupe_key=f"decision:{req.register_no}"
+        )
     elif requester.wecom_userid:
-        enqueue(session, to_user=requester.wecom_userid, text=text, app="wecom", dedupe_key=f"decision:{req.register_no}")
+        enqueue(
+            session,
+            to_user=requester.wecom_userid,
+            text=text,
+            app="wecom",
+            dedupe_key=f"decision:{req.register_no}",
+        )
 
 
 def my_requests(session: Session, *, requester_id: int, limit: int = 10) -> list[LookupRequest]:
@@ -230,7 +259,9 @@ class AccessResult:
     volume: Volume | None = None
 
 
-def open_link(session: Session, *, token: str, settings: Settings, client: str = "", count: bool = True) -> AccessResult:
+def open_link(
+    session: Session, *, token: str, settings: Settings, client: str = "", count: bool = True
+) -> AccessResult:
     """Check a signed link; log the attempt; on success count the access in the register."""
     now = utcnow()
     try:
@@ -239,7 +270,9 @@ def open_link(session: Session, *, token: str, settings: Settings, client: str =
         return _log(session, AccessResult("expired"), None, client)
     except BadSignature:
         return _log(session, AccessResult("tampered"), None, client)
-    req = session.execute(select(LookupRequest).where(col(LookupRequest.register_no) == data.get("r"))).scalar_one_or_none()
+    req = session.execute(
+        select(LookupRequest).where(col(LookupRequest.register_no) == data.get("r"))
+    ).scalar_one_or_none()
     if req is None or req.decision != "approved" or req.access_expires_at is None:
         return _log(session, AccessResult("revoked"), data.get("r"), client)
     if req.access_expires_at <= now:
@@ -250,7 +283,12 @@ def open_link(session: Session, *, token: str, settings: Settings, client: str =
     if count:
         req.accesses += 1
         session.add(req)
-        _append(session, kind="access", register_no=req.register_no, payload={"n": req.accesses, "client": client[:200]})
+        _append(
+            session,
+            kind="access",
+            register_no=req.register_no,
+            payload={"n": req.accesses, "client": client[:200]},
+        )
     return _log(session, AccessResult("served", req, found[0]), req.register_no, client)
 
 
@@ -276,8 +314,22 @@ class RegisterReport:
         return not self.problems
 
 
-_PROJECTED = ("requested_at", "channel", "requester_id", "requester_name", "department", "purpose", "use_mode",
-              "archival_code", "title", "decision", "approver", "decided_at", "conditions", "access_expires_at")
+_PROJECTED = (
+    "requested_at",
+    "channel",
+    "requester_id",
+    "requester_name",
+    "department",
+    "purpose",
+    "use_mode",
+    "archival_code",
+    "title",
+    "decision",
+    "approver",
+    "decided_at",
+    "conditions",
+    "access_expires_at",
+)
 
 
 def verify_register(session: Session) -> RegisterReport:
@@ -290,7 +342,9 @@ def verify_register(session: Session) -> RegisterReport:
     for e in session.execute(select(RegisterEntry).order_by(col(RegisterEntry.seq))).scalars():
         report.entries += 1
         if e.seq != expected_seq:
-            report.problems.append(f"登记簿缺少第 {expected_seq} 条记录（entry {expected_seq} missing before {e.seq}）")
+            report.problems.append(
+                f"登记簿缺少第 {expected_seq} 条记录（entry {expected_seq} missing before {e.seq}）"
+            )
             expected_seq = e.seq
         if e.prev_hash != prev:
             report.problems.append(f"第 {e.seq} 条记录的前序摘要不符（chain broken at entry {e.seq}）")
@@ -300,8 +354,14 @@ def verify_register(session: Session) -> RegisterReport:
         expected_seq += 1
         payload = json.loads(e.payload)
         if e.kind == "request":
-            replay[e.register_no] = {**payload, "decision": "pending", "approver": None, "decided_at": None,
-                                     "conditions": "", "access_expires_at": None}
+            replay[e.register_no] = {
+                **payload,
+                "decision": "pending",
+                "approver": None,
+                "decided_at": None,
+                "conditions": "",
+                "access_expires_at": None,
+            }
         elif e.kind == "decision" and e.register_no in replay:
             replay[e.register_no].update(payload)
         elif e.kind == "access":
@@ -316,7 +376,10 @@ def verify_register(session: Session) -> RegisterReport:
         if want is None:
             report.problems.append(f"查阅申请 {no} 没有登记簿记录（request {no} not in the register）")
             continue
-        got = {k: (_iso(v) if isinstance(v, datetime) else v) for k, v in ((k, getattr(row, k)) for k in _PROJECTED)}
+        got = {
+            k: (_iso(v) if isinstance(v, datetime) else v)
+            for k, v in ((k, getattr(row, k)) for k in _PROJECTED)
+        }
         diffs = [k for k in _PROJECTED if got[k] != want.get(k)]
         if row.accesses != accesses.get(no, 0):
             diffs.append("accesses")
@@ -350,11 +413,27 @@ def export_register(session: Session, *, year: int, settings: Settings, path: Pa
         return to_local(dt, tz).strftime("%Y-%m-%d %H:%M") if dt else ""
 
     for r in session.execute(
-        select(LookupRequest).where(col(LookupRequest.register_no).like(f"CY{year}-%")).order_by(col(LookupRequest.id))
+        select(LookupRequest)
+        .where(col(LookupRequest.register_no).like(f"CY{year}-%"))
+        .order_by(col(LookupRequest.id))
     ).scalars():
-        values = [r.register_no, fmt(r.requested_at), texts.CHANNEL.get(r.channel, r.channel), r.requester_name, r.department,
-                  r.purpose, r.use_mode, r.archival_code, r.title, texts.STATUS.get(r.decision, r.decision), r.approver or "",
-                  fmt(r.decided_at), r.conditions, fmt(r.access_expires_at), r.accesses]
+        values = [
+            r.register_no,
+            fmt(r.requested_at),
+            texts.CHANNEL.get(r.channel, r.channel),
+            r.requester_name,
+            r.department,
+            r.purpose,
+            r.use_mode,
+            r.archival_code,
+            r.title,
+            texts.STATUS.get(r.decision, r.decision),
+            r.approver or "",
+            fmt(r.decided_at),
+            r.conditions,
+            fmt(r.access_expires_at),
+            r.accesses,
+        ]
         row = []
         for v in values:
             c = WriteOnlyCell(ws, value=v)
@@ -365,5 +444,7 @@ def export_register(session: Session, *, year: int, settings: Settings, path: Pa
         n += 1
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
-    _append(session, kind="export", register_no=f"CY{year}", payload={"year": year, "rows": n, "file": path.name})
+    _append(
+        session, kind="export", register_no=f"CY{year}", payload={"year": year, "rows": n, "file": path.name}
+    )
     return n

@@ -20,7 +20,7 @@ fi
 
 # LibreOffice, CJK fonts and poppler: the volume render test converts a sealed workbook to PDF and reads it
 # back. Installed from Debian's packages when missing and we may (root with apt); otherwise that test skips.
-if ! command -v soffice >/dev/null 2>&1 || ! command -v pdftotext >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi wenquanyi; then
+if ! command -v soffice >/dev/null 2>&1 || ! command -v pdftotext >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -i wenquanyi >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing LibreOffice Calc, CJK fonts and poppler-utils from Debian's packages …"
     apt-get update -qq >/dev/null 2>&1 || true

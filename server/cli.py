@@ -221,7 +221,13 @@ def meeting_add(
     try:
         with unit_of_work(engine) as session:
             meeting = add_meeting(
-                session, code=code, title=title, starts_on=first, ends_on=last, venue=venue, organiser=organiser
+                session,
+                code=code,
+                title=title,
+                starts_on=first,
+                ends_on=last,
+                venue=venue,
+                organiser=organiser,
             )
             qr = issue_qr(session, meeting=meeting, settings=settings)
     except ValueError as exc:
@@ -235,7 +241,9 @@ def meeting_add(
 def demo(
     count: Annotated[int, typer.Option(min=1, help="How many feedbacks to create")] = 400,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data")] = 2026,
-    force: Annotated[bool, typer.Option("--force", help="Add demo data even when some is already there")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Add demo data even when some is already there")
+    ] = False,
     migrate: Annotated[bool, typer.Option(help="Apply migrations first")] = True,
 ) -> None:
     """Fill the database with a realistic month of demo feedback (演示数据) so a newcomer can look around."""
@@ -332,7 +340,9 @@ def verify_command(
     archival_code: Annotated[
         str | None, typer.Argument(help="档号 of one volume (default: every sealed volume)")
     ] = None,
-    register: Annotated[bool, typer.Option("--register", help="Verify the access register (查阅登记簿) instead")] = False,
+    register: Annotated[
+        bool, typer.Option("--register", help="Verify the access register (查阅登记簿) instead")
+    ] = False,
 ) -> None:
     """Re-validate sealed volumes (bag, digests, seal, numbering, hash chain), or the access register; exit 1 on any problem."""
     from exports.fixity import FixityError, verify
@@ -434,7 +444,11 @@ def _verify_register(engine) -> None:  # type: ignore[no-untyped-def]
 
 
 @staff_app.command("import")
-def staff_import(path: Annotated[Path, typer.Argument(help="roster .xlsx: columns 工号, 姓名, 部门, optional 角色 (档案员)")]) -> None:
+def staff_import(
+    path: Annotated[
+        Path, typer.Argument(help="roster .xlsx: columns 工号, 姓名, 部门, optional 角色 (档案员)")
+    ],
+) -> None:
     """Import the staff roster (职工名册) that 绑定 checks against."""
     from lookups.identity import RosterError, import_roster
 
@@ -446,7 +460,9 @@ def staff_import(path: Annotated[Path, typer.Argument(help="roster .xlsx: column
     except RosterError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"职工名册：新增 {result.added}，更新 {result.updated} / roster: {result.added} added, {result.updated} updated")
+    typer.echo(
+        f"职工名册：新增 {result.added}，更新 {result.updated} / roster: {result.added} added, {result.updated} updated"
+    )
 
 
 @register_app.command("export")
@@ -469,7 +485,9 @@ def register_export(
 def user_add(
     username: Annotated[str, typer.Argument(help="Login name")],
     role: Annotated[str, typer.Option(help="admin | canteen_manager | reception_manager | archivist")],
-    display_name: Annotated[str, typer.Option("--name", help="Name shown in the console and in records (e.g. 李经理)")] = "",
+    display_name: Annotated[
+        str, typer.Option("--name", help="Name shown in the console and in records (e.g. 李经理)")
+    ] = "",
     password: Annotated[str | None, typer.Option(help="Password (asked for when not given)")] = None,
 ) -> None:
     """Add a console account."""

@@ -64,7 +64,12 @@ def _media(engine: Engine, *, settings: Settings) -> Any:
     return fetch_pending(engine, settings=settings)
 
 
-DEFAULT_JOBS: dict[str, Callable[..., Any]] = {COMPILE: _compile, FIXITY: _fixity, OUTBOX: _outbox, MEDIA: _media}
+DEFAULT_JOBS: dict[str, Callable[..., Any]] = {
+    COMPILE: _compile,
+    FIXITY: _fixity,
+    OUTBOX: _outbox,
+    MEDIA: _media,
+}
 
 
 def job_table(jobs: JobTable | None = None) -> dict[str, Callable[..., Any]]:

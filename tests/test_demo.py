@@ -26,7 +26,9 @@ TODAY = date(2026, 11, 24)  # a Tuesday
 REFERENCE = re.compile(r"^FK(\d{8})-(\d{4})$")
 
 
-def fill(session: Session, settings: Settings, *, count: int = 200, seed: int = 2026, today: date = TODAY) -> DemoSummary:
+def fill(
+    session: Session, settings: Settings, *, count: int = 200, seed: int = 2026, today: date = TODAY
+) -> DemoSummary:
     summary = fill_demo(session, settings=settings, count=count, seed=seed, today=today)
     session.commit()
     return summary
@@ -137,8 +139,11 @@ def test_dates_fall_within_the_previous_month_to_today(session: Session, setting
     assert {d.month for d in days} == {10, 11}
     workdays = [d for d in days if d.weekday() < 5]
     assert len(workdays) / len(days) > 0.85
-    windows = {"breakfast": (time(7, 0), time(9, 0)), "lunch": (time(11, 30), time(13, 0)),
-               "dinner": (time(17, 30), time(19, 0))}
+    windows = {
+        "breakfast": (time(7, 0), time(9, 0)),
+        "lunch": (time(11, 30), time(13, 0)),
+        "dinner": (time(17, 30), time(19, 0)),
+    }
     meals = Counter(r.meal for r in rows if r.channel == "canteen")
     assert meals["lunch"] > meals["breakfast"] > 0 and meals["dinner"] > 0
     for r in rows:
@@ -172,7 +177,9 @@ def test_meeting_feedback_has_a_meeting_and_no_meal(session: Session, settings: 
         assert m.starts_on <= local(r.created_at, settings).date() <= m.ends_on + timedelta(days=1)
     for r in rows:
         if r.channel == "canteen":
-            assert r.meeting_id is None and r.meal in ("breakfast", "lunch", "dinner") and r.site_id in canteens
+            assert (
+                r.meeting_id is None and r.meal in ("breakfast", "lunch", "dinner") and r.site_id in canteens
+            )
     senders = Counter(r.sender for r in rows)
     assert all(re.fullmatch(r"o_demo_[0-9A-F]{4}", s) for s in senders)
     assert len(senders) <= 90 and max(senders.values()) > 1  # a few diners, reused
@@ -201,7 +208,9 @@ def test_handling_history_matches_the_status(session: Session, settings: Setting
     fill(session, settings, count=400)
     rows = feedbacks(session)
     events: dict[int, list[FeedbackEvent]] = {}
-    for e in session.execute(select(FeedbackEvent).order_by(col(FeedbackEvent.at), col(FeedbackEvent.id))).scalars():
+    for e in session.execute(
+        select(FeedbackEvent).order_by(col(FeedbackEvent.at), col(FeedbackEvent.id))
+    ).scalars():
         events.setdefault(e.feedback_id, []).append(e)
     cutoff = datetime.combine(TODAY, time(0), tzinfo=settings.tz)
     order = ["new", "acknowledged", "rectifying", "resolved", "closed"]
@@ -224,7 +233,10 @@ def test_existing_sites_are_reused(session: Session, settings: Settings) -> None
     session.add(Site(code="yst", name="一食堂", kind="canteen"))
     session.commit()
     fill(session, settings, count=40)
-    assert session.execute(select(func.count()).select_from(Site).where(col(Site.code) == "yst")).scalar_one() == 1
+    assert (
+        session.execute(select(func.count()).select_from(Site).where(col(Site.code) == "yst")).scalar_one()
+        == 1
+    )
     assert session.execute(select(func.count()).select_from(Site)).scalar_one() == 4
 
 
@@ -261,7 +273,9 @@ def _demo_count(db_url: str) -> int:
         engine.dispose()
 
 
-def test_cli_demo_fills_then_refuses_without_force(cli_env: dict[str, str], db_url: str, tmp_path: Path) -> None:
+def test_cli_demo_fills_then_refuses_without_force(
+    cli_env: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["demo", "--count", "50", "--seed", "3"], env=cli_env)
     assert result.exit_code == 0, result.output

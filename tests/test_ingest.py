@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bot.ingest import Delivery, Ingestor, process_batch
-from core.models import InboundMessage
 from bot.xmlmsg import dedupe_key, parse_xml, to_incoming
+from core.models import InboundMessage
 from feedback.models import Feedback
 from handlers import texts
 from handlers.router import Context, Incoming, Outcome

@@ -32,7 +32,9 @@ from tests.wechat_peer import WeChatPeer, cdata, reply_text, text_xml
 WECOM_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 
 
-def roster(tmp_path: Path, rows: list[list[str]], header: tuple[str, ...] = ("工号", "姓名", "部门", "角色")) -> Path:
+def roster(
+    tmp_path: Path, rows: list[list[str]], header: tuple[str, ...] = ("工号", "姓名", "部门", "角色")
+) -> Path:
     wb = Workbook()
     ws = wb.active
     ws.append(list(header))
@@ -55,7 +57,9 @@ def archive(engine, settings):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def staff(engine, tmp_path):  # type: ignore[no-untyped-def]
     with unit_of_work(engine) as s:
-        identity.import_roster(s, path=roster(tmp_path, [["A001", "张三", "办公室", ""], ["A002", "王档案", "档案室", "档案员"]]))
+        identity.import_roster(
+            s, path=roster(tmp_path, [["A001", "张三", "办公室", ""], ["A002", "王档案", "档案室", "档案员"]])
+        )
         identity.bind(s, openid="o_zhang", staff_no="A001", name="张三")
         identity.bind(s, openid="o_wang", staff_no="A002", name="王档案")
 
@@ -65,7 +69,9 @@ def staff(engine, tmp_path):  # type: ignore[no-untyped-def]
 
 def test_roster_import_and_bad_rows_named(engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
     with unit_of_work(engine) as s:
-        result = identity.import_roster(s, path=roster(tmp_path, [["A001", "张三", "办公室", ""], ["A002", "王档案", "档案室", "档案员"]]))
+        result = identity.import_roster(
+            s, path=roster(tmp_path, [["A001", "张三", "办公室", ""], ["A002", "王档案", "档案室", "档案员"]])
+        )
     assert (result.added, result.updated) == (2, 0)
     with Session(engine) as s:
         wang = s.execute(select(Person).where(col(Person.staff_no) == "A002")).scalar_one()
@@ -103,7 +109,9 @@ def client(settings, engine):  # type: ignore[no-untyped-def]
 
 def say(client, text_: str, sender: str) -> str:  # type: ignore[no-untyped-def]
     peer = WeChatPeer()
-    return reply_text(peer, client.post("/wechat", params=(p := peer.safe(text_xml(text_, sender=sender)))[0], content=p[1]))
+    return reply_text(
+        peer, client.post("/wechat", params=(p := peer.safe(text_xml(text_, sender=sender)))[0], content=p[1])
+    )
 
 
 def test_stranger_is_told_to_bind(client, archive) -> None:  # type: ignore[no-untyped-def]
@@ -181,9 +189,15 @@ def _two_requests(engine, settings, archive) -> list[str]:  # type: ignore[no-un
         zhang = identity.staff_for(s, app="mp", sender="o_zhang")
         wang = identity.staff_for(s, app="mp", sender="o_wang")
         assert zhang and wang
-        a = service.request_lookup(s, requester=zhang, code=archive, purpose="整改复核", channel="mp", settings=settings)
-        b = service.request_lookup(s, requester=zhang, code=f"{archive}/0002", purpose="核对", channel="mp", settings=settings)
-        service.decide(s, register_no=a.register_no, approve=True, approver=wang, reason="", settings=settings)
+        a = service.request_lookup(
+            s, requester=zhang, code=archive, purpose="整改复核", channel="mp", settings=settings
+        )
+        b = service.request_lookup(
+            s, requester=zhang, code=f"{archive}/0002", purpose="核对", channel="mp", settings=settings
+        )
+        service.decide(
+            s, register_no=a.register_no, approve=True, approver=wang, reason="", settings=settings
+        )
         return [a.register_no, b.register_no]
 
 
@@ -202,7 +216,9 @@ def test_register_verifies_and_catches_edits(engine, settings, archive, staff) -
 def test_register_catches_edited_and_deleted_entries(engine, settings, archive, staff) -> None:  # type: ignore[no-untyped-def]
     _two_requests(engine, settings, archive)
     with unit_of_work(engine) as s:
-        s.execute(text("UPDATE register_entry SET payload = replace(payload, '整改复核', '随便') WHERE seq = 1"))
+        s.execute(
+            text("UPDATE register_entry SET payload = replace(payload, '整改复核', '随便') WHERE seq = 1")
+        )
     with Session(engine) as s:
         assert any("altered" in p for p in service.verify_register(s).problems)
     with unit_of_work(engine) as s:
@@ -224,7 +240,10 @@ def test_register_export(engine, settings, archive, staff, tmp_path) -> None:  #
     assert rows[2][9] == "已同意" and rows[3][9] == "待审批"
     with Session(engine) as s:
         assert service.verify_register(s).ok  # the export itself is an entry in the chain
-        assert s.execute(select(RegisterEntry).order_by(col(RegisterEntry.seq).desc())).scalars().first().kind == "export"  # type: ignore[union-attr]
+        assert (
+            s.execute(select(RegisterEntry).order_by(col(RegisterEntry.seq).desc())).scalars().first().kind
+            == "export"
+        )  # type: ignore[union-attr]
 
 
 # --- WeCom: identity from WeCom's user API, search over /wecom -------------------------------------------
@@ -234,8 +253,14 @@ def test_wecom_staff_searches_with_identity_from_the_user_api(db_url, tmp_path, 
     fake = FakeWeChat(users={"zhangsan": {"name": "张三", "department": [3], "main_department": 3}})
     with serve(fake.app()) as api:
         settings = make_settings(
-            db_url, tmp_path / "var", wecom_corpid="ww_corp", wecom_token="wtoken", wecom_aes_key=WECOM_KEY,
-            wecom_secret="wsecret", wecom_agentid="1000002", wecom_api_base=api,
+            db_url,
+            tmp_path / "var",
+            wecom_corpid="ww_corp",
+            wecom_token="wtoken",
+            wecom_aes_key=WECOM_KEY,
+            wecom_secret="wsecret",
+            wecom_agentid="1000002",
+            wecom_api_base=api,
         )
         fill_period(engine, n=5, comment="红烧肉偏咸")
         archive = compile_locked(engine, settings=settings, period="2026-10").volumes[0]
@@ -247,7 +272,11 @@ def test_wecom_staff_searches_with_identity_from_the_user_api(db_url, tmp_path, 
                 f"<Content>{cdata('查档 红烧肉')}</Content><MsgId>77123</MsgId><AgentID>1000002</AgentID></xml>"
             )
             params, body = peer.safe(xml)
-            r = c.post("/wecom", params={k: v for k, v in params.items() if k in ("timestamp", "nonce", "msg_signature")}, content=body)
+            r = c.post(
+                "/wecom",
+                params={k: v for k, v in params.items() if k in ("timestamp", "nonce", "msg_signature")},
+                content=body,
+            )
             reply = reply_text(peer, r)
     assert f"{archive}/0001" in reply and "共找到 5 条" in reply
     assert fake.named("wecom_user") == [{"userid": "zhangsan"}]
@@ -257,7 +286,9 @@ def test_wecom_staff_searches_with_identity_from_the_user_api(db_url, tmp_path, 
         assert s.execute(select(Feedback).where(col(Feedback.sender) == "zhangsan")).first() is None
 
 
-def test_cli_staff_import_verify_register_and_export(engine, db_url, settings, archive, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_cli_staff_import_verify_register_and_export(
+    engine, db_url, settings, archive, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
     from core.settings import get_settings
@@ -268,7 +299,16 @@ def test_cli_staff_import_verify_register_and_export(engine, db_url, settings, a
     get_settings.cache_clear()
     runner = CliRunner()
     try:
-        ok = runner.invoke(app, ["staff", "import", str(roster(tmp_path, [["A001", "张三", "办公室", ""], ["A002", "王档案", "档案室", "档案员"]]))])
+        ok = runner.invoke(
+            app,
+            [
+                "staff",
+                "import",
+                str(
+                    roster(tmp_path, [["A001", "张三", "办公室", ""], ["A002", "王档案", "档案室", "档案员"]])
+                ),
+            ],
+        )
         assert ok.exit_code == 0 and "新增 2" in ok.output
         bad = runner.invoke(app, ["staff", "import", str(roster(tmp_path, [["", "无名", "x", ""]]))])
         assert bad.exit_code == 2 and "第 2 行" in bad.output
@@ -281,7 +321,9 @@ def test_cli_staff_import_verify_register_and_export(engine, db_url, settings, a
         exported = runner.invoke(app, ["register", "export", "--year", nos[0][2:6], "--out", str(out)])
         assert exported.exit_code == 0 and out.is_file()
         with unit_of_work(engine) as s:
-            s.execute(update(LookupRequest).where(col(LookupRequest.register_no) == nos[0]).values(approver="冒名"))
+            s.execute(
+                update(LookupRequest).where(col(LookupRequest.register_no) == nos[0]).values(approver="冒名")
+            )
         caught = runner.invoke(app, ["verify", "--register"])
         assert caught.exit_code == 1 and nos[0] in caught.output
     finally:

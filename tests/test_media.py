@@ -18,14 +18,18 @@ from tests.servers import serve
 
 def _photo(engine, media_id: str) -> int:  # type: ignore[no-untyped-def]
     with unit_of_work(engine) as s:
-        fb = service.create_feedback(s, sender="o_m", local_day=date(2026, 11, 20), service_date=date(2026, 11, 20))
+        fb = service.create_feedback(
+            s, sender="o_m", local_day=date(2026, 11, 20), service_date=date(2026, 11, 20)
+        )
         return service.attach_media(s, feedback=fb, kind="image", media_id=media_id, url="http://mmbiz/x.jpg")
 
 
 def test_media_is_fetched_once_into_data_dir(engine, db_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
     fake = FakeWeChat()
     with serve(fake.app()) as api:
-        settings = make_settings(db_url, tmp_path / "var", wechat_appid="wxid", wechat_secret="sec", wechat_api_base=api)
+        settings = make_settings(
+            db_url, tmp_path / "var", wechat_appid="wxid", wechat_secret="sec", wechat_api_base=api
+        )
         mid = _photo(engine, "MEDIA_42")
         first = fetch_pending(engine, settings=settings)
         again = fetch_pending(engine, settings=settings)
@@ -33,7 +37,11 @@ def test_media_is_fetched_once_into_data_dir(engine, db_url, tmp_path) -> None: 
     assert [c["media_id"] for c in fake.named("media_get")] == ["MEDIA_42"]
     with Session(engine) as s:
         media = s.get(FeedbackMedia, mid)
-    assert media is not None and media.local_path and (settings.data_dir / media.local_path).read_bytes() == PNG_1PX
+    assert (
+        media is not None
+        and media.local_path
+        and (settings.data_dir / media.local_path).read_bytes() == PNG_1PX
+    )
 
 
 def test_without_credentials_nothing_is_lost(engine, settings) -> None:  # type: ignore[no-untyped-def]

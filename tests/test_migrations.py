@@ -11,6 +11,8 @@ from core.schema import metadata
 
 def test_migrations_match_models(engine) -> None:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include_object}
+        )
         diff = compare_metadata(context, metadata)
     assert diff == []
