@@ -543,6 +543,7 @@ def bulk_feedback(
 def feedback_action(
     feedback_id: int,
     action: Literal["acknowledge", "reply", "rectification", "resolve", "close"],
+    request: Request,
     db: DbSession,
     body: ActionIn | None = None,
     x_csrf_token: CsrfHeader = None,
@@ -554,7 +555,12 @@ def feedback_action(
     values = (body or ActionIn()).model_dump()
     try:
         msg = run_action(
-            db, feedback_id=feedback_id, action=action, actor=who.user.display_name, values=values
+            db,
+            feedback_id=feedback_id,
+            action=action,
+            actor=who.user.display_name,
+            values=values,
+            template_id=request.app.state.settings.wechat_reply_template_id,
         )
     except ArchivedError as exc:
         db.rollback()
@@ -672,6 +678,18 @@ def meeting_poster(
         raise HTTPException(502, str(exc)) from exc
     db.commit()
     return FileResponse(path, media_type="image/png", headers={"cache-control": "no-store"})
+
+
+@router.get(
+    "/meetings/{key}/report",
+    tags=["meetings"],
+    responses={200: {"content": {meetings.XLSX: {}}}, 404: {"description": "no such meeting"}},
+)
+def meeting_report(
+    key: str, request: Request, db: DbSession, who: Principal = Depends(require(*meetings.RECEPTION))
+) -> Response:
+    """The organiser's report (Excel) of a meeting, by its id or code: summary and the feedback list."""
+    return meetings.report_response(db, request.app.state.settings, meetings.meeting_by_key(db, key))
 
 
 # --- volumes ------------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ The functions before the routes are shared with the JSON API (console/api.py).
 from __future__ import annotations
 
 import logging
+import tempfile
+import urllib.parse
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -23,6 +25,7 @@ from core.clock import utcnow
 from core.settings import Settings
 from feedback.meetings import add_meeting, issue_qr, render_poster
 from feedback.models import Feedback, Meeting
+from feedback.reports import meeting_report
 
 log = logging.getLogger("houqin.console.meetings")
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -160,6 +163,35 @@ def poster(db: Session, settings: Settings, meeting: Meeting) -> Path:
     return render_poster(meeting=meeting, qr_content=qr_content(db, settings, meeting), settings=settings)
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def meeting_by_key(db: Session, key: str) -> Meeting:
+    """A meeting by its code, or by its numeric id when no meeting has that code; else 404."""
+    try:
+        return meeting_by_code(db, key)
+    except HTTPException:
+        m = db.get(Meeting, int(key)) if key.isdigit() else None
+        if m is None:
+            raise
+        return m
+
+
+def report_response(db: Session, settings: Settings, meeting: Meeting) -> Response:
+    """The meeting's report workbook as a download."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = meeting_report(
+            db, meeting_id=meeting.id or 0, settings=settings, path=Path(tmp) / "report.xlsx"
+        )
+        body = path.read_bytes()
+    name = urllib.parse.quote(f"会务评价报告-{meeting.code}.xlsx")
+    return Response(
+        body,
+        media_type=XLSX,
+        headers={"content-disposition": f"attachment; filename*=utf-8''{name}", "cache-control": "no-store"},
+    )
+
+
 def _row(m: Meeting, counts: dict[int, tuple[int, float | None]]) -> dict[str, Any]:
     n, mean = counts.get(m.id or 0, (0, None))
     return {"m": m, "n": n, "mean": mean if mean is not None else "—"}
@@ -262,3 +294,11 @@ def poster_png(
         content_disposition_type="inline",
         headers={"cache-control": "no-store"},
     )
+
+
+@router.get("/meetings/{code}/report.xlsx")
+def report_xlsx(
+    code: str, request: Request, db: DbSession, who: Principal = Depends(require(*RECEPTION))
+) -> Response:
+    """The organiser's report (Excel): summary and the list of feedback, diners as pseudonyms."""
+    return report_response(db, request.app.state.settings, meeting_by_code(db, code))

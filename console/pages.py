@@ -309,7 +309,7 @@ def detail(
         events=events,
         window=window,
         window_closes=_local(window.window_closes, settings),
-        template_configured=False,
+        template_configured=bool(settings.wechat_reply_template_id),
         status=STATUS_LABELS.get(Status(fb.status), fb.status),
         alert=alert_reason(score=fb.score, comment=fb.comment),
         where=meeting.title if meeting else (site.name if site else "未指明食堂"),
@@ -364,7 +364,14 @@ async def act(
     actor = who.user.display_name
     values = {k: str(v) for k, v in form.items()}
     try:
-        msg = run_action(db, feedback_id=feedback_id, action=action, actor=actor, values=values)
+        msg = run_action(
+            db,
+            feedback_id=feedback_id,
+            action=action,
+            actor=actor,
+            values=values,
+            template_id=request.app.state.settings.wechat_reply_template_id,
+        )
     except (review.ReviewError, ArchivedError) as exc:
         db.rollback()
         text = "已归档的反馈不能修改" if isinstance(exc, ArchivedError) else str(exc)
@@ -373,14 +380,28 @@ async def act(
     return RedirectResponse(f"/console/feedback/{feedback_id}?msg={msg}", status_code=303)
 
 
-def run_action(db: Session, *, feedback_id: int, action: str, actor: str, values: dict[str, str]) -> str:
+def run_action(
+    db: Session,
+    *,
+    feedback_id: int,
+    action: str,
+    actor: str,
+    values: dict[str, str],
+    template_id: str = "",
+) -> str:
     """Dispatch an action by name (shared by the pages and the API); returns a message for the person."""
     if action == "acknowledge":
         review.acknowledge(db, feedback_id=feedback_id, actor=actor)
         return "已受理"
     if action == "reply":
-        window = review.reply(db, feedback_id=feedback_id, actor=actor, text=values.get("text", ""))
-        return "回复已发送" if window.deliverable else "回复已记录，但已超过48小时客服窗口，无法送达"
+        window = review.reply(
+            db, feedback_id=feedback_id, actor=actor, text=values.get("text", ""), template_id=template_id
+        )
+        if window.deliverable:
+            return "回复已发送"
+        if window.via_template:
+            return "已超过48小时客服窗口，回复已作为模板消息发送"
+        return "回复已记录，但已超过48小时客服窗口，无法送达"
     if action == "rectification":
         review.record_rectification(
             db,

@@ -10,6 +10,7 @@ mid-send leaves its row to be picked up again when the lease runs out.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -60,6 +61,31 @@ def enqueue(
     dedupe_key: str | None = None,
 ) -> int | None:
     """Add a text message to the outbox in the caller's transaction; None when `dedupe_key` is already there."""
+    return _insert(session, to_user=to_user, kind="text", payload=text, app=app, dedupe_key=dedupe_key)
+
+
+def enqueue_template(
+    session: Session,
+    *,
+    to_user: str,
+    template_id: str,
+    data: dict[str, str],
+    dedupe_key: str | None = None,
+) -> int | None:
+    """Add an Official Account template message (模板消息: not bound to the 48-hour window) to the outbox.
+
+    `data` maps the template's fields (first, keyword1, …, remark) to their text."""
+    payload = json.dumps(
+        {"template_id": template_id, "data": {k: {"value": v} for k, v in data.items()}}, ensure_ascii=False
+    )
+    return _insert(
+        session, to_user=to_user, kind="template", payload=payload, app="mp", dedupe_key=dedupe_key
+    )
+
+
+def _insert(
+    session: Session, *, to_user: str, kind: str, payload: str, app: str, dedupe_key: str | None
+) -> int | None:
     if app not in APPS:
         raise ValueError(f"unknown app {app!r}: expected one of {', '.join(APPS)}")
     now = utcnow()
@@ -69,8 +95,8 @@ def enqueue(
             dedupe_key=dedupe_key,
             app=app,
             to_user=to_user,
-            kind="text",
-            payload=text,
+            kind=kind,
+            payload=payload,
             status="pending",
             attempts=0,
             next_attempt_at=now,
@@ -132,7 +158,11 @@ def _configured_clients(engine: Engine, settings: Settings) -> dict[str, Any]:
 
 def _send(client: Any, settings: Settings, row: Any) -> None:
     if row.app == "mp":
-        client.message.send_text(row.to_user, row.payload)
+        if row.kind == "template":
+            body = json.loads(row.payload)
+            client.message.send_template(row.to_user, body["template_id"], body["data"])
+        else:
+            client.message.send_text(row.to_user, row.payload)
         return
     agent_id = int(settings.wecom_agentid) if settings.wecom_agentid.isdigit() else settings.wecom_agentid
     result = client.message.send_text(agent_id=agent_id, user_ids=row.to_user, content=row.payload)
@@ -164,7 +194,14 @@ def _claim_one(engine: Engine, *, apps: list[str], now: datetime) -> Any | None:
             update(_TABLE)
             .where(_TABLE.c.id == due)
             .values(next_attempt_at=now + LEASE)
-            .returning(_TABLE.c.id, _TABLE.c.app, _TABLE.c.to_user, _TABLE.c.payload, _TABLE.c.attempts)
+            .returning(
+                _TABLE.c.id,
+                _TABLE.c.app,
+                _TABLE.c.to_user,
+                _TABLE.c.kind,
+                _TABLE.c.payload,
+                _TABLE.c.attempts,
+            )
         ).first()
 
 

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     wechat_secret: str = ""
     wechat_aes_key: str = ""
     wechat_api_base: str = WECHAT_API_BASE
+    # a template message (模板消息) carries replies past the 48-hour customer-service window; empty: none
+    wechat_reply_template_id: str = ""
 
     wecom_corpid: str = ""
     wecom_agentid: str = ""
@@ -64,6 +66,8 @@ class Settings(BaseSettings):
     fonds_name: str = "示例市机关事务管理局"
     compile_cron: str = "0 2 1 * *"
     fixity_cron: str = "0 3 * * 0"
+    # the daily digest to on-duty managers and managers, local time
+    digest_cron: str = "0 8 * * *"
     retention_code: str = "D10"
     # 保管期限 per volume type (channel), from the agency's approved retention table; Y, D30 or D10
     retention_by_channel: dict[str, str] = Field(default_factory=lambda: {"canteen": "D10", "meeting": "D10"})

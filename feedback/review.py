@@ -2,7 +2,8 @@
 close — each a FeedbackEvent with actor and time; archived feedback refuses them all.
 
 A reply goes to the diner through the outbox as a customer-service message, which WeChat accepts only
-within 48 hours of the diner's last message: past that the reply is recorded but marked undeliverable.
+within 48 hours of the diner's last message: past that the reply is recorded but marked undeliverable,
+unless a reply template (HOUQIN_WECHAT_REPLY_TEMPLATE_ID) is configured: then it goes as a template message.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from sqlmodel import Session, col
 
 from core.clock import utcnow
 from core.models import InboundMessage
-from core.outbox import enqueue
+from core.outbox import enqueue, enqueue_template
 from feedback.models import Action, Feedback, FeedbackEvent, Status
 from feedback.service import ArchivedError
 
 CS_WINDOW = timedelta(hours=48)
 ORDER = [Status.new, Status.acknowledged, Status.rectifying, Status.resolved, Status.closed]
 REPLY_PREFIX = "【后勤服务回复】您的反馈 {ref}：\n"
+TEMPLATE_FIRST = "【后勤服务回复】您的反馈有了回复"
+TEMPLATE_REMARK = "感谢您对后勤服务的关心和支持。"
 
 
 class ReviewError(Exception):
@@ -35,6 +38,7 @@ class ReplyResult:
 
     deliverable: bool
     window_closes: datetime | None
+    via_template: bool = False  # past the window, queued as a template message instead
 
 
 def _editable(session: Session, feedback_id: int) -> Feedback:
@@ -83,9 +87,16 @@ def reply_window(session: Session, *, fb: Feedback, now: datetime | None = None)
 
 
 def reply(
-    session: Session, *, feedback_id: int, actor: str, text: str, now: datetime | None = None
+    session: Session,
+    *,
+    feedback_id: int,
+    actor: str,
+    text: str,
+    now: datetime | None = None,
+    template_id: str = "",
 ) -> ReplyResult:
-    """Reply to the diner: recorded always, queued to WeChat when inside the 48-hour window."""
+    """Reply to the diner: recorded always, queued to WeChat when inside the 48-hour window, and past it
+    as a template message when `template_id` is given (Official Account diners only)."""
     text = text.strip()
     if not text:
         raise ReviewError("回复内容不能为空")
@@ -98,6 +109,19 @@ def reply(
     if window.deliverable:
         app = "wecom" if fb.source == "wecom" else "mp"
         enqueue(session, to_user=fb.sender, text=REPLY_PREFIX.format(ref=fb.reference) + text, app=app)
+    elif template_id and fb.source != "wecom":
+        enqueue_template(
+            session,
+            to_user=fb.sender,
+            template_id=template_id,
+            data={
+                "first": TEMPLATE_FIRST,
+                "keyword1": fb.reference,
+                "keyword2": text,
+                "remark": TEMPLATE_REMARK,
+            },
+        )
+        return ReplyResult(False, window.window_closes, via_template=True)
     return window
 
 

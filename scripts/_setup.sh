@@ -1,12 +1,12 @@
 # Sourced by scripts/serve and scripts/test: create .venv and install houqin when pyproject.toml changed.
-# Usage: . scripts/_setup.sh [dev]
+# Usage: SETUP_EXTRAS=dev . scripts/_setup.sh   (a variable: a sourced script sees its caller's arguments)
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "houqin needs Python 3.11 or newer (set PYTHON=/path/to/python3.11)" >&2
   exit 2
 fi
-extras=${1:-}
+extras=${SETUP_EXTRAS:-}
 if [ ! -x .venv/bin/python ]; then
   echo "creating .venv …"
   "$PYTHON" -m venv .venv

@@ -1,4 +1,5 @@
-"""The scheduler: monthly volume compilation, the weekly fixity audit and the outbox drain (APScheduler 3).
+"""The scheduler: monthly volume compilation, the weekly fixity audit, the managers' daily digest, the
+outbox drain and the media fetch (APScheduler 3).
 
 One scheduler runs per deployment: inside `houqin serve` (one worker) or alone as `houqin scheduler`.
 A second one waits on the "scheduler" lock instead of running jobs beside the first. Even so, every
@@ -14,7 +15,7 @@ import re
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,7 @@ COMPILE = "compile"
 FIXITY = "fixity"
 OUTBOX = "outbox"
 MEDIA = "media"
+DIGEST = "digest"
 CRON_MISFIRE_GRACE_S = 24 * 3600
 OUTBOX_INTERVAL_S = 30
 
@@ -64,11 +66,18 @@ def _media(engine: Engine, *, settings: Settings) -> Any:
     return fetch_pending(engine, settings=settings)
 
 
+def _digest(engine: Engine, *, settings: Settings, period: str) -> Any:
+    from feedback.alerts import digest_job
+
+    return digest_job(engine, settings=settings, period=period)
+
+
 DEFAULT_JOBS: dict[str, Callable[..., Any]] = {
     COMPILE: _compile,
     FIXITY: _fixity,
     OUTBOX: _outbox,
     MEDIA: _media,
+    DIGEST: _digest,
 }
 
 
@@ -172,6 +181,15 @@ def fixity_tick(
     return run_job(engine, settings, jobs, job=FIXITY, period=iso_week(day))
 
 
+def digest_tick(
+    engine: Engine, settings: Settings, jobs: JobTable, *, today: date | None = None
+) -> RunOutcome:
+    """The daily cron run: queue the managers' digest of the previous local day (claimed per day, so two
+    schedulers or a restart never send it twice)."""
+    day = today or _today(settings)
+    return run_job(engine, settings, jobs, job=DIGEST, period=str(day - timedelta(days=1)))
+
+
 def outbox_tick(engine: Engine, settings: Settings, jobs: JobTable) -> None:
     """The 30-second run: send due outbox messages (no claim row: every tick is its own period)."""
     try:
@@ -235,6 +253,17 @@ def build_scheduler(engine: Engine, settings: Settings, jobs: JobTable | None = 
         id=FIXITY,
         name="fixity audit of every bag",
         misfire_grace_time=CRON_MISFIRE_GRACE_S,
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        digest_tick,
+        cron_trigger(settings.digest_cron, tz=tz, setting="HOUQIN_DIGEST_CRON"),
+        args=(engine, settings, table),
+        id=DIGEST,
+        name="daily digest to the managers",
+        # a digest hours late is still worth having; one a day later is not (the next one is due)
+        misfire_grace_time=12 * 3600,
         coalesce=True,
         max_instances=1,
     )

@@ -1,6 +1,6 @@
 """A fake WeChat / WeCom API, served on loopback: the outbound side of WeChat that tests can reach.
 
-It issues tokens, QR tickets, accepts customer-service and WeCom messages, serves media and WeCom users,
+It issues tokens, QR tickets, accepts customer-service, template and WeCom messages, serves media and WeCom users,
 records every call, and can be told to fail (errcode or HTTP 500) for a while.
 """
 
@@ -64,6 +64,14 @@ class FakeWeChat:
         self.calls.append(("custom_send", body))
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
 
+    async def template_send(self, request: Request) -> Response:
+        if (failure := self._failing()) is not None:
+            self.calls.append(("template_send_failed", {}))
+            return failure
+        body = json.loads(await request.body())
+        self.calls.append(("template_send", body))
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": len(self.calls)})
+
     async def media_get(self, request: Request) -> Response:
         self.calls.append(("media_get", dict(request.query_params)))
         return Response(PNG_1PX, media_type="image/png")
@@ -90,6 +98,7 @@ class FakeWeChat:
                 Route("/cgi-bin/gettoken", self.token),
                 Route("/cgi-bin/qrcode/create", self.qrcode, methods=["POST"]),
                 Route("/cgi-bin/message/custom/send", self.custom_send, methods=["POST"]),
+                Route("/cgi-bin/message/template/send", self.template_send, methods=["POST"]),
                 Route("/cgi-bin/media/get", self.media_get),
                 Route("/cgi-bin/user/get", self.wecom_user),
                 Route("/cgi-bin/message/send", self.wecom_send, methods=["POST"]),

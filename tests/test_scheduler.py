@@ -122,13 +122,16 @@ def test_the_scheduled_jobs_record_claimed_runs_with_counts(engine: Engine, sett
     fakes = FakeJobs()
     scheduler = build_scheduler(engine, settings, jobs=fakes.table())
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"compile", "fixity", "outbox", "media"}
+    assert set(jobs) == {"compile", "fixity", "outbox", "media", "digest"}
     for name in ("compile", "fixity"):
         job = jobs[name]
         assert (job.misfire_grace_time, job.coalesce, job.max_instances) == (CRON_MISFIRE_GRACE_S, True, 1)
     assert jobs["outbox"].trigger.interval.total_seconds() == 30
     assert jobs["media"].trigger.interval.total_seconds() == 30
     assert str(jobs["fixity"].trigger.fields[4]) == "sun"  # day_of_week
+    digest = jobs["digest"]  # daily at 08:00 local, claimed per day like compile and fixity
+    assert (str(digest.trigger.fields[5]), str(digest.trigger.fields[6])) == ("8", "0")
+    assert (digest.coalesce, digest.max_instances) == (True, 1)
 
     for _ in range(2):  # a second tick in the same period (restart, second scheduler) runs nothing
         for name in ("compile", "fixity"):
