@@ -58,6 +58,12 @@ def setup_logging(level: int = logging.INFO, *, force: bool = False) -> None:
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
+    for noisy in QUIET:
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+# bagit logs every file it hashes; httpx every request the simulator makes to /wechat
+QUIET = ("bagit", "httpx")
 
 
 def uvicorn_log_config(level: str = "INFO") -> dict[str, Any]:
