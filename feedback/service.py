@@ -19,6 +19,7 @@ from core.counters import next_value
 from core.fastsql import Sql, parse_date
 from feedback.models import Channel, Meeting, Site, Status
 from feedback.search import feedback_tokens
+from feedback.vocabulary import TOPIC_WORDS
 
 MAX_COMMENT_CHARS = 8000
 
@@ -31,14 +32,15 @@ _INSERT = Sql(
     "INSERT INTO feedback (reference, channel, source, sender, site_id, table_no, meeting_id, meal, service_date, "
     "score, comment, search_tokens, topics, status, misuse, volume_id, created_at, updated_at) VALUES (:reference, "
     ":channel, :source, :sender, :site_id, :table_no, :meeting_id, :meal, :service_date, :score, :comment, "
-    ":search_tokens, '', 'new', :misuse, NULL, :created_at, :created_at) RETURNING id"
+    ":search_tokens, :topics, 'new', :misuse, NULL, :created_at, :created_at) RETURNING id"
 )
 _GET = Sql(
     "SELECT id, reference, channel, sender, site_id, table_no, meeting_id, meal, service_date, score, comment, "
     "status, volume_id FROM feedback WHERE id = :id"
 )
 _UPDATE = Sql(
-    "UPDATE feedback SET score = :score, comment = :comment, search_tokens = :search_tokens, updated_at = :now "
+    "UPDATE feedback SET score = :score, comment = :comment, search_tokens = :search_tokens, topics = :topics, "
+    "updated_at = :now "
     "WHERE id = :id"
 )
 _UPDATE_SCORE = Sql("UPDATE feedback SET score = :score, updated_at = :now WHERE id = :id")
@@ -50,6 +52,11 @@ _MEDIA = Sql(
     "INSERT INTO feedback_media (feedback_id, kind, media_id, url, recognition, local_path, created_at) "
     "VALUES (:feedback_id, :kind, :media_id, :url, :recognition, :local_path, :created_at) RETURNING id"
 )
+
+
+def topics_of(comment: str) -> str:
+    """The topics (类别) a comment touches, comma-separated, from the lexicon in feedback/vocabulary.py."""
+    return ",".join(topic for topic, words in TOPIC_WORDS.items() if any(w in comment for w in words))
 
 
 def _clean(text: str) -> str:
@@ -124,7 +131,15 @@ def create_feedback(
         site_id=site_id,
         meeting_id=meeting_id,
     )
-    row = _INSERT.one(session, **values, search_tokens=tokens, source=source, misuse=False, created_at=now)
+    row = _INSERT.one(
+        session,
+        **values,
+        search_tokens=tokens,
+        topics=topics_of(comment),
+        source=source,
+        misuse=False,
+        created_at=now,
+    )
     return FeedbackRow(id=row[0], **values, status=Status.new, volume_id=None)  # type: ignore[arg-type]
 
 
@@ -169,6 +184,7 @@ def add_to_feedback(
                 score=feedback.score,
                 comment=feedback.comment,
                 search_tokens=tokens,
+                topics=topics_of(feedback.comment),
                 now=now,
                 id=feedback.id,
             )

@@ -99,6 +99,7 @@ class Dashboard:
     by_site: list[Group] = field(default_factory=list)
     by_meal: list[Group] = field(default_factory=list)
     by_meeting: list[Group] = field(default_factory=list)
+    by_topic: list[Group] = field(default_factory=list)
     words: list[tuple[str, int]] = field(default_factory=list)
 
     @property
@@ -122,6 +123,7 @@ class Dashboard:
             "by_site": [g(x) for x in self.by_site],
             "by_meal": [g(x) for x in self.by_meal],
             "by_meeting": [g(x) for x in self.by_meeting],
+            "by_topic": [g(x) for x in self.by_topic],
             "words": self.words,
         }
 
@@ -161,6 +163,7 @@ def dashboard(
     by_site: dict[str, Group] = {}
     by_meal: dict[str, Group] = {}
     by_meeting: dict[str, Group] = {}
+    by_topic: dict[str, Group] = {}
     words: Counter[str] = Counter()
     reply_hours, close_hours = [], []
     for fb in rows:
@@ -179,6 +182,8 @@ def dashboard(
                 label = MEAL_LABELS.get(Meal(fb.meal), fb.meal)
                 by_meal.setdefault(label, Group(label)).add(fb.score)
         words.update(words_of(fb.comment))
+        for topic in filter(None, fb.topics.split(",")):
+            by_topic.setdefault(topic, Group(topic)).add(fb.score)
         if fb.id in first_reply:
             reply_hours.append((first_reply[fb.id] - fb.created_at).total_seconds() / 3600)
         if fb.id in closed:
@@ -193,5 +198,6 @@ def dashboard(
         by_site=sorted(by_site.values(), key=lambda x: -x.n),
         by_meal=[by_meal[k] for k in ("早餐", "午餐", "晚餐") if k in by_meal],
         by_meeting=sorted(by_meeting.values(), key=lambda x: -x.n),
+        by_topic=sorted(by_topic.values(), key=lambda x: -x.n),
         words=words.most_common(20),
     )

@@ -174,3 +174,18 @@ def test_dashboard_numbers(engine, settings) -> None:  # type: ignore[no-untyped
     assert [g.n for g in d.by_day] == [2, 2, 2, 0, 0, 0, 0]
     assert dict(d.words)["红烧肉"] == 3 and dict(d.words)["米饭"] == 3 and d.by_meal[0].label == "午餐"
     assert all(len(w) >= 2 for w, _ in d.words)
+
+
+def test_topics_are_tagged_and_counted(engine, settings) -> None:  # type: ignore[no-untyped-def]
+    fid = make(engine, score=2, comment="红烧肉太咸，排队等了二十分钟", sender="o_t")
+    make(engine, score=5, comment="服务热情", sender="o_u")
+    with Session(engine) as s:
+        assert s.get(Feedback, fid).topics == "口味,排队"  # type: ignore[union-attr]
+    with unit_of_work(engine) as s:  # a diner's addition re-tags
+        row = service.get_feedback(s, feedback_id=fid)
+        assert row is not None
+        service.add_to_feedback(s, feedback=row, comment="米饭里有头发", actor="o_t")
+    with Session(engine) as s:
+        assert s.get(Feedback, fid).topics == "口味,食品安全,排队"  # type: ignore[union-attr]
+        d = stats.dashboard(s, settings=settings, start=date(2026, 11, 20), end=date(2026, 11, 20))
+    assert {g.label: g.n for g in d.by_topic} == {"口味": 1, "食品安全": 1, "排队": 1, "服务": 1}
