@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 from console import auth
 from console.auth import DbSession, Principal, check_csrf, require
 from core.clock import to_local, utcnow
+from core.models import InboundMessage
 from core.settings import Settings
 from feedback import review, stats
 from feedback.alerts import alert_reason
@@ -85,6 +86,20 @@ def event_text(action: str, detail: str) -> str:
         if isinstance(data, dict):
             return "；".join(f"{k}：{v}" for k, v in data.items() if v)
     return detail
+
+
+MESSAGE_KINDS = {"text": "文字", "image": "照片", "voice": "语音", "event": "事件"}
+
+
+def message_text(raw_xml: str) -> str:
+    """What the diner sent, from the stored message (text, or a voice note's recognised words)."""
+    from bot.xmlmsg import BadXml, parse_xml
+
+    try:
+        data = parse_xml(raw_xml)
+    except BadXml:
+        return ""
+    return str(data.get("Content") or data.get("Recognition") or "")[:500]
 
 
 def _local(dt: Any, settings: Settings) -> str:
@@ -297,6 +312,18 @@ def detail(
         }
         for e in review.history(db, feedback_id=fb.id)  # type: ignore[arg-type]
     ]
+    messages = [
+        {
+            "when": _local(m.received_at, settings),
+            "what": MESSAGE_KINDS.get(m.msg_type, m.msg_type),
+            "text": message_text(m.raw_xml),
+        }
+        for m in db.execute(
+            select(InboundMessage)
+            .where(col(InboundMessage.feedback_id) == fb.id)
+            .order_by(col(InboundMessage.id))
+        ).scalars()
+    ]
     window = review.reply_window(db, fb=fb)
     site = db.get(Site, fb.site_id) if fb.site_id else None
     meeting = db.get(Meeting, fb.meeting_id) if fb.meeting_id else None
@@ -307,6 +334,7 @@ def detail(
         fb=fb,
         media=media,
         events=events,
+        messages=messages,
         window=window,
         window_closes=_local(window.window_closes, settings),
         template_configured=bool(settings.wechat_reply_template_id),

@@ -441,6 +441,12 @@ def test_a_score_of_one_alerts_the_on_duty_manager_within_one_drain(
     signed_in(api_client, "canteen")
     inbox = api_client.get("/console/feedback").text
     assert ref.group(0) in inbox and "预警" in inbox
+    # and its page shows what the diner sent, beside the handling trail
+    fid = re.search(rf'href="/console/feedback/(\d+)">{ref.group(0)}', inbox)
+    assert fid, inbox
+    page = api_client.get(f"/console/feedback/{fid.group(1)}").text
+    history = page.split("反馈人消息", 1)[1].split("处理记录", 1)[0]
+    assert "文字" in history and "反馈 午餐 1 米饭夹生，菜也凉了" in history
 
 
 # --- meetings ----------------------------------------------------------------------------------------------
