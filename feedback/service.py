@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -54,9 +55,16 @@ _MEDIA = Sql(
 )
 
 
+_TOPIC_OF = {w: topic for topic, words in TOPIC_WORDS.items() for w in words}
+# one pass over the comment instead of a scan per word (this runs for every stored message)
+_TOPIC_WORD = re.compile("|".join(re.escape(w) for w in sorted(_TOPIC_OF, key=len, reverse=True)))
+_TOPIC_ORDER = {topic: n for n, topic in enumerate(TOPIC_WORDS)}
+
+
 def topics_of(comment: str) -> str:
     """The topics (类别) a comment touches, comma-separated, from the lexicon in feedback/vocabulary.py."""
-    return ",".join(topic for topic, words in TOPIC_WORDS.items() if any(w in comment for w in words))
+    found = {_TOPIC_OF[w] for w in _TOPIC_WORD.findall(comment)}
+    return ",".join(sorted(found, key=_TOPIC_ORDER.__getitem__))
 
 
 def _clean(text: str) -> str:
