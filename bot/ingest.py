@@ -251,6 +251,8 @@ class Ingestor:
         self.batches = 0
         self.delivered = 0
         self.duplicates = 0
+        # WeCom userids whose Person exists (an insertion-ordered set, bounded by the webhook)
+        self.known_wecom_users: dict[str, None] = {}
 
     def start(self) -> None:
         """Start the writer thread and the spool replayer (idempotent)."""

@@ -272,13 +272,11 @@ async def _spool(
     )
 
 
-_known_wecom: dict[str, None] = {}  # an insertion-ordered set, bounded below
-
-
 async def _know_wecom_user(ingestor: Ingestor, settings: Settings, userid: str) -> None:
     """Make sure a WeCom userid has a Person (name and department from WeCom's user API) before its
     message is handled: the API call happens here, off the writer thread and outside its transaction."""
-    if not userid or userid in _known_wecom:
+    known_users = ingestor.known_wecom_users  # per ingestor, so per database: never shared between apps
+    if not userid or userid in known_users:
         return
 
     def resolve() -> bool:
@@ -291,9 +289,9 @@ async def _know_wecom_user(ingestor: Ingestor, settings: Settings, userid: str) 
         log.warning("WeCom identity for %s not resolved: %s", userid, type(exc).__name__)
         return
     if known:
-        _known_wecom[userid] = None
-        while len(_known_wecom) > 10000:
-            _known_wecom.pop(next(iter(_known_wecom)))
+        known_users[userid] = None
+        while len(known_users) > 10000:
+            known_users.pop(next(iter(known_users)))
 
 
 async def _post(request: Request, app: str) -> Response:
