@@ -107,6 +107,28 @@ def _insert(
     return int(row_id) if row_id is not None else None
 
 
+def enqueue_to(
+    session: Session,
+    *,
+    wecom_userid: str | None,
+    openid: str | None,
+    text: str,
+    dedupe_key: str | None = None,
+    prefer: str = "wecom",
+) -> int | bool | None:
+    """Queue `text` to a person on the channel they have (`prefer` when they have both).
+
+    Returns False when they have neither identity; otherwise what `enqueue` returns (None: deduped).
+    """
+    channels = [("wecom", wecom_userid), ("mp", openid)]
+    if prefer == "mp":
+        channels.reverse()
+    for app, to_user in channels:
+        if to_user:
+            return enqueue(session, to_user=to_user, text=text, app=app, dedupe_key=dedupe_key)
+    return False
+
+
 def backoff(attempts: int) -> timedelta:
     """How long to wait after the `attempts`-th failed try: 30 s, 60 s, 120 s, … at most an hour."""
     return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)

@@ -384,25 +384,15 @@ def notify_archivists(session: Session, *, settings: Settings, volume: Volume) -
     for person in session.execute(select(Person)).scalars():
         if "archivist" not in person.roles.split(","):
             continue
-        from core.outbox import enqueue
+        from core.outbox import enqueue_to
 
-        if person.wecom_userid:
-            enqueue(
-                session,
-                to_user=person.wecom_userid,
-                text=text,
-                app="wecom",
-                dedupe_key=f"sealed:{volume.archival_code}:{person.id}",
+        key = f"sealed:{volume.archival_code}:{person.id}"
+        if (
+            enqueue_to(
+                session, wecom_userid=person.wecom_userid, openid=person.openid, text=text, dedupe_key=key
             )
-        elif person.openid:
-            enqueue(
-                session,
-                to_user=person.openid,
-                text=text,
-                app="mp",
-                dedupe_key=f"sealed:{volume.archival_code}:{person.id}",
-            )
-        else:
+            is False
+        ):
             continue
         sent += 1
     return sent

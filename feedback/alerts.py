@@ -13,7 +13,7 @@ from sqlalchemy import Engine, or_, select
 from sqlmodel import Session, col
 
 from core.fastsql import Sql
-from core.outbox import enqueue
+from core.outbox import enqueue_to
 from core.settings import Settings
 from feedback.models import Action, Feedback, FeedbackEvent, Person, Status
 from feedback.stats import Group
@@ -54,27 +54,14 @@ def alert_on_duty(session: Session, *, reference: str, reason: str, comment: str
     # raw SQL: this runs on the message path for every low score
     rows = _ON_DUTY.run(session, pattern=f"%{ON_DUTY}%").fetchall()
     n = 0
-    for person in (Person(id=r[0], openid=r[1], wecom_userid=r[2]) for r in rows):
-        text = ALERT_TEXT.format(ref=reference, why=reason, comment=comment[:200])
-        if person.wecom_userid:
-            enqueue(
-                session,
-                to_user=person.wecom_userid,
-                text=text,
-                app="wecom",
-                dedupe_key=f"alert:{reference}:{person.id}",
-            )
-        elif person.openid:
-            enqueue(
-                session,
-                to_user=person.openid,
-                text=text,
-                app="mp",
-                dedupe_key=f"alert:{reference}:{person.id}",
-            )
-        else:
-            continue
-        n += 1
+    text = ALERT_TEXT.format(ref=reference, why=reason, comment=comment[:200])
+    for person_id, openid, wecom_userid in rows:
+        key = f"alert:{reference}:{person_id}"
+        if (
+            enqueue_to(session, wecom_userid=wecom_userid, openid=openid, text=text, dedupe_key=key)
+            is not False
+        ):
+            n += 1
     return n
 
 
@@ -169,11 +156,14 @@ def queue_daily_digest(session: Session, *, settings: Settings, day: date) -> in
     text = daily_digest(session, settings=settings, day=day)
     n = 0
     for person in digest_recipients(session):
-        app, to_user = ("wecom", person.wecom_userid) if person.wecom_userid else ("mp", person.openid)
-        queued = enqueue(
-            session, to_user=str(to_user), text=text, app=app, dedupe_key=f"digest:{day}:{person.id}"
+        queued = enqueue_to(
+            session,
+            wecom_userid=person.wecom_userid,
+            openid=person.openid,
+            text=text,
+            dedupe_key=f"digest:{day}:{person.id}",
         )
-        n += queued is not None
+        n += queued is not None and queued is not False
     return n
 
 

@@ -26,7 +26,7 @@ from sqlmodel import Session, col
 from core.clock import to_local, utcnow
 from core.counters import next_value
 from core.db import is_postgres
-from core.outbox import enqueue
+from core.outbox import enqueue_to
 from core.settings import Settings
 from exports.models import Volume, VolumeItem, VolumeStatus
 from feedback.models import Person
@@ -204,26 +204,15 @@ def notify_decision(session: Session, *, settings: Settings, req: LookupRequest)
         text = texts.NOTICE_REJECTED.format(
             no=req.register_no, code=req.archival_code, reason=req.conditions or texts.NO_REASON
         )
-    if req.channel == "wecom" and requester.wecom_userid:
-        enqueue(
-            session,
-            to_user=requester.wecom_userid,
-            text=text,
-            app="wecom",
-            dedupe_key=f"decision:{req.register_no}",
-        )
-    elif requester.openid:
-        enqueue(
-            session, to_user=requester.openid, text=text, app="mp", dedupe_key=f"decision:{req.register_no}"
-        )
-    elif requester.wecom_userid:
-        enqueue(
-            session,
-            to_user=requester.wecom_userid,
-            text=text,
-            app="wecom",
-            dedupe_key=f"decision:{req.register_no}",
-        )
+    # on the channel the request came from; else whichever identity the requester has
+    enqueue_to(
+        session,
+        wecom_userid=requester.wecom_userid,
+        openid=requester.openid,
+        text=text,
+        dedupe_key=f"decision:{req.register_no}",
+        prefer="wecom" if req.channel == "wecom" else "mp",
+    )
 
 
 def my_requests(session: Session, *, requester_id: int, limit: int = 10) -> list[LookupRequest]:
