@@ -102,7 +102,10 @@ def start_server(target: str, port: int, env: dict[str, str], core: int) -> subp
         "--http",
         "httptools",
     ]
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)
+    # the server's output (one JSON access-log line per request) goes to a file, as in production
+    log = open(Path(tempfile.gettempdir()) / f"houqin-bench-{port}.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=log)
+    log.close()  # the child holds its own descriptor
     with contextlib.suppress(AttributeError, OSError):  # not every OS pins
         os.sched_setaffinity(proc.pid, {core})
     deadline = time.time() + 30
