@@ -32,10 +32,11 @@ from sqlmodel import Session
 
 from bot.xmlmsg import truncate_utf8
 from core.clock import utcnow
+from core.counters import Blocks
 from core.db import unit_of_work
-from core.fastsql import Sql, driver
+from core.fastsql import Sql, placeholders
 from core.settings import Settings
-from handlers import texts
+from handlers import dialogs, texts
 from handlers.router import Context, Incoming, Router
 
 if TYPE_CHECKING:
@@ -113,55 +114,110 @@ def _insert(session: Session, delivery: Delivery, *, reply: str | None, outcome:
     return None if row is None else int(row[0])
 
 
-class _Batch:
-    """What one batch transaction has decided so far: the replies still to write, the results by key."""
-
-    __slots__ = ("replies", "seen")
-
-    def __init__(self) -> None:
-        self.replies: list[dict[str, Any]] = []
-        self.seen: dict[str, Result] = {}
-
-    def write_replies(self, session: Session) -> None:
-        """Store every reply of the batch with one executemany (one round trip on PostgreSQL: psycopg
-        pipelines it), instead of one UPDATE round trip per message."""
-        if not self.replies:
-            return
-        conn, is_pg = driver(session)
-        if is_pg:
-            with conn.cursor() as cur:
-                cur.executemany(_SET_REPLY.pg, self.replies)
-        else:
-            conn.executemany(_SET_REPLY.sqlite, self.replies)
-        self.replies = []
-
-
-def handle_one(
-    session: Session, delivery: Delivery, *, router: Router, settings: Settings, batch: _Batch | None = None
-) -> Result:
-    """Store one delivery exactly once and route it; a duplicate gets the reply stored for the first copy.
-
-    Inside a batch the reply is written at the end of the batch (`_Batch.write_replies`, before the
-    commit), and a copy of a delivery earlier in the same batch is answered from memory.
-    """
-    if batch is not None:
-        earlier = batch.seen.get(delivery.key)
-        if earlier is not None:
-            return Result(reply=earlier.reply, duplicate=True, feedback_id=earlier.feedback_id)
+def handle_one(session: Session, delivery: Delivery, *, router: Router, settings: Settings) -> Result:
+    """Store one delivery exactly once and route it; a duplicate gets the reply stored for the first copy."""
     inserted = _insert(session, delivery, reply=None, outcome="handled")
     if inserted is None:
         reply, feedback_id = _EXISTING.one(session, key=delivery.key)
         return Result(reply=reply or "", duplicate=True, feedback_id=feedback_id)
     outcome = router.dispatch(delivery.incoming, Context(session=session, settings=settings, now=utcnow()))
     reply = truncate_utf8(outcome.text, settings.reply_max_bytes) if outcome.text else ""
-    values = {"reply": reply, "feedback_id": outcome.feedback_id, "id": inserted}
-    result = Result(reply=reply, feedback_id=outcome.feedback_id)
-    if batch is None:
-        _SET_REPLY.run(session, **values)
-    else:
-        batch.replies.append(values)
-        batch.seen[delivery.key] = result
-    return result
+    _SET_REPLY.run(session, reply=reply, feedback_id=outcome.feedback_id, id=inserted)
+    return Result(reply=reply, feedback_id=outcome.feedback_id)
+
+
+_INSERT_COLUMNS = ("key", "app", "sender", "msg_type", "event", "created_at", "received_at", "raw_xml")
+_CHUNK = 128  # rows per multi-row statement (11 parameters each: far under either database's limit)
+_INSERT_MANY: dict[int, Sql] = {}
+_EXISTING_MANY: dict[int, Sql] = {}
+
+
+def _insert_many(session: Session, deliveries: list[Delivery]) -> dict[str, int]:
+    """Insert the InboundMessage rows of a batch with one statement per chunk; key → id of those that were
+    new (a key already stored, or stored meanwhile by another worker, is left out: ON CONFLICT)."""
+    new: dict[str, int] = {}
+    received = utcnow()
+    for start in range(0, len(deliveries), _CHUNK):
+        chunk = deliveries[start : start + _CHUNK]
+        stmt = _INSERT_MANY.get(len(chunk))
+        if stmt is None:
+            rows = ", ".join(
+                "(" + ", ".join(f":{c}{i}" for c in _INSERT_COLUMNS) + ", NULL, NULL, 'handled')"
+                for i in range(len(chunk))
+            )
+            stmt = _INSERT_MANY[len(chunk)] = Sql(
+                "INSERT INTO inbound_message (dedupe_key, app, sender, msg_type, event, created_at, received_at, "
+                f"raw_xml, reply, feedback_id, outcome) VALUES {rows} "
+                "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key"
+            )
+        params: dict[str, Any] = {}
+        for i, d in enumerate(chunk):
+            msg = d.incoming
+            params[f"key{i}"] = d.key
+            params[f"app{i}"] = msg.app
+            params[f"sender{i}"] = msg.sender
+            params[f"msg_type{i}"] = msg.msg_type
+            params[f"event{i}"] = msg.event
+            params[f"created_at{i}"] = msg.created_at
+            params[f"received_at{i}"] = received
+            params[f"raw_xml{i}"] = d.raw_xml
+        for row_id, key in stmt.run(session, **params).fetchall():
+            new[key] = int(row_id)
+    return new
+
+
+def _existing_many(session: Session, keys: list[str]) -> dict[str, tuple[str, int | None]]:
+    """The stored reply and feedback of each key (the deliveries of a batch that were duplicates)."""
+    found: dict[str, tuple[str, int | None]] = {}
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        stmt = _EXISTING_MANY.get(len(chunk))
+        if stmt is None:
+            stmt = _EXISTING_MANY[len(chunk)] = Sql(
+                "SELECT dedupe_key, reply, feedback_id FROM inbound_message "
+                f"WHERE dedupe_key IN ({placeholders('k', len(chunk))})"
+            )
+        for key, reply, feedback_id in stmt.run(session, **{f"k{i}": k for i, k in enumerate(chunk)}):
+            found[key] = (reply or "", feedback_id)
+    return found
+
+
+def handle_batch(
+    session: Session, deliveries: list[Delivery], *, router: Router, settings: Settings
+) -> list[Result]:
+    """Store and route a batch in the session's transaction with a few statements per batch, not per message.
+
+    The InboundMessage rows go in with one multi-row insert (in key order, so two workers inserting
+    overlapping keys lock them in the same order), the duplicates' stored replies come back with one
+    query, the senders' windows are read at once (handlers.dialogs.batch), each new delivery is routed
+    in arrival order, and the replies are written with one executemany. A copy of a delivery earlier in
+    the same batch is answered from memory.
+    """
+    unique = list({d.key: d for d in deliveries}.values())
+    new = _insert_many(session, sorted(unique, key=lambda d: d.key))
+    existing = _existing_many(session, [d.key for d in unique if d.key not in new])
+    dialogs.batch(session, senders=[d.incoming.sender for d in unique if d.key in new])
+    seen: dict[str, Result] = {}
+    replies: list[dict[str, Any]] = []
+    results: list[Result] = []
+    for d in deliveries:
+        result = seen.get(d.key)
+        if result is not None:
+            results.append(Result(reply=result.reply, duplicate=True, feedback_id=result.feedback_id))
+            continue
+        row_id = new.get(d.key)
+        if row_id is None:
+            reply, feedback_id = existing.get(d.key, ("", None))
+            result = Result(reply=reply, duplicate=True, feedback_id=feedback_id)
+        else:
+            outcome = router.dispatch(d.incoming, Context(session=session, settings=settings, now=utcnow()))
+            reply = truncate_utf8(outcome.text, settings.reply_max_bytes) if outcome.text else ""
+            replies.append({"reply": reply, "feedback_id": outcome.feedback_id, "id": row_id})
+            result = Result(reply=reply, feedback_id=outcome.feedback_id)
+        seen[d.key] = result
+        results.append(result)
+    _SET_REPLY.many(session, replies)
+    return results
 
 
 def _store_failed(engine: Engine, delivery: Delivery) -> Result:
@@ -171,20 +227,31 @@ def _store_failed(engine: Engine, delivery: Delivery) -> Result:
 
 
 def process_batch(
-    engine: Engine, deliveries: list[Delivery], *, router: Router, settings: Settings
+    engine: Engine,
+    deliveries: list[Delivery],
+    *,
+    router: Router,
+    settings: Settings,
+    numbers: Blocks | None = None,
 ) -> list[Result]:
     """Handle a batch in one transaction; on failure fall back to one transaction per delivery.
 
+    `numbers`: the writer's blocks of reference numbers (core.counters), used by the batch transaction.
     Raises only when the database is unavailable: a retry one by one would fail the same way.
     """
     try:
-        with unit_of_work(engine) as session:
-            batch = _Batch()
-            results = [
-                handle_one(session, d, router=router, settings=settings, batch=batch) for d in deliveries
-            ]
-            batch.write_replies(session)
-            return results
+        try:
+            with unit_of_work(engine) as session:
+                if numbers is not None:
+                    numbers.attach(session)
+                results = handle_batch(session, deliveries, router=router, settings=settings)
+        except BaseException:
+            if numbers is not None:
+                numbers.rolled_back()
+            raise
+        if numbers is not None:
+            numbers.committed()
+        return results
     except Exception as exc:
         if database_unavailable(exc):
             raise
@@ -248,6 +315,8 @@ class Ingestor:
         self._deadlines: dict[asyncio.AbstractEventLoop, deque[tuple[float, asyncio.Future[Result]]]] = {}
         self._watchdogs: set[asyncio.Task[None]] = set()
         self._last_outage_log = -1e9
+        # reference numbers in blocks: this worker's batches never wait on another worker's counter lock
+        self.numbers = Blocks(settings.reference_block)
         self.batches = 0
         self.delivered = 0
         self.duplicates = 0
@@ -335,7 +404,11 @@ class Ingestor:
         outcome: list[Result] | BaseException
         try:
             outcome = process_batch(
-                self.engine, [job[0] for job in batch], router=self.router, settings=self.settings
+                self.engine,
+                [job[0] for job in batch],
+                router=self.router,
+                settings=self.settings,
+                numbers=self.numbers,
             )
         except BaseException as exc:
             outcome = exc

@@ -71,6 +71,20 @@ class Sql:
                 params[k] = _sqlite_value(v)
         return conn.execute(self.sqlite, params)
 
+    def many(self, session: Session, rows: list[dict[str, Any]]) -> None:
+        """Execute once per row of parameters (on PostgreSQL psycopg pipelines them: one round trip)."""
+        if not rows:
+            return
+        conn, is_pg = driver(session)
+        if is_pg:
+            with conn.cursor() as cur:
+                cur.executemany(self.pg, rows)
+            return
+        conv = _CONVERT
+        conn.executemany(
+            self.sqlite, [{k: _sqlite_value(v) if type(v) in conv else v for k, v in r.items()} for r in rows]
+        )
+
     def one(self, session: Session, **params: Any) -> Any:
         """Execute and return the first row (or None)."""
         return self.run(session, **params).fetchone()
@@ -88,10 +102,27 @@ def driver(session: Session) -> tuple[Any, bool]:
 
 
 _KEY = "houqin.fastsql.driver"
+_MEMO = "houqin.fastsql.memo"
+
+
+def memo(session: Session) -> dict[str, Any]:
+    """A dict that lives as long as the session's current transaction: what the message path has read (or
+    will write) in this transaction, so a batch of messages asks the database once, not once each."""
+    found = session.info.get(_MEMO)
+    if found is None:
+        found = session.info[_MEMO] = {}
+    return found
+
+
+def placeholders(prefix: str, n: int) -> str:
+    """`:prefix0, :prefix1, …` for an IN list of n values (kept in both paramstyles by Sql)."""
+    return ", ".join(f":{prefix}{i}" for i in range(n))
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_driver(session: Session, transaction: Any) -> None:
-    # the driver connection belongs to one transaction: the next one may get another from the pool
+    # the driver connection belongs to one transaction: the next one may get another from the pool; and
+    # what the transaction read or meant to write is gone with it
     if transaction.parent is None:
         session.info.pop(_KEY, None)
+        session.info.pop(_MEMO, None)

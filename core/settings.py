@@ -82,6 +82,9 @@ class Settings(BaseSettings):
 
     # group commit of inbound messages: how many a batch may hold
     ingest_batch_max: int = 256
+    # reference numbers (FK…-0042) each worker reserves at a time: 1 makes them gap-free, but then every
+    # batch of every worker queues on the day's counter row (see core/counters.py)
+    reference_block: int = Field(default=32, ge=1, le=10_000)
     # pseudonyms in volumes are keyed with this secret so openids never leave the database
     pseudonym_secret: str = "houqin-dev-pseudonym"
     # signs the expiring links that approved lookups get; and the public address those links start with

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from sqlalchemy import Engine, or_, select
 from sqlmodel import Session, col
 
-from core.fastsql import Sql
+from core.fastsql import Sql, memo
 from core.outbox import enqueue_to
 from core.settings import Settings
 from feedback.models import Action, Feedback, FeedbackEvent, Person, Status
@@ -34,6 +34,7 @@ FOOD_SAFETY_WORDS = (
     "过期",
 )
 _ON_DUTY = Sql("SELECT id, openid, wecom_userid FROM person WHERE roles LIKE :pattern")
+_ON_DUTY_MEMO = "houqin.alerts.on_duty"
 ALERT_TEXT = "【反馈预警】{ref} {why}\n{comment}\n请尽快在控制台处理。"
 
 
@@ -51,8 +52,12 @@ def alert_reason(
 
 def alert_on_duty(session: Session, *, reference: str, reason: str, comment: str) -> int:
     """Queue the alert to every on-duty manager who has a WeChat identity; returns how many."""
-    # raw SQL: this runs on the message path for every low score
-    rows = _ON_DUTY.run(session, pattern=f"%{ON_DUTY}%").fetchall()
+    # raw SQL, read once per transaction: this runs on the message path for every low score, and an
+    # ingest batch holds many
+    cache = memo(session)
+    rows = cache.get(_ON_DUTY_MEMO)
+    if rows is None:
+        rows = cache[_ON_DUTY_MEMO] = _ON_DUTY.run(session, pattern=f"%{ON_DUTY}%").fetchall()
     n = 0
     text = ALERT_TEXT.format(ref=reference, why=reason, comment=comment[:200])
     for person_id, openid, wecom_userid in rows:

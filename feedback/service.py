@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from core.clock import utcnow
-from core.counters import next_value
+from core.counters import next_number
 from core.fastsql import Sql, parse_date
 from feedback.models import Channel, Meeting, Site, Status
 from feedback.search import feedback_tokens
@@ -92,9 +92,10 @@ class FeedbackRow:
 
 
 def reference_number(session: Session, *, local_day: date) -> str:
-    """Allocate the next reference number of the day, e.g. FK20261124-0042 (gap-free, never reused)."""
-    day = local_day.strftime("%Y%m%d")
-    return f"FK{day}-{next_value(session, name=f'FK{day}'):04d}"
+    """Allocate the next reference number of the day, e.g. FK20261124-0042: never reused; gap-free unless
+    the transaction draws from a worker's block of numbers (the ingest writer: see core.counters)."""
+    day = f"{local_day.year:04d}{local_day.month:02d}{local_day.day:02d}"  # strftime costs 4 µs a call
+    return f"FK{day}-{next_number(session, name=f'FK{day}'):04d}"
 
 
 def create_feedback(

@@ -1,16 +1,23 @@
 """Feedback windows (dialogs): one per sender, kept in the database so every worker sees it.
 
-On the per-message path, so it uses precompiled SQL (core.fastsql) rather than ORM objects.
+On the per-message path, so it uses precompiled SQL (core.fastsql) rather than ORM objects. The ingest
+batch calls `batch` first: then the windows of all its senders are read with one query, the handlers work
+on those rows in memory, and every changed window is written with one executemany just before the
+transaction commits (on PostgreSQL psycopg pipelines it: one round trip), instead of a read and a write
+per message. Outside a batch every call goes to the database at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import event
 from sqlmodel import Session
 
-from core.fastsql import Sql, parse_dt
+from core.fastsql import Sql, memo, parse_dt, placeholders
 
 _GET = Sql(
     "SELECT id, sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at "
@@ -24,14 +31,18 @@ _UPSERT = Sql(
     "feedback_id = excluded.feedback_id, opened_at = excluded.opened_at, expires_at = excluded.expires_at "
     "RETURNING id"
 )
-_EXTEND = Sql("UPDATE dialog SET feedback_id = :feedback_id, expires_at = :expires_at WHERE id = :id")
+_EXTEND = Sql("UPDATE dialog SET feedback_id = :feedback_id, expires_at = :expires_at WHERE sender = :sender")
+_WRITE = Sql(_UPSERT.sqlite.removesuffix(" RETURNING id"))
+_COLUMNS = "id, sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at"
+_MANY: dict[int, Sql] = {}
+_BATCH = "houqin.dialogs"  # memo key: this transaction's windows, by sender, and the ones to write
 
 
 @dataclass
 class DialogRow:
     """A sender's open window: what it is about and which feedback it fills."""
 
-    id: int
+    id: int | None  # None until a batch writes it
     sender: str
     channel: str
     site_id: int | None
@@ -43,14 +54,10 @@ class DialogRow:
     expires_at: datetime
 
 
-def current_window(session: Session, *, sender: str, now: datetime) -> DialogRow | None:
-    """The sender's open window, or None when there is none or it has expired."""
-    row = _GET.one(session, sender=sender)
-    if row is None:
-        return None
+def _dialog(row: Any) -> DialogRow:
     opened, expires = parse_dt(row[8]), parse_dt(row[9])
     assert opened is not None and expires is not None
-    dialog = DialogRow(
+    return DialogRow(
         id=row[0],
         sender=row[1],
         channel=row[2],
@@ -62,7 +69,78 @@ def current_window(session: Session, *, sender: str, now: datetime) -> DialogRow
         opened_at=opened,
         expires_at=expires,
     )
-    return dialog if dialog.expires_at > now else None
+
+
+class _Batch:
+    __slots__ = ("dirty", "rows")
+
+    def __init__(self) -> None:
+        self.rows: dict[str, DialogRow | None] = {}  # None: the sender has no window stored
+        self.dirty: dict[str, DialogRow] = {}
+
+
+def batch(session: Session, *, senders: Iterable[str]) -> None:
+    """Read the windows of `senders` at once, and keep window changes in memory until the commit."""
+    state = memo(session).get(_BATCH)
+    if state is None:
+        state = memo(session)[_BATCH] = _Batch()
+    todo = [s for s in dict.fromkeys(senders) if s not in state.rows]
+    for start in range(0, len(todo), 500):
+        chunk = todo[start : start + 500]
+        stmt = _MANY.get(len(chunk))
+        if stmt is None:
+            stmt = _MANY[len(chunk)] = Sql(
+                f"SELECT {_COLUMNS} FROM dialog WHERE sender IN ({placeholders('s', len(chunk))})"
+            )
+        state.rows.update(dict.fromkeys(chunk))
+        for row in stmt.run(session, **{f"s{i}": s for i, s in enumerate(chunk)}).fetchall():
+            state.rows[row[1]] = _dialog(row)
+
+
+def _batch(session: Session) -> _Batch | None:
+    found: _Batch | None = memo(session).get(_BATCH)
+    return found
+
+
+def flush(session: Session) -> None:
+    """Write the windows a batch changed (called before the commit; a no-op outside a batch)."""
+    state = _batch(session)
+    if state is None or not state.dirty:
+        return
+    rows = [
+        {
+            "sender": d.sender,
+            "channel": d.channel,
+            "site_id": d.site_id,
+            "table_no": d.table_no,
+            "meeting_id": d.meeting_id,
+            "meal": d.meal,
+            "feedback_id": d.feedback_id,
+            "opened_at": d.opened_at,
+            "expires_at": d.expires_at,
+        }
+        for d in state.dirty.values()
+    ]
+    state.dirty = {}
+    _WRITE.many(session, rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _flush_before_commit(session: Session) -> None:
+    flush(session)
+
+
+def current_window(session: Session, *, sender: str, now: datetime) -> DialogRow | None:
+    """The sender's open window, or None when there is none or it has expired."""
+    state = _batch(session)
+    if state is not None and sender in state.rows:
+        dialog = state.rows[sender]
+    else:
+        row = _GET.one(session, sender=sender)
+        dialog = None if row is None else _dialog(row)
+        if state is not None:
+            state.rows[sender] = dialog
+    return dialog if dialog is not None and dialog.expires_at > now else None
 
 
 def open_window(
@@ -89,6 +167,11 @@ def open_window(
         meal=str(meal) if meal else None,
         feedback_id=feedback_id,
     )
+    state = _batch(session)
+    if state is not None:
+        dialog = DialogRow(id=None, **values, opened_at=now, expires_at=expires)  # type: ignore[arg-type]
+        state.rows[sender] = state.dirty[sender] = dialog
+        return dialog
     row = _UPSERT.one(session, **values, opened_at=now, expires_at=expires)
     return DialogRow(id=row[0], **values, opened_at=now, expires_at=expires)  # type: ignore[arg-type]
 
@@ -99,4 +182,8 @@ def extend_window(
     """Keep the window open for another `minutes` and point it at `feedback_id`."""
     dialog.feedback_id = feedback_id
     dialog.expires_at = now + timedelta(minutes=minutes)
-    _EXTEND.run(session, feedback_id=feedback_id, expires_at=dialog.expires_at, id=dialog.id)
+    state = _batch(session)
+    if state is not None:
+        state.rows[dialog.sender] = state.dirty[dialog.sender] = dialog
+        return
+    _EXTEND.run(session, feedback_id=feedback_id, expires_at=dialog.expires_at, sender=dialog.sender)

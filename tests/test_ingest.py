@@ -77,3 +77,48 @@ def test_ingestor_thread_batches_concurrent_submissions(engine, settings) -> Non
         ingestor.stop()
     assert all("FK" in r for r in replies) and len(set(replies)) == 60
     assert ingestor.delivered == 60 and ingestor.batches < 60  # grouped into fewer commits
+
+
+def test_one_batch_sees_its_own_windows_like_messages_one_at_a_time(engine, settings) -> None:  # type: ignore[no-untyped-def]
+    router = build_router()
+    first = process_batch(engine, [delivery("5分 早餐不错", 40, "o_b")], router=router, settings=settings)
+    batch = [
+        delivery("反馈", 41, "o_a"),  # opens a window …
+        delivery("4分", 42, "o_a"),  # … scored in the same batch …
+        delivery("米饭有点硬", 43, "o_a"),  # … and commented on
+        delivery("5分 早餐不错", 40, "o_b"),  # a retry of a message stored by an earlier batch
+        delivery("窗口排队太久", 44, "o_b"),  # added to o_b's window from that earlier batch
+    ]
+    results = process_batch(engine, batch, router=router, settings=settings)
+    assert [r.duplicate for r in results] == [False, False, False, True, False]
+    assert results[3].reply == first[0].reply and results[3].feedback_id == first[0].feedback_id
+    assert results[1].feedback_id == results[2].feedback_id is not None
+    assert results[4].feedback_id == first[0].feedback_id
+    with Session(engine) as s:
+        a = s.get(Feedback, results[1].feedback_id)
+        b = s.get(Feedback, first[0].feedback_id)
+        assert a is not None and (a.score, a.comment) == (4, "米饭有点硬")
+        assert b is not None and b.comment == "早餐不错\n窗口排队太久"
+        stored = {r.dedupe_key: r for r in s.execute(select(InboundMessage)).scalars()}
+        assert len(stored) == 5 and all(r.reply for r in stored.values())
+
+
+def test_two_writers_give_unique_reference_numbers(engine, settings) -> None:  # type: ignore[no-untyped-def]
+    from core.counters import Blocks
+
+    router = build_router()
+    writers = [Blocks(3), Blocks(3)]
+    results = []
+    for i in range(12):  # the two workers' batches interleave
+        results += process_batch(
+            engine,
+            [delivery(f"{1 + i % 5}分 第{i}条", 100 + i, f"o_{i}")],
+            router=router,
+            settings=settings,
+            numbers=writers[i % 2],
+        )
+    with Session(engine) as s:
+        by_id = {f.id: f.reference for f in s.execute(select(Feedback)).scalars()}
+    assert len(by_id) == 12 and len(set(by_id.values())) == 12
+    for r in results:  # each reply names its own feedback's number
+        assert r.feedback_id is not None and by_id[r.feedback_id] in r.reply

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session
 
-from core.counters import next_value, peek
+from core.counters import Blocks, next_number, next_value, peek
 from feedback import service
 from feedback.models import Feedback
 from handlers import dialogs
@@ -63,3 +63,75 @@ def test_counters_are_per_name_and_survive_rollback(engine) -> None:  # type: ig
         s.rollback()  # a rolled-back allocation is not used up: numbers stay gap-free
     with Session(engine) as s:
         assert peek(s, name="a") == 3 and next_value(s, name="a") == 4
+
+
+def test_blocks_hand_out_unique_numbers_beside_single_steps(engine) -> None:  # type: ignore[no-untyped-def]
+    a, b = Blocks(4), Blocks(4)  # two workers' writers
+    taken: list[int] = []
+    for blocks in (a, b, a, b, None, a):
+        with Session(engine) as s:
+            if blocks is None:
+                taken.append(next_number(s, name="FK"))  # the console, say: one at a time
+            else:
+                blocks.attach(s)
+                taken += [next_number(s, name="FK") for _ in range(3)]
+            s.commit()
+        if blocks is not None:
+            blocks.committed()
+    assert len(taken) == len(set(taken)) == 16
+    with Session(engine) as s:
+        assert peek(s, name="FK") >= max(taken)  # the counter is past every number handed out
+
+
+def test_a_block_reserved_by_a_rolled_back_transaction_is_dropped(engine) -> None:  # type: ignore[no-untyped-def]
+    blocks = Blocks(10)
+    with Session(engine) as s:
+        blocks.attach(s)
+        assert next_number(s, name="FK") == 1
+        s.rollback()  # the counter write is undone …
+    blocks.rolled_back()  # … so the block must go too, or 2–10 could be handed out twice
+    with Session(engine) as s:
+        assert next_value(s, name="FK") == 1  # someone else takes 1
+        s.commit()
+    with Session(engine) as s:
+        blocks.attach(s)
+        assert next_number(s, name="FK") == 2  # a fresh block: 2–11
+        s.commit()
+    blocks.committed()
+    with Session(engine) as s:
+        blocks.attach(s)
+        assert next_number(s, name="FK") == 3  # the kept block serves the next transaction
+        s.rollback()
+    blocks.rolled_back()  # nothing new was reserved: the block stays (3 is lost: a gap, never a repeat)
+    with Session(engine) as s:
+        blocks.attach(s)
+        assert next_number(s, name="FK") == 4
+
+
+def test_batched_windows_are_read_once_and_written_at_commit(engine) -> None:  # type: ignore[no-untyped-def]
+    now = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
+    with Session(engine) as s:
+        dialogs.open_window(s, sender="o_old", now=now, minutes=10, meal="lunch")
+        s.commit()
+    with Session(engine) as s:
+        dialogs.batch(s, senders=["o_old", "o_new"])
+        old = dialogs.current_window(s, sender="o_old", now=now)
+        assert old is not None and old.meal == "lunch"
+        assert dialogs.current_window(s, sender="o_new", now=now) is None
+        dialogs.open_window(s, sender="o_new", now=now, minutes=10, meal="dinner")
+        dialogs.extend_window(s, dialog=old, now=now + timedelta(minutes=5), minutes=10, feedback_id=None)
+        # the batch sees its own changes before they are written
+        new = dialogs.current_window(s, sender="o_new", now=now)
+        assert new is not None and new.meal == "dinner"
+        s.commit()  # written here
+    with Session(engine) as s:
+        new = dialogs.current_window(s, sender="o_new", now=now + timedelta(minutes=9))
+        assert new is not None and new.meal == "dinner" and new.id is not None
+        old = dialogs.current_window(s, sender="o_old", now=now + timedelta(minutes=14))
+        assert old is not None
+    with Session(engine) as s:
+        dialogs.batch(s, senders=["o_gone"])
+        dialogs.open_window(s, sender="o_gone", now=now, minutes=10)
+        s.rollback()  # a batch that fails writes no window
+    with Session(engine) as s:
+        assert dialogs.current_window(s, sender="o_gone", now=now) is None
