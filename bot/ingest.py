@@ -34,7 +34,7 @@ from bot.xmlmsg import truncate_utf8
 from core.clock import utcnow
 from core.counters import Blocks
 from core.db import unit_of_work
-from core.fastsql import Sql, placeholders
+from core.fastsql import Rows, Sql, one_per_key
 from core.settings import Settings
 from handlers import dialogs, texts
 from handlers.router import Context, Incoming, Router
@@ -126,44 +126,37 @@ def handle_one(session: Session, delivery: Delivery, *, router: Router, settings
     return Result(reply=reply, feedback_id=outcome.feedback_id)
 
 
-_INSERT_COLUMNS = ("key", "app", "sender", "msg_type", "event", "created_at", "received_at", "raw_xml")
-_CHUNK = 128  # rows per multi-row statement (11 parameters each: far under either database's limit)
-_INSERT_MANY: dict[int, Sql] = {}
+_INSERT_MANY = Rows(
+    "INSERT INTO inbound_message (dedupe_key, app, sender, msg_type, event, created_at, received_at, raw_xml, "
+    "reply, feedback_id, outcome) VALUES {rows} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
+    ("key", "app", "sender", "msg_type", "event", "created_at", "received_at", "raw_xml", "reply", "feedback_id",
+     "outcome"),
+)  # fmt: skip
+_CHUNK = 128  # keys per IN list
 _EXISTING_MANY: dict[int, Sql] = {}
 
 
 def _insert_many(session: Session, deliveries: list[Delivery]) -> dict[str, int]:
     """Insert the InboundMessage rows of a batch with one statement per chunk; key → id of those that were
     new (a key already stored, or stored meanwhile by another worker, is left out: ON CONFLICT)."""
-    new: dict[str, int] = {}
     received = utcnow()
-    for start in range(0, len(deliveries), _CHUNK):
-        chunk = deliveries[start : start + _CHUNK]
-        stmt = _INSERT_MANY.get(len(chunk))
-        if stmt is None:
-            rows = ", ".join(
-                "(" + ", ".join(f":{c}{i}" for c in _INSERT_COLUMNS) + ", NULL, NULL, 'handled')"
-                for i in range(len(chunk))
-            )
-            stmt = _INSERT_MANY[len(chunk)] = Sql(
-                "INSERT INTO inbound_message (dedupe_key, app, sender, msg_type, event, created_at, received_at, "
-                f"raw_xml, reply, feedback_id, outcome) VALUES {rows} "
-                "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key"
-            )
-        params: dict[str, Any] = {}
-        for i, d in enumerate(chunk):
-            msg = d.incoming
-            params[f"key{i}"] = d.key
-            params[f"app{i}"] = msg.app
-            params[f"sender{i}"] = msg.sender
-            params[f"msg_type{i}"] = msg.msg_type
-            params[f"event{i}"] = msg.event
-            params[f"created_at{i}"] = msg.created_at
-            params[f"received_at{i}"] = received
-            params[f"raw_xml{i}"] = d.raw_xml
-        for row_id, key in stmt.run(session, **params).fetchall():
-            new[key] = int(row_id)
-    return new
+    rows = [
+        {
+            "key": d.key,
+            "app": d.incoming.app,
+            "sender": d.incoming.sender,
+            "msg_type": d.incoming.msg_type,
+            "event": d.incoming.event,
+            "created_at": d.incoming.created_at,
+            "received_at": received,
+            "raw_xml": d.raw_xml,
+            "reply": None,  # written with the batch's other replies, before the commit
+            "feedback_id": None,
+            "outcome": "handled",
+        }
+        for d in deliveries
+    ]
+    return {key: int(row_id) for row_id, key in _INSERT_MANY.run(session, rows)}
 
 
 def _existing_many(session: Session, keys: list[str]) -> dict[str, tuple[str, int | None]]:
@@ -174,8 +167,9 @@ def _existing_many(session: Session, keys: list[str]) -> dict[str, tuple[str, in
         stmt = _EXISTING_MANY.get(len(chunk))
         if stmt is None:
             stmt = _EXISTING_MANY[len(chunk)] = Sql(
-                "SELECT dedupe_key, reply, feedback_id FROM inbound_message "
-                f"WHERE dedupe_key IN ({placeholders('k', len(chunk))})"
+                one_per_key(
+                    "SELECT dedupe_key, reply, feedback_id FROM inbound_message", "dedupe_key", len(chunk)
+                )
             )
         for key, reply, feedback_id in stmt.run(session, **{f"k{i}": k for i, k in enumerate(chunk)}):
             found[key] = (reply or "", feedback_id)
@@ -216,6 +210,8 @@ def handle_batch(
             result = Result(reply=reply, feedback_id=outcome.feedback_id)
         seen[d.key] = result
         results.append(result)
+    # one UPDATE by primary key per row (psycopg pipelines them): an UPDATE … FROM (VALUES …) join would
+    # be one statement, but PostgreSQL plans it as a sequential scan while the table is new
     _SET_REPLY.many(session, replies)
     return results
 

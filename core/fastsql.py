@@ -90,6 +90,39 @@ class Sql:
         return self.run(session, **params).fetchone()
 
 
+class Rows:
+    """One statement over many rows of parameters: `{rows}` in the text becomes a VALUES list of
+    `(:col0, …), (:col1, …)`, built once per row count. One statement per chunk of rows instead of one
+    per row: on PostgreSQL each executed statement costs the server far more than one more VALUES row.
+    """
+
+    __slots__ = ("_built", "chunk", "columns", "text")
+
+    def __init__(self, text: str, columns: tuple[str, ...], *, chunk: int = 128) -> None:
+        self.text = text
+        self.columns = columns
+        self.chunk = chunk
+        self._built: dict[int, Sql] = {}
+
+    def _sql(self, n: int) -> Sql:
+        found = self._built.get(n)
+        if found is None:
+            values = ", ".join("(" + ", ".join(f":{c}{i}" for c in self.columns) + ")" for i in range(n))
+            found = self._built[n] = Sql(self.text.replace("{rows}", values))
+        return found
+
+    def run(self, session: Session, rows: list[dict[str, Any]]) -> list[Any]:
+        """Execute over `rows` (dicts keyed by column), chunk by chunk; the rows any RETURNING gave back."""
+        out: list[Any] = []
+        for start in range(0, len(rows), self.chunk):
+            chunk = rows[start : start + self.chunk]
+            params = {f"{c}{i}": row[c] for i, row in enumerate(chunk) for c in self.columns}
+            cur = self._sql(len(chunk)).run(session, **params)
+            if cur.description is not None:
+                out.extend(cur.fetchall())
+        return out
+
+
 def driver(session: Session) -> tuple[Any, bool]:
     """The DBAPI connection under the session's current transaction (begun if needed), and whether it is PostgreSQL."""
     cached = session.info.get(_KEY)
@@ -114,9 +147,12 @@ def memo(session: Session) -> dict[str, Any]:
     return found
 
 
-def placeholders(prefix: str, n: int) -> str:
-    """`:prefix0, :prefix1, …` for an IN list of n values (kept in both paramstyles by Sql)."""
-    return ", ".join(f":{prefix}{i}" for i in range(n))
+def one_per_key(select: str, column: str, n: int) -> str:
+    """`select WHERE column = :k0 UNION ALL select WHERE column = :k1 …`: n lookups on a unique column in
+    one statement. Not `IN (…)`: PostgreSQL may plan an IN list over a table it believes small (new, or
+    not analyzed yet) as a sequential scan, and psycopg's prepared statement keeps that plan as the table
+    grows; an equality on a unique index is planned as an index lookup whatever the statistics say."""
+    return " UNION ALL ".join(f"{select} WHERE {column} = :k{i}" for i in range(n))
 
 
 @event.listens_for(Session, "after_transaction_end")

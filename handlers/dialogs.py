@@ -2,9 +2,8 @@
 
 On the per-message path, so it uses precompiled SQL (core.fastsql) rather than ORM objects. The ingest
 batch calls `batch` first: then the windows of all its senders are read with one query, the handlers work
-on those rows in memory, and every changed window is written with one executemany just before the
-transaction commits (on PostgreSQL psycopg pipelines it: one round trip), instead of a read and a write
-per message. Outside a batch every call goes to the database at once.
+on those rows in memory, and every changed window is written with one multi-row upsert just before the
+transaction commits, instead of a read and a write per message. Outside a batch every call goes to the database at once.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlmodel import Session
 
-from core.fastsql import Sql, memo, parse_dt, placeholders
+from core.fastsql import Rows, Sql, memo, one_per_key, parse_dt
 
 _GET = Sql(
     "SELECT id, sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at "
@@ -32,7 +31,23 @@ _UPSERT = Sql(
     "RETURNING id"
 )
 _EXTEND = Sql("UPDATE dialog SET feedback_id = :feedback_id, expires_at = :expires_at WHERE sender = :sender")
-_WRITE = Sql(_UPSERT.sqlite.removesuffix(" RETURNING id"))
+_WRITE = Rows(
+    "INSERT INTO dialog (sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at) "
+    "VALUES {rows} ON CONFLICT (sender) DO UPDATE SET channel = excluded.channel, site_id = excluded.site_id, "
+    "table_no = excluded.table_no, meeting_id = excluded.meeting_id, meal = excluded.meal, "
+    "feedback_id = excluded.feedback_id, opened_at = excluded.opened_at, expires_at = excluded.expires_at",
+    (
+        "sender",
+        "channel",
+        "site_id",
+        "table_no",
+        "meeting_id",
+        "meal",
+        "feedback_id",
+        "opened_at",
+        "expires_at",
+    ),
+)
 _COLUMNS = "id, sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at"
 _MANY: dict[int, Sql] = {}
 _BATCH = "houqin.dialogs"  # memo key: this transaction's windows, by sender, and the ones to write
@@ -90,10 +105,10 @@ def batch(session: Session, *, senders: Iterable[str]) -> None:
         stmt = _MANY.get(len(chunk))
         if stmt is None:
             stmt = _MANY[len(chunk)] = Sql(
-                f"SELECT {_COLUMNS} FROM dialog WHERE sender IN ({placeholders('s', len(chunk))})"
+                one_per_key(f"SELECT {_COLUMNS} FROM dialog", "sender", len(chunk))
             )
         state.rows.update(dict.fromkeys(chunk))
-        for row in stmt.run(session, **{f"s{i}": s for i, s in enumerate(chunk)}).fetchall():
+        for row in stmt.run(session, **{f"k{i}": s for i, s in enumerate(chunk)}).fetchall():
             state.rows[row[1]] = _dialog(row)
 
 
@@ -122,7 +137,7 @@ def flush(session: Session) -> None:
         for d in state.dirty.values()
     ]
     state.dirty = {}
-    _WRITE.many(session, rows)
+    _WRITE.run(session, rows)
 
 
 @event.listens_for(Session, "before_commit")

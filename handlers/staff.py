@@ -90,10 +90,9 @@ def search(msg: Incoming, ctx: Context, person: Person, query: str, *, offset: i
     if result.total == 0 and not lines:
         return Outcome(t.SEARCH_NONE.format(query=query))
     if result.hits:
+        head = t.SEARCH_HEAD if result.total_exact else t.SEARCH_HEAD_MANY
         lines.append(
-            t.SEARCH_HEAD.format(
-                query=query, total=result.total, first=offset + 1, last=offset + len(result.hits)
-            )
+            head.format(query=query, total=result.total, first=offset + 1, last=offset + len(result.hits))
         )
         for n, hit in enumerate(result.hits, start=offset + 1):
             lines.append(
@@ -104,7 +103,7 @@ def search(msg: Incoming, ctx: Context, person: Person, query: str, *, offset: i
                     date=f"{hit.service_date:%Y-%m-%d}",
                 )
             )
-    more = offset + len(result.hits) < result.total
+    more = not result.total_exact or offset + len(result.hits) < result.total
     lines.append(t.SEARCH_MORE if more else t.SEARCH_END)
     cursor = ctx.session.execute(
         select(LookupCursor).where(col(LookupCursor.sender) == msg.sender)
