@@ -34,9 +34,10 @@ from bot.xmlmsg import truncate_utf8
 from core.clock import utcnow
 from core.counters import Blocks
 from core.db import unit_of_work
-from core.fastsql import Rows, Sql, one_per_key
+from core.fastsql import Rows, Sql, flush_deferred, one_per_key
 from core.settings import Settings
-from handlers import dialogs, texts
+from handlers import texts
+from handlers.batch import prepare as prepare_batch
 from handlers.router import Context, Incoming, Router
 
 if TYPE_CHECKING:
@@ -128,9 +129,10 @@ def handle_one(session: Session, delivery: Delivery, *, router: Router, settings
 
 _INSERT_MANY = Rows(
     "INSERT INTO inbound_message (dedupe_key, app, sender, msg_type, event, created_at, received_at, raw_xml, "
-    "reply, feedback_id, outcome) VALUES {rows} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
-    ("key", "app", "sender", "msg_type", "event", "created_at", "received_at", "raw_xml", "reply", "feedback_id",
-     "outcome"),
+    "reply, feedback_id, outcome) {rows} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
+    {"key": "text", "app": "text", "sender": "text", "msg_type": "text", "event": "text",
+     "created_at": "timestamptz", "received_at": "timestamptz", "raw_xml": "text", "reply": "text",
+     "feedback_id": "integer", "outcome": "text"},
 )  # fmt: skip
 _CHUNK = 128  # keys per IN list
 _EXISTING_MANY: dict[int, Sql] = {}
@@ -183,14 +185,15 @@ def handle_batch(
 
     The InboundMessage rows go in with one multi-row insert (in key order, so two workers inserting
     overlapping keys lock them in the same order), the duplicates' stored replies come back with one
-    query, the senders' windows are read at once (handlers.dialogs.batch), each new delivery is routed
-    in arrival order, and the replies are written with one executemany. A copy of a delivery earlier in
+    query, the senders' windows are read at once and new feedback and windows are written just before
+    the replies (handlers.batch), each new delivery is routed in arrival order, and the replies are
+    written with one executemany. A copy of a delivery earlier in
     the same batch is answered from memory.
     """
     unique = list({d.key: d for d in deliveries}.values())
     new = _insert_many(session, sorted(unique, key=lambda d: d.key))
     existing = _existing_many(session, [d.key for d in unique if d.key not in new])
-    dialogs.batch(session, senders=[d.incoming.sender for d in unique if d.key in new])
+    prepare_batch(session, senders=[d.incoming.sender for d in unique if d.key in new])
     seen: dict[str, Result] = {}
     replies: list[dict[str, Any]] = []
     results: list[Result] = []
@@ -210,6 +213,7 @@ def handle_batch(
             result = Result(reply=reply, feedback_id=outcome.feedback_id)
         seen[d.key] = result
         results.append(result)
+    flush_deferred(session)  # the feedback and windows the replies refer to, first
     # one UPDATE by primary key per row (psycopg pipelines them): an UPDATE … FROM (VALUES …) join would
     # be one statement, but PostgreSQL plans it as a sequential scan while the table is new
     _SET_REPLY.many(session, replies)

@@ -11,6 +11,7 @@ rows written here and raw reads of ORM rows agree.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -91,33 +92,50 @@ class Sql:
 
 
 class Rows:
-    """One statement over many rows of parameters: `{rows}` in the text becomes a VALUES list of
-    `(:col0, …), (:col1, …)`, built once per row count. One statement per chunk of rows instead of one
-    per row: on PostgreSQL each executed statement costs the server far more than one more VALUES row.
+    """One statement over many rows: `{rows}` in the text becomes the rows' source, in one statement per
+    chunk instead of one per row (on PostgreSQL each executed statement costs the server far more than one
+    more row). SQLite: `VALUES (:col0, …), (:col1, …)`, built once per row count. PostgreSQL: `SELECT *
+    FROM unnest(…)` with one array parameter per column: one short statement whatever the row count
+    (psycopg re-parses, and does not cache, a statement text longer than 4 KiB).
+
+    `columns` maps each column to its PostgreSQL type (the arrays' element type).
     """
 
-    __slots__ = ("_built", "chunk", "columns", "text")
+    __slots__ = ("_built", "chunk", "columns", "pg")
 
-    def __init__(self, text: str, columns: tuple[str, ...], *, chunk: int = 128) -> None:
-        self.text = text
+    def __init__(self, text: str, columns: dict[str, str], *, chunk: int = 128) -> None:
         self.columns = columns
         self.chunk = chunk
         self._built: dict[int, Sql] = {}
+        source = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in columns.items())
+        self.pg = Sql(text.replace("{rows}", f"SELECT * FROM unnest({source})")).pg
+        self._built[0] = Sql(text)  # the template, for SQLite's VALUES lists
 
-    def _sql(self, n: int) -> Sql:
+    def _sqlite(self, n: int) -> str:
         found = self._built.get(n)
         if found is None:
             values = ", ".join("(" + ", ".join(f":{c}{i}" for c in self.columns) + ")" for i in range(n))
-            found = self._built[n] = Sql(self.text.replace("{rows}", values))
-        return found
+            found = self._built[n] = Sql(self._built[0].sqlite.replace("{rows}", f"VALUES {values}"))
+        return found.sqlite
 
     def run(self, session: Session, rows: list[dict[str, Any]]) -> list[Any]:
-        """Execute over `rows` (dicts keyed by column), chunk by chunk; the rows any RETURNING gave back."""
+        """Execute over `rows` (dicts keyed by column); the rows any RETURNING gave back."""
+        if not rows:
+            return []
+        conn, is_pg = driver(session)
+        if is_pg:
+            cur = conn.cursor()
+            cur.execute(self.pg, {c: [row[c] for row in rows] for c in self.columns})
+            return cur.fetchall() if cur.description is not None else []
         out: list[Any] = []
         for start in range(0, len(rows), self.chunk):
             chunk = rows[start : start + self.chunk]
-            params = {f"{c}{i}": row[c] for i, row in enumerate(chunk) for c in self.columns}
-            cur = self._sql(len(chunk)).run(session, **params)
+            params = {
+                f"{c}{i}": _sqlite_value(v) if type(v := row[c]) in _CONVERT else v
+                for i, row in enumerate(chunk)
+                for c in self.columns
+            }
+            cur = conn.execute(self._sqlite(len(chunk)), params)
             if cur.description is not None:
                 out.extend(cur.fetchall())
         return out
@@ -145,6 +163,31 @@ def memo(session: Session) -> dict[str, Any]:
     if found is None:
         found = session.info[_MEMO] = {}
     return found
+
+
+_DEFERRED = "houqin.fastsql.deferred"
+
+
+def defer(session: Session, *, order: int, flush: Callable[[Session], None]) -> None:
+    """Have `flush` write what a batch kept in memory, before the transaction commits (or when
+    `flush_deferred` is called). Lower `order` first: rows others refer to (feedback) before the rows
+    that refer to them (windows). Registering the same function again is a no-op."""
+    pending: dict[Callable[[Session], None], int] = memo(session).setdefault(_DEFERRED, {})
+    pending.setdefault(flush, order)
+
+
+def flush_deferred(session: Session) -> None:
+    """Run every registered flush now, in order (each must be safe to call again)."""
+    pending = memo(session).get(_DEFERRED)
+    if pending:
+        for flush in sorted(pending, key=pending.__getitem__):
+            flush(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _flush_before_commit(session: Session) -> None:
+    if _MEMO in session.info:
+        flush_deferred(session)
 
 
 def one_per_key(select: str, column: str, n: int) -> str:

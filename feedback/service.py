@@ -9,15 +9,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from core.clock import utcnow
 from core.counters import next_number
-from core.fastsql import Sql, parse_date
+from core.fastsql import Rows, Sql, defer, driver, memo, one_per_key, parse_date
 from feedback.models import Channel, Meeting, Site, Status
 from feedback.search import feedback_tokens
 from feedback.vocabulary import TOPIC_WORDS
@@ -35,10 +37,24 @@ _INSERT = Sql(
     ":channel, :source, :sender, :site_id, :table_no, :meeting_id, :meal, :service_date, :score, :comment, "
     ":search_tokens, :topics, 'new', :misuse, NULL, :created_at, :created_at) RETURNING id"
 )
-_GET = Sql(
+_COLUMNS = {
+    "id": "integer", "reference": "text", "channel": "text", "source": "text", "sender": "text",
+    "site_id": "integer", "table_no": "text", "meeting_id": "integer", "meal": "text", "service_date": "date",
+    "score": "integer", "comment": "text", "search_tokens": "text", "topics": "text", "status": "text",
+    "misuse": "boolean", "volume_id": "integer", "created_at": "timestamptz", "updated_at": "timestamptz",
+}  # fmt: skip
+_INSERT_ROWS = Rows(f"INSERT INTO feedback ({', '.join(_COLUMNS)}) {{rows}}", _COLUMNS)
+_NEXT_IDS_PG = Sql("SELECT nextval(pg_get_serial_sequence('feedback', 'id')) FROM generate_series(1, :n)")
+_MAX_ID = Sql("SELECT coalesce(max(id), 0) FROM feedback")
+_PENDING = "houqin.feedback.pending"  # memo key: rows not written yet
+_ROWS = "houqin.feedback.rows"  # memo key: rows this batch created or prefetched, by id
+_GET_MANY: dict[int, Sql] = {}
+_ID_BLOCK = 32
+_SELECT = (
     "SELECT id, reference, channel, sender, site_id, table_no, meeting_id, meal, service_date, score, comment, "
-    "status, volume_id FROM feedback WHERE id = :id"
+    "status, volume_id FROM feedback"
 )
+_GET = Sql(f"{_SELECT} WHERE id = :id")
 _UPDATE = Sql(
     "UPDATE feedback SET score = :score, comment = :comment, search_tokens = :search_tokens, topics = :topics, "
     "updated_at = :now "
@@ -91,6 +107,63 @@ class FeedbackRow:
     volume_id: int | None
 
 
+class _Pending:
+    """New feedback rows of this transaction not written yet, and the ids reserved for them."""
+
+    __slots__ = ("ids_pending", "next_id", "pg_ids", "rows")
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, object]] = []
+        self.ids_pending: set[int] = set()
+        self.pg_ids: list[int] = []  # PostgreSQL: reserved from the sequence, not yet used (newest first)
+        self.next_id: int | None = None  # SQLite: the next id after the largest stored or reserved
+
+
+def defer_inserts(session: Session) -> None:
+    """Keep the feedback this transaction creates in memory and write it with one multi-row insert before
+    the commit (the ingest batch: one statement per batch instead of one round trip per message).
+
+    Ids are reserved up front so handlers can use them at once: on PostgreSQL from the table's sequence
+    (never handed out twice, even to another worker); on SQLite after the largest id, which is safe because
+    the batch's transaction holds SQLite's write lock from its first statement. Any read or change of
+    feedback through this module writes the pending rows first, so callers never see the difference.
+    """
+    cache = memo(session)
+    if _PENDING not in cache:
+        cache[_PENDING] = _Pending()
+        defer(session, order=0, flush=flush_inserts)
+
+
+def flush_inserts(session: Session) -> None:
+    """Write the feedback rows `defer_inserts` kept in memory (a no-op when there are none)."""
+    pending: _Pending | None = memo(session).get(_PENDING)
+    if pending is not None and pending.rows:
+        rows, pending.rows = pending.rows, []
+        pending.ids_pending.clear()
+        _INSERT_ROWS.run(session, rows)
+
+
+def _flush_if_pending(session: Session, feedback_id: int) -> None:
+    """Write the pending rows when `feedback_id` is one of them (about to be read, changed or referred to)."""
+    pending: _Pending | None = memo(session).get(_PENDING)
+    if pending is not None and feedback_id in pending.ids_pending:
+        flush_inserts(session)
+
+
+def _reserve_id(session: Session, pending: _Pending) -> int:
+    _conn, is_pg = driver(session)
+    if is_pg:
+        if not pending.pg_ids:
+            rows = _NEXT_IDS_PG.run(session, n=_ID_BLOCK).fetchall()
+            pending.pg_ids = sorted((int(r[0]) for r in rows), reverse=True)
+        return pending.pg_ids.pop()
+    if pending.next_id is None:
+        pending.next_id = int(_MAX_ID.one(session)[0]) + 1
+    found = pending.next_id
+    pending.next_id += 1
+    return found
+
+
 def reference_number(session: Session, *, local_day: date) -> str:
     """Allocate the next reference number of the day, e.g. FK20261124-0042: never reused; gap-free unless
     the transaction draws from a worker's block of numbers (the ingest writer: see core.counters)."""
@@ -140,26 +213,61 @@ def create_feedback(
         site_id=site_id,
         meeting_id=meeting_id,
     )
-    row = _INSERT.one(
-        session,
-        **values,
-        search_tokens=tokens,
-        topics=topics_of(comment),
-        source=source,
-        misuse=False,
-        created_at=now,
-    )
+    extra = {
+        "search_tokens": tokens,
+        "topics": topics_of(comment),
+        "source": source,
+        "misuse": False,
+    }
+    pending: _Pending | None = memo(session).get(_PENDING)
+    if pending is not None:
+        new_id = _reserve_id(session, pending)
+        pending.ids_pending.add(new_id)
+        pending.rows.append(
+            {
+                **values,
+                **extra,
+                "id": new_id,
+                "status": "new",
+                "volume_id": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        created = FeedbackRow(id=new_id, **values, status=Status.new, volume_id=None)  # type: ignore[arg-type]
+        memo(session).setdefault(_ROWS, {})[new_id] = created
+        return created
+    row = _INSERT.one(session, **values, **extra, created_at=now)
     return FeedbackRow(id=row[0], **values, status=Status.new, volume_id=None)  # type: ignore[arg-type]
 
 
-def get_feedback(session: Session, *, feedback_id: int) -> FeedbackRow | None:
-    """One feedback as a plain row."""
-    row = _GET.one(session, id=feedback_id)
-    if row is None:
-        return None
+def _row(row: Any) -> FeedbackRow:
     values = list(row)
     values[8] = parse_date(values[8])
     return FeedbackRow(*values)
+
+
+def prefetch(session: Session, *, feedback_ids: Iterable[int]) -> None:
+    """Read these feedback with one query and keep them for `get_feedback` for the rest of the transaction
+    (the ingest batch: the feedback its senders' windows point at)."""
+    known: dict[int, FeedbackRow] = memo(session).setdefault(_ROWS, {})
+    todo = [i for i in dict.fromkeys(feedback_ids) if i not in known]
+    for start in range(0, len(todo), 500):
+        chunk = todo[start : start + 500]
+        stmt = _GET_MANY.get(len(chunk))
+        if stmt is None:
+            stmt = _GET_MANY[len(chunk)] = Sql(one_per_key(_SELECT, "id", len(chunk)))
+        for row in stmt.run(session, **{f"k{i}": fid for i, fid in enumerate(chunk)}).fetchall():
+            known[int(row[0])] = _row(row)
+
+
+def get_feedback(session: Session, *, feedback_id: int) -> FeedbackRow | None:
+    """One feedback as a plain row (the same object again within a batch that created or prefetched it)."""
+    known: dict[int, FeedbackRow] | None = memo(session).get(_ROWS)
+    if known is not None and feedback_id in known:
+        return known[feedback_id]
+    row = _GET.one(session, id=feedback_id)
+    return None if row is None else _row(row)
 
 
 def add_to_feedback(
@@ -168,6 +276,7 @@ def add_to_feedback(
     """Add a score (when it has none) and/or more comment text to a feedback still open for the diner."""
     if feedback.volume_id is not None:
         raise ArchivedError(feedback.reference)
+    _flush_if_pending(session, feedback.id)
     changed = []
     if score is not None and feedback.score is None:
         feedback.score = score
@@ -223,6 +332,7 @@ def attach_media(
     """Attach a photo or voice note to a feedback (the file is fetched from WeChat later, by a job)."""
     if feedback.volume_id is not None:
         raise ArchivedError(feedback.reference)
+    _flush_if_pending(session, feedback.id)
     now = utcnow()
     row = _MEDIA.one(
         session,

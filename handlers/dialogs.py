@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event
 from sqlmodel import Session
 
-from core.fastsql import Rows, Sql, memo, one_per_key, parse_dt
+from core.fastsql import Rows, Sql, defer, memo, one_per_key, parse_dt
 
 _GET = Sql(
     "SELECT id, sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at "
@@ -33,21 +32,12 @@ _UPSERT = Sql(
 _EXTEND = Sql("UPDATE dialog SET feedback_id = :feedback_id, expires_at = :expires_at WHERE sender = :sender")
 _WRITE = Rows(
     "INSERT INTO dialog (sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at) "
-    "VALUES {rows} ON CONFLICT (sender) DO UPDATE SET channel = excluded.channel, site_id = excluded.site_id, "
+    "{rows} ON CONFLICT (sender) DO UPDATE SET channel = excluded.channel, site_id = excluded.site_id, "
     "table_no = excluded.table_no, meeting_id = excluded.meeting_id, meal = excluded.meal, "
     "feedback_id = excluded.feedback_id, opened_at = excluded.opened_at, expires_at = excluded.expires_at",
-    (
-        "sender",
-        "channel",
-        "site_id",
-        "table_no",
-        "meeting_id",
-        "meal",
-        "feedback_id",
-        "opened_at",
-        "expires_at",
-    ),
-)
+    {"sender": "text", "channel": "text", "site_id": "integer", "table_no": "text", "meeting_id": "integer",
+     "meal": "text", "feedback_id": "integer", "opened_at": "timestamptz", "expires_at": "timestamptz"},
+)  # fmt: skip
 _COLUMNS = "id, sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at"
 _MANY: dict[int, Sql] = {}
 _BATCH = "houqin.dialogs"  # memo key: this transaction's windows, by sender, and the ones to write
@@ -99,6 +89,7 @@ def batch(session: Session, *, senders: Iterable[str]) -> None:
     state = memo(session).get(_BATCH)
     if state is None:
         state = memo(session)[_BATCH] = _Batch()
+        defer(session, order=1, flush=flush)  # after feedback rows: a window refers to its feedback
     todo = [s for s in dict.fromkeys(senders) if s not in state.rows]
     for start in range(0, len(todo), 500):
         chunk = todo[start : start + 500]
@@ -110,6 +101,16 @@ def batch(session: Session, *, senders: Iterable[str]) -> None:
         state.rows.update(dict.fromkeys(chunk))
         for row in stmt.run(session, **{f"k{i}": s for i, s in enumerate(chunk)}).fetchall():
             state.rows[row[1]] = _dialog(row)
+
+
+def window_feedback_ids(session: Session, *, now: datetime) -> list[int]:
+    """The feedback the batch's open windows point at (to read them all at once)."""
+    state = _batch(session)
+    if state is None:
+        return []
+    return [
+        d.feedback_id for d in state.rows.values() if d is not None and d.feedback_id and d.expires_at > now
+    ]
 
 
 def _batch(session: Session) -> _Batch | None:
@@ -138,11 +139,6 @@ def flush(session: Session) -> None:
     ]
     state.dirty = {}
     _WRITE.run(session, rows)
-
-
-@event.listens_for(Session, "before_commit")
-def _flush_before_commit(session: Session) -> None:
-    flush(session)
 
 
 def current_window(session: Session, *, sender: str, now: datetime) -> DialogRow | None:

@@ -122,3 +122,34 @@ def test_two_writers_give_unique_reference_numbers(engine, settings) -> None:  #
     assert len(by_id) == 12 and len(set(by_id.values())) == 12
     for r in results:  # each reply names its own feedback's number
         assert r.feedback_id is not None and by_id[r.feedback_id] in r.reply
+
+
+def test_feedback_of_a_batch_is_written_at_commit_under_its_reserved_ids(engine, settings) -> None:  # type: ignore[no-untyped-def]
+    from feedback.models import FeedbackMedia
+    from feedback.search import search
+
+    now = int(time.time())
+    photo = (
+        f"<xml><ToUserName>g</ToUserName><FromUserName>o_p</FromUserName><CreateTime>{now}</CreateTime>"
+        "<MsgType>image</MsgType><PicUrl>http://x/p.jpg</PicUrl><MediaId>M1</MediaId><MsgId>62</MsgId></xml>"
+    )
+    data = parse_xml(photo)
+    batch = [
+        delivery("2分 红烧肉太咸", 61, "o_p"),
+        Delivery(key=dedupe_key(data, app="mp"), incoming=to_incoming(data, app="mp"), raw_xml=photo),
+        delivery("5分 米饭很香", 63, "o_q"),
+    ]
+    router = build_router()
+    results = process_batch(engine, batch, router=router, settings=settings)
+    # the photo went to the feedback created two messages earlier in the same (uncommitted) batch
+    assert results[0].feedback_id == results[1].feedback_id is not None
+    later = process_batch(engine, [delivery("4分 汤不错", 64, "o_r")], router=router, settings=settings)
+    with Session(engine) as s:
+        rows = {f.id: f for f in s.execute(select(Feedback)).scalars()}
+        assert set(rows) == {results[0].feedback_id, results[2].feedback_id, later[0].feedback_id}
+        assert rows[results[0].feedback_id].comment == "红烧肉太咸"  # type: ignore[index]
+        media = s.execute(select(FeedbackMedia)).scalars().one()
+        assert media.feedback_id == results[0].feedback_id and media.media_id == "M1"
+        # the search index has them too (SQLite's FTS trigger, PostgreSQL's generated vector)
+        found = search(s, query="米饭", archived_only=False)
+        assert [h.feedback_id for h in found.hits] == [results[2].feedback_id]
