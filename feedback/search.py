@@ -8,14 +8,19 @@ matching across punctuation, a space, or from the comment into the site name: re
 a case-insensitive substring scan would find. The column ends with filter tokens (service month, meal,
 site, meeting) so date, meal and place filters are answered by the index too.
 
-Indexes (migration 0004): SQLite, an FTS5 external-content table `feedback_fts` over feedback.search_tokens,
-kept in sync by triggers that add the token `zzopen` while the feedback is bound to no volume; PostgreSQL,
-the stored generated column `search_vector = to_tsvector('simple', search_tokens)` with a GIN index.
+Indexes (migrations 0004, 0006): SQLite, an FTS5 external-content table `feedback_fts` over
+feedback.search_tokens, kept in sync by triggers that add the token `zzopen` while the feedback is bound to no
+volume; PostgreSQL, the stored generated column `search_vector = to_tsvector('simple', search_tokens || ' zzopen'
+or ' zzvol<volume id>')` with a GIN index.
 
-Totals are exact. SQLite counts with the FTS index alone (archived: no `zzopen`, less the items of volumes
-still being built); PostgreSQL visits each match's row for its volume, so its cost grows with the number of
-matches, and the same pass tells how the matches spread over months. A page is sorted from all matches when
-they are few, else only from the newest months that hold it (their month token narrows the index).
+Totals are exact up to TOTAL_CAP matches (or the end of the page asked for), beyond it a lower bound
+(SearchResult.total_exact; the chat says "more than"). SQLite counts exactly with the FTS index alone
+(archived: no `zzopen`, less the items of volumes still being built) and sorts a page from all matches when
+they are few, else only from the newest months that hold it. PostgreSQL 15 reads a table row for every
+match it counts (a bitmap scan does not skip all-visible pages), so it walks the newest months first, each
+narrowed by its month token and sorted, and stops once it has the page and one match past the cap; the
+older months, when still needed, are asked at once (archived: no `zzopen`, no token of a volume still
+being built).
 """
 
 from __future__ import annotations
@@ -38,9 +43,11 @@ from feedback.vocabulary import MEAL_WORDS
 
 # Tokens of the index that are not text: never a character or a pair (those are 1–2 characters long).
 SEPARATOR = "zzsepzz"  # ends a run
-OPEN = "zzopen"  # SQLite only, added by the FTS triggers: bound to no volume yet
+OPEN = "zzopen"  # bound to no volume yet: added by the FTS triggers (SQLite), in search_vector (PostgreSQL)
+VOLUME = "zzvol"  # PostgreSQL's search_vector: this and the volume id, while bound to a volume
 SNIPPET_CHARS = 40
-DIRECT_MAX = 2000  # up to this many matches, a page is sorted from all of them at once
+DIRECT_MAX = 2000  # SQLite: up to this many matches, a page is sorted from all of them at once
+TOTAL_CAP = 1000  # totals are exact up to this many matches (or the end of the page asked for)
 
 _RUN = re.compile(r"[^\W_]+")  # letters and digits of any script: Han, kana, Latin, digits, …
 _NOT_ALNUM = re.compile(r"[^0-9a-z]")
@@ -460,11 +467,15 @@ class Hit:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """One page of hits, the exact number of matches, and how the query was read."""
+    """One page of hits, the number of matches, and how the query was read.
+
+    `total` is exact when `total_exact`; otherwise there are more than `total` matches (`total` is then the
+    larger of TOTAL_CAP and the end of the page, so more pages follow)."""
 
     total: int
     hits: list[Hit]
     query: Query
+    total_exact: bool = True
 
 
 @dataclass(frozen=True)
@@ -573,63 +584,96 @@ class _Sqlite:
 
 
 class _Postgres:
-    """GIN: the heap is visited for every match anyway (for the volume), so one pass gives the total and how
-    the matches spread over months; the page is then sorted from the months it falls in (their token
-    narrows the bitmap)."""
+    """GIN, newest months first: a month's token narrows the index to that month's matches, so a common word
+    costs the rows of a month or two, never all its matches; what the newest months leave (rare words, or a
+    count short of the cap) is asked of the remaining period in one statement."""
+
+    WALK = 2  # months walked one by one before the rest is asked at once
 
     def __init__(self, session: Session, *, archived_only: bool) -> None:
         self.s = session
-        self.archived = f"AND f.volume_id IN ({_ARCHIVED_VOLUMES}) " if archived_only else ""
-        # a count over a large table is costed above jit_above_cost, and compiling takes longer than the
-        # query; a bigger work_mem keeps the bitmap of a common word exact (not lossy)
-        session.execute(sql("SET LOCAL jit = off"))
-        session.execute(sql("SET LOCAL work_mem = '32MB'"))
-
-    def page(self, phrases: Phrases, groups: Groups, *, limit: int, offset: int) -> list[int]:
-        """Ids of one page of matches, newest service date first, then by reference."""
-        # MATERIALIZED: sort the matches, never walk the service-date index backwards testing every row
-        stmt = (
-            "WITH m AS MATERIALIZED (SELECT f.id, f.service_date, f.reference FROM feedback f "
-            f"WHERE f.search_vector @@ to_tsquery('simple', :q) {self.archived}) "
-            "SELECT id FROM m ORDER BY service_date DESC, reference LIMIT :limit OFFSET :offset"
+        self.archived_only = archived_only
+        # a bigger work_mem keeps the bitmap of a common word exact (not lossy); the months are read in order
+        # (one process, no Gather); compiling (JIT) takes longer than these queries
+        session.execute(
+            sql(
+                "SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true), "
+                "set_config('max_parallel_workers_per_gather', '0', true)"
+            )
         )
-        params = {"q": tsquery_text(phrases, groups), "limit": limit, "offset": offset}
+
+    @property
+    def _exclude(self) -> str:
+        """SQL for the tsquery text that leaves out what is not archived: feedback bound to no volume, or to
+        one still being built (normally none). Read in the same statement as the matches (one snapshot)."""
+        if not self.archived_only:
+            return "''"
+        return (
+            f"' & !{OPEN}' || coalesce((SELECT string_agg(' & !{VOLUME}' || id, '') FROM volume "
+            "WHERE status NOT IN ('sealed', 'received')), '')"
+        )
+
+    def walk(
+        self, phrases: Phrases, groups: Groups, months: list[tuple[int, int]], *, most: int
+    ) -> list[int]:
+        """Ids of the first `most` matches in these months, newest service date first, then by reference: one
+        statement (a lateral join over the months' queries) whose LIMIT stops before the older months."""
+        queries = [tsquery_text(phrases, [*groups, [month_token(*ym)]]) for ym in months]
+        # OFFSET 0: each month's tsquery is a value parsed once, not an expression parsed again for every row
+        stmt = (
+            f"WITH e AS MATERIALIZED (SELECT {self._exclude} AS x) "
+            "SELECT x.id FROM e CROSS JOIN unnest(CAST(:queries AS text[])) AS m(q) "
+            "CROSS JOIN LATERAL (SELECT to_tsquery('simple', m.q || e.x) AS q OFFSET 0) t "
+            f"CROSS JOIN LATERAL (SELECT f.id FROM feedback f WHERE f.search_vector @@ t.q {_ORDER}) x "
+            "LIMIT :most"
+        )
+        return list(self.s.execute(sql(stmt), {"queries": queries, "most": most}).scalars())
+
+    def rest(
+        self, phrases: Phrases, groups: Groups, lo: date, hi: date, *, most: int, ordered: bool
+    ) -> list[int]:
+        """Ids of matches with a service date from lo to before hi: the first `most` (ordered), or any `most`."""
+        params: dict[str, Any] = {"lo": lo, "hi": hi, "most": most}
+        head, source = "", "feedback f WHERE true "
+        if phrases or groups:
+            params["q"] = tsquery_text(phrases, groups)
+            head = f"WITH e AS MATERIALIZED (SELECT to_tsquery('simple', :q || {self._exclude}) AS q) "
+            source = "e JOIN feedback f ON f.search_vector @@ e.q "
+        elif self.archived_only:  # dates alone: no index but the service date's
+            source = f"feedback f WHERE f.volume_id = ANY (ARRAY({_ARCHIVED_VOLUMES})) "
+        where = "AND f.service_date >= :lo AND f.service_date < :hi "
+        if (
+            ordered
+        ):  # MATERIALIZED: sort the matches, never walk the service-date index backwards testing rows
+            stmt = (
+                f"{head}{', ' if head else 'WITH '}m AS MATERIALIZED (SELECT f.id, f.service_date, f.reference "
+                f"FROM {source}{where}) SELECT id FROM m ORDER BY service_date DESC, reference LIMIT :most"
+            )
+        else:
+            stmt = f"{head}SELECT f.id FROM {source}{where}LIMIT :most"
         return list(self.s.execute(sql(stmt), params).scalars())
 
     def search(
-        self,
-        phrases: Phrases,
-        groups: Groups,
-        dates: Groups,
-        months: list[tuple[int, int]],
-        *,
-        limit: int,
-        offset: int,
+        self, phrases: Phrases, groups: Groups, months: list[tuple[int, int]], *, need: int, most: int
     ) -> tuple[int, list[int]]:
-        per_month = self.s.execute(
-            sql(
-                "SELECT EXTRACT(YEAR FROM f.service_date)::int, EXTRACT(MONTH FROM f.service_date)::int, count(*) "
-                f"FROM feedback f WHERE f.search_vector @@ to_tsquery('simple', :q) {self.archived}"
-                "GROUP BY 1, 2 ORDER BY 1 DESC, 2 DESC"
-            ),
-            {"q": tsquery_text(phrases, [*groups, *dates])},
-        ).all()
-        total = sum(int(r[2]) for r in per_month)
-        if total <= offset or limit <= 0:
-            return total, []
-        if total <= DIRECT_MAX or len(per_month) == 1:
-            return total, self.page(phrases, [*groups, *dates], limit=limit, offset=offset)
-        skipped, got = 0, 0
-        chosen: list[str] = []
-        for y, m, n in per_month:
-            if not chosen and skipped + n <= offset:
-                skipped += n
-                continue
-            chosen.append(month_token(y, m))
-            got += n
-            if skipped + got >= offset + limit:
-                break
-        return total, self.page(phrases, [*groups, chosen], limit=limit, offset=offset - skipped)
+        """How many matches up to `most`, and the first `need` ids."""
+        first = self.walk(phrases, groups, months[: self.WALK], most=most)
+        left = months[self.WALK :]
+        if len(first) >= most or not left:
+            return len(first), first[:need]
+        # the rest of the months, at once when they are consecutive (no date filter, or a year), else walked
+        if _months_between(_month_start(left[-1]), _month_start(left[0])) != left:
+            more = self.walk(phrases, groups, left, most=most - len(first))
+        else:
+            y, m = left[0]
+            lo, hi = _month_start(left[-1]), date(y + m // 12, m % 12 + 1, 1)
+            ordered = len(first) < need
+            more = self.rest(phrases, groups, lo, hi, most=most - len(first), ordered=ordered)
+        return len(first) + len(more), (first + more)[:need]
+
+
+def _month_start(ym: tuple[int, int]) -> date:
+    return date(ym[0], ym[1], 1)
 
 
 def _months_between(lo: date, hi: date) -> list[tuple[int, int]]:
@@ -735,7 +779,12 @@ def _hits(session: Session, ids: list[int], terms: Sequence[str]) -> list[Hit]:
 def _plain(session: Session, *, archived_only: bool, limit: int, offset: int) -> tuple[int, list[int]]:
     """An empty query: every (archived) feedback, newest first. No index helps; only the console asks."""
     where = f"f.volume_id IN ({_ARCHIVED_VOLUMES})" if archived_only else "1 = 1"
-    total = int(session.execute(sql(f"SELECT count(*) FROM feedback f WHERE {where}")).scalar_one())
+    total = int(
+        session.execute(
+            sql(f"SELECT count(*) FROM (SELECT 1 FROM feedback f WHERE {where} LIMIT :most) x"),
+            {"most": max(TOTAL_CAP, offset + limit) + 1},
+        ).scalar_one()
+    )
     ids = session.execute(
         sql(f"SELECT f.id FROM feedback f WHERE {where} {_ORDER} LIMIT :limit OFFSET :offset"),
         {"limit": limit, "offset": offset},
@@ -743,20 +792,25 @@ def _plain(session: Session, *, archived_only: bool, limit: int, offset: int) ->
     return total, list(ids)
 
 
+def _result(q: Query, hits: list[Hit], count: int, *, limit: int, offset: int) -> SearchResult:
+    """The result with its total: exact up to TOTAL_CAP (or the end of the page), else a lower bound."""
+    bound = max(TOTAL_CAP, offset + limit)
+    return SearchResult(total=min(count, bound), hits=hits, query=q, total_exact=count <= bound)
+
+
 def search(
     session: Session, *, query: str | Query, archived_only: bool, limit: int = 5, offset: int = 0
 ) -> SearchResult:
-    """Feedback matching a 查档 query (archived only, or all for the console), newest first, with the exact total."""
+    """Feedback matching a 查档 query (archived only, or all for the console), newest first, with the total
+    (exact up to TOTAL_CAP, see SearchResult)."""
     q = query if isinstance(query, Query) else _parse_for(session, query)
     terms = [_norm(t) for t in q.terms]
     if q.is_empty:
-        total, ids = _plain(session, archived_only=archived_only, limit=limit, offset=offset)
-        return SearchResult(total=total, hits=_hits(session, ids, terms), query=q)
-    pg = session.get_bind().dialect.name == "postgresql"
-    months = _data_months(session, q) if q.has_dates or not pg else []
-    if q.has_dates and not months:
-        return SearchResult(total=0, hits=[], query=q)
-    dates = [[month_token(*ym) for ym in months]] if q.has_dates else []
+        count, ids = _plain(session, archived_only=archived_only, limit=limit, offset=offset)
+        return _result(q, _hits(session, ids, terms), count, limit=limit, offset=offset)
+    months = _data_months(session, q)
+    if not months:
+        return _result(q, [], 0, limit=limit, offset=offset)
     groups: list[list[str]] = []
     if q.meals:
         groups.append([meal_token(m) for m in sorted(q.meals)])
@@ -764,9 +818,17 @@ def search(
         groups.append(
             [site_token(i) for i in sorted(q.site_ids)] + [meeting_token(i) for i in sorted(q.meeting_ids)]
         )
-    index = (_Postgres if pg else _Sqlite)(session, archived_only=archived_only)
-    total, ids = index.search(q.phrases, groups, dates, months, limit=limit, offset=offset)
-    return SearchResult(total=total, hits=_hits(session, ids, terms), query=q)
+    if session.get_bind().dialect.name == "postgresql":
+        # the first matches up to one past the bound: enough for the page and the (bounded) count
+        most = max(TOTAL_CAP, offset + limit) + 1
+        gin = _Postgres(session, archived_only=archived_only)
+        count, first = gin.search(q.phrases, groups, months, need=offset + limit, most=most)
+        ids = first[offset : offset + limit] if limit > 0 else []
+    else:
+        dates = [[month_token(*ym) for ym in months]] if q.has_dates else []
+        index = _Sqlite(session, archived_only=archived_only)
+        count, ids = index.search(q.phrases, groups, dates, months, limit=limit, offset=offset)
+    return _result(q, _hits(session, ids, terms), count, limit=limit, offset=offset)
 
 
 def search_volumes(session: Session, *, query: str | Query, limit: int = 20) -> list[VolumeHit]:

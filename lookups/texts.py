@@ -12,6 +12,8 @@ BIND_ALREADY = "您已绑定为 {name}（{department}）。"
 SEARCH_USAGE = "查档格式：查档 关键词，可加年份、月份、餐次或食堂，例如：查档 2026年10月 红烧肉"
 SEARCH_NONE = "没有找到与「{query}」相关的已归档条目。"
 SEARCH_HEAD = "「{query}」共找到 {total} 条（第 {first}–{last} 条）："
+# beyond feedback.search.TOTAL_CAP matches: a lower bound
+SEARCH_HEAD_MANY = "「{query}」找到超过 {total} 条（第 {first}–{last} 条）："
 SEARCH_HIT = "{n}. {code}\n   {title}（{date}）"
 SEARCH_MORE = "回复「更多」查看下一页；查阅原件请发送：查阅 档号 目的"
 SEARCH_END = "已是最后一页。查阅原件请发送：查阅 档号 目的"

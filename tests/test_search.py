@@ -293,7 +293,8 @@ def test_archived_only_needs_a_sealed_or_received_volume(session: Session, pagin
 def test_order_paging_and_exact_totals(session: Session, paging: str) -> None:
     ids = [_fb(session, f"米饭硬 第{i}条", day=date(2026, 10, 1 + i % 5)) for i in range(12)]
     first = search(session, query="米饭", archived_only=False, limit=5)
-    assert first.total == 12 and len(first.hits) == 5
+    assert len(first.hits) == 5
+    assert first.total == 12 if first.total_exact else 5 <= first.total < 12
     keys = [(h.service_date, h.reference) for h in first.hits]
     assert [k[0] for k in keys] == sorted((k[0] for k in keys), reverse=True)
     everything = search(session, query="米饭", archived_only=False, limit=100).hits
@@ -303,8 +304,66 @@ def test_order_paging_and_exact_totals(session: Session, paging: str) -> None:
     assert {h.feedback_id for h in everything} == set(ids)
     pages = [search(session, query="米饭", archived_only=False, limit=5, offset=o) for o in (0, 5, 10, 15)]
     assert [len(p.hits) for p in pages] == [5, 5, 2, 0]
-    assert all(p.total == 12 for p in pages)
+    assert all(
+        p.total == 12 if p.total_exact else 5 + o <= p.total < 12
+        for p, o in zip(pages, (0, 5, 10, 15), strict=True)
+    )
     assert [h.feedback_id for p in pages for h in p.hits] == [h.feedback_id for h in everything]
+
+
+def test_totals_are_exact_up_to_the_cap_then_a_lower_bound(
+    session: Session, paging: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fs, "TOTAL_CAP", 4)
+    days = [date(2026, 10, 20), date(2026, 9, 3), date(2026, 8, 14), date(2025, 12, 1)]
+    ids = [_fb(session, f"米饭硬 第{i}条", day=days[i % 4]) for i in range(7)]
+    _fb(session, "空调太冷")
+    everything = search(session, query="米饭", archived_only=False, limit=100)
+    assert everything.total == 7 and everything.total_exact  # the page reaches past the cap
+    assert {h.feedback_id for h in everything.hits} == set(ids)
+    order = [h.feedback_id for h in everything.hits]
+    first = search(session, query="米饭", archived_only=False, limit=2)
+    assert (first.total, first.total_exact) == (4, False)  # more than 4
+    assert [h.feedback_id for h in first.hits] == order[:2]
+    third = search(session, query="米饭", archived_only=False, limit=2, offset=4)
+    assert (third.total, third.total_exact) == (6, False)  # never below the end of the page
+    assert [h.feedback_id for h in third.hits] == order[4:6]
+    last = search(session, query="米饭", archived_only=False, limit=2, offset=6)
+    assert (last.total, last.total_exact) == (7, True)
+    assert [h.feedback_id for h in last.hits] == order[6:]
+    few = search(session, query="空调", archived_only=False, limit=2)
+    assert (few.total, few.total_exact) == (1, True)
+
+
+def test_chat_says_more_than_the_cap(  # type: ignore[no-untyped-def]
+    settings, engine, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from core.db import unit_of_work
+    from exports.service import compile_locked
+    from lookups import identity
+    from lookups import texts as t
+    from server.app import create_app
+    from tests.test_lookups import roster, say
+    from tests.volume_data import fill_period
+
+    monkeypatch.setattr(fs, "TOTAL_CAP", 8)
+    fill_period(engine, n=12, comment="红烧肉偏咸，米饭有点硬")
+    compile_locked(engine, settings=settings, period="2026-10")
+    with TestClient(create_app(settings, engine=engine)) as client:
+        with unit_of_work(engine) as s:
+            identity.import_roster(s, path=roster(tmp_path, [["A009", "赵六", "后勤处", ""]]))
+            identity.bind(s, openid="o_zhao", staff_no="A009", name="赵六")
+        first = say(client, "查档 米饭", "o_zhao")  # 12 archived matches
+        assert t.SEARCH_HEAD_MANY.format(query="米饭", total=8, first=1, last=5) in first
+        assert t.SEARCH_MORE in first
+        second = say(client, "更多", "o_zhao")
+        assert t.SEARCH_HEAD_MANY.format(query="米饭", total=10, first=6, last=10) in second
+        third = say(client, "更多", "o_zhao")
+        assert (
+            t.SEARCH_HEAD.format(query="米饭", total=12, first=11, last=12) in third and t.SEARCH_END in third
+        )
 
 
 def test_adding_to_a_feedback_keeps_its_tokens(session: Session) -> None:
@@ -416,16 +475,24 @@ def _pages(s: Session, q: str, *, archived_only: bool, size: int = 3) -> list[in
     while True:
         result = search(s, query=q, archived_only=archived_only, limit=size, offset=len(out))
         out += [h.feedback_id for h in result.hits]
+        if not result.total_exact:  # a lower bound, never below what was shown: more pages follow
+            assert len(out) <= result.total and len(result.hits) == size, (q, result.total, out)
         if len(result.hits) < size:
-            assert result.total == len(out), (q, result.total, out)
+            assert result.total_exact and result.total == len(out), (q, result.total, out)
             return out
 
 
-@pytest.fixture(params=["direct", "by_month"])
+@pytest.fixture(params=["direct", "by_month", "capped"])
 def paging(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both ways of fetching a page: sorting every match at once, or walking month by month."""
+    """The ways of fetching a page: sorting every match at once, or walking month by month (SQLite: when
+    there are many matches; PostgreSQL: the newest months, then the rest at once, or every month one by
+    one); and totals capped low, so that most are a lower bound."""
     if request.param == "by_month":
         monkeypatch.setattr(fs, "DIRECT_MAX", 0)
+        monkeypatch.setattr(fs._Postgres, "WALK", 1000)
+    if request.param == "capped":
+        monkeypatch.setattr(fs, "TOTAL_CAP", 2)
+        monkeypatch.setattr(fs._Postgres, "WALK", 1)
     return str(request.param)
 
 
