@@ -1,10 +1,11 @@
 """Exactly-once ingest with group commit.
 
 Every verified message goes to one writer thread per process. The writer takes whatever has queued up
-(a batch), and for each message inserts its InboundMessage with `ON CONFLICT DO NOTHING` on the dedupe
-key, runs the router, and stores the reply on that row; then it commits the batch once. A retry or a
-concurrent copy finds the row and gets the stored reply, so every copy answers the same reference number.
-One fsync serves a whole batch, which is what makes durable commits (synchronous=FULL) fast enough.
+(a batch), inserts the batch's InboundMessage rows with `ON CONFLICT DO NOTHING` on the dedupe key, runs
+the router for each new one, and stores the replies on those rows; then it commits the batch once. A retry
+or a concurrent copy finds the row and gets the stored reply, so every copy answers the same reference
+number. One fsync serves a whole batch, which is what makes durable commits (synchronous=FULL) fast
+enough, and the database is asked a handful of times per batch, not per message (`handle_batch`).
 
 If a batch fails, each of its messages is retried alone; a message whose handler still fails is stored
 with outcome `failed` and a holding reply, so nothing verified is ever lost. When the database itself is
