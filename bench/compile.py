@@ -185,8 +185,10 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for n in args.sizes:
-        comp = [_child("compile", n) for _ in range(args.repeat)]
-        base = [_child("baseline", n) for _ in range(args.repeat)]
+        comp, base = [], []
+        for _ in range(args.repeat):  # alternated, so that a busy spell of the machine slows both alike
+            comp.append(_child("compile", n))
+            base.append(_child("baseline", n))
         c_rate = statistics.median(n / r["seconds"] for r in comp)
         b_rate = statistics.median(n / r["seconds"] for r in base)
         rows.append(

@@ -1,7 +1,8 @@
 """BagIt packaging of a volume (the `bagit` package) and bag validation.
 
 `bagit.make_bag` converts a folder in place and calls `os.chdir`, which would move every thread of the
-web server with it: it runs in a child process. Run as `python -m exports.bagging DIR INFO_JSON`.
+web server with it: it runs in a child process. Run as `python -m exports.bagging DIR INFO_JSON`, or
+`python -m exports.bagging -` with `[DIR, INFO]` as JSON on standard input (what a Bagger sends).
 """
 
 from __future__ import annotations
@@ -20,18 +21,49 @@ class BagError(Exception):
     """Making or validating a bag failed."""
 
 
+class Bagger:
+    """Makes one bag in a child process that is started ahead, so that the child's start-up (an
+    interpreter and the bagit import) overlaps the workbook's writing instead of following it.
+
+    Use as a context manager: leaving it without `make` ends the child, which has then done nothing (a
+    child whose parent died reads the end of its input and exits the same way).
+    """
+
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "exports.bagging", "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
+
+    def make(self, folder: Path, info: dict[str, str]) -> None:
+        """Turn `folder` into a bag (payload moved under data/)."""
+        # ASCII JSON: the child decodes its input in whatever locale it has
+        _, err = self._proc.communicate(json.dumps([str(folder), info]))
+        if self._proc.returncode != 0:
+            raise BagError(
+                f"bagit failed for {folder}: {err.strip().splitlines()[-1:] or self._proc.returncode}"
+            )
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.communicate()
+
+    def __enter__(self) -> Bagger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def make_bag(folder: Path, info: dict[str, str]) -> None:
     """Turn `folder` into a bag (payload moved under data/), in a child process."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "exports.bagging", str(folder), json.dumps(info, ensure_ascii=False)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise BagError(
-            f"bagit failed for {folder}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}"
-        )
+    with Bagger() as bagger:
+        bagger.make(folder, info)
 
 
 def validate_bag(path: Path) -> list[str]:
@@ -57,4 +89,11 @@ def external_identifier(path: Path) -> str | None:
 
 
 if __name__ == "__main__":
-    bagit.make_bag(sys.argv[1], json.loads(sys.argv[2]), checksums=list(CHECKSUMS))
+    if sys.argv[1:] == ["-"]:  # a Bagger's child: one request on standard input
+        request = sys.stdin.read()
+        if not request:
+            sys.exit(0)  # the parent gave up (or died) before asking: nothing to do
+        folder, info = json.loads(request)
+    else:
+        folder, info = sys.argv[1], json.loads(sys.argv[2])
+    bagit.make_bag(folder, info, checksums=list(CHECKSUMS))

@@ -20,6 +20,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 MAX_CELL_CHARS = 32000  # Excel keeps 32,767; openpyxl cuts silently past that, we cut visibly first
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 _NEWLINES = re.compile(r"\r\n?")
+_ILLEGAL = ILLEGAL_CHARACTERS_RE.search
 
 
 @dataclass
@@ -32,8 +33,11 @@ class Sanitised:
 
 def sanitise(text: str) -> Sanitised:
     """Remove control characters, normalise newlines, cut over-long text; note a formula-like start."""
-    text = _NEWLINES.sub("\n", text)
+    if "\r" in text:
+        text = _NEWLINES.sub("\n", text)
     out = Sanitised(text)
+    if len(text) <= MAX_CELL_CHARS and not text.startswith(FORMULA_PREFIXES) and not _ILLEGAL(text):
+        return out  # the common case: nothing to do
     removed = len(ILLEGAL_CHARACTERS_RE.findall(text))
     if removed:
         out.text = ILLEGAL_CHARACTERS_RE.sub("", out.text)
@@ -55,9 +59,12 @@ def canonical(value: Any) -> str:
     return str(value)
 
 
+_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # json.dumps makes one per call
+
+
 def line(record: Sequence[Any]) -> str:
     """The canonical line of a record."""
-    return json.dumps([canonical(v) for v in record], ensure_ascii=False, separators=(",", ":"))
+    return _LINE.encode([v if v.__class__ is str else canonical(v) for v in record])
 
 
 def item_digest(record: Sequence[Any]) -> str:
@@ -76,10 +83,12 @@ class ContentDigest:
     def add(self, record: Sequence[Any]) -> str:
         """Feed one record; return its item digest."""
         data = line(record).encode("utf-8")
-        self._sha.update(data + b"\n")
-        self._sm3.update(data + b"\n")
+        item = hashlib.sha256(data).hexdigest()
+        data += b"\n"
+        self._sha.update(data)
+        self._sm3.update(data)
         self.count += 1
-        return hashlib.sha256(data).hexdigest()
+        return item
 
     @property
     def sha256(self) -> str:

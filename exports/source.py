@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -29,15 +29,14 @@ from feedback.models import (
     Meal,
     Meeting,
     Site,
-    Status,
 )
 from feedback.service import pseudonym
 from feedback.vocabulary import CHANNEL_LABELS, MEAL_LABELS, STATUS_LABELS
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
-    """One bound feedback with everything its rows need (`feedback` is a plain row of the feedback table)."""
+    """One bound feedback with everything its rows need (`feedback` is a FeedbackRow, not a model object)."""
 
     seq: int
     item_code: str
@@ -54,27 +53,60 @@ class Item:
 _FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
 
 
+class FeedbackRow(NamedTuple):
+    """An item's number and code and the feedback columns its rows and checks read (not search_tokens,
+    several times the comment's size). Reading a field of a named tuple costs a tenth of reading one of
+    a SQLAlchemy Row."""
+
+    seq: int
+    item_code: str
+    id: int
+    reference: str
+    channel: str
+    sender: str
+    site_id: int | None
+    meeting_id: int | None
+    meal: str | None
+    service_date: date
+    score: int | None
+    comment: str
+    topics: str
+    status: str
+    volume_id: int | None
+    created_at: datetime
+
+
+_COLUMNS = [_FEEDBACK.c[name] for name in FeedbackRow._fields[2:]]
+
+
 def iter_items(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterator[Item]:
     """The volume's items in seq order."""
     sites = {s.id: s for s in session.execute(select(Site)).scalars()}
     meetings = {m.id: m for m in session.execute(select(Meeting)).scalars()}
+    wheres: dict[tuple[Any, ...], tuple[str, str]] = {}  # (channel, site, meeting, meal) -> (meal, where)
+    in_volume = col(VolumeItem.volume_id) == volume_id
     last = 0
     while True:
         # plain rows, not ORM objects: building a model object per feedback cost more than writing its cells
-        rows = session.execute(
-            select(col(VolumeItem.seq), col(VolumeItem.item_code), _FEEDBACK)
-            .join(_FEEDBACK, _FEEDBACK.c.id == col(VolumeItem.feedback_id))
-            .where(col(VolumeItem.volume_id) == volume_id, col(VolumeItem.seq) > last)
-            .order_by(col(VolumeItem.seq))
-            .limit(chunk)
-        ).all()
+        rows = [
+            FeedbackRow._make(row)
+            for row in session.execute(
+                select(col(VolumeItem.seq), col(VolumeItem.item_code), *_COLUMNS)
+                .join(_FEEDBACK, _FEEDBACK.c.id == col(VolumeItem.feedback_id))
+                .where(in_volume, col(VolumeItem.seq) > last)
+                .order_by(col(VolumeItem.seq))
+                .limit(chunk)
+            )
+        ]
         if not rows:
             return
-        ids = [row.id for row in rows]
+        # this chunk's media and events, by the chunk's seq range (no list of thousands of ids to bind)
+        in_chunk = (in_volume, col(VolumeItem.seq) > last, col(VolumeItem.seq) <= rows[-1].seq)
         media: dict[int, list[FeedbackMedia]] = {}
         for m in session.execute(
             select(FeedbackMedia)
-            .where(col(FeedbackMedia.feedback_id).in_(ids))
+            .join(VolumeItem, col(VolumeItem.feedback_id) == col(FeedbackMedia.feedback_id))
+            .where(*in_chunk)
             .order_by(col(FeedbackMedia.id))
         ).scalars():
             media.setdefault(m.feedback_id, []).append(m)
@@ -82,10 +114,8 @@ def iter_items(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterat
         closed: dict[int, datetime] = {}
         for ev in session.execute(
             select(FeedbackEvent)
-            .where(
-                col(FeedbackEvent.feedback_id).in_(ids),
-                col(FeedbackEvent.action).in_([Action.replied, Action.closed]),
-            )
+            .join(VolumeItem, col(VolumeItem.feedback_id) == col(FeedbackEvent.feedback_id))
+            .where(*in_chunk, col(FeedbackEvent.action).in_([Action.replied, Action.closed]))
             .order_by(col(FeedbackEvent.id))
         ).scalars():
             if ev.action == Action.replied:
@@ -103,10 +133,14 @@ def iter_items(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterat
                 reply=replies.get(fb.id),
                 closed_at=closed.get(fb.id),
             )
-            item.meal = (
-                MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal and fb.channel != Channel.meeting else ""
-            )
-            item.where = where_label(item)
+            key = (fb.channel, fb.site_id, fb.meeting_id, fb.meal)
+            labels = wheres.get(key)
+            if labels is None:  # a handful of sites × meals: labelled once, not per item
+                item.meal = (
+                    MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal and fb.channel != Channel.meeting else ""
+                )
+                labels = wheres[key] = (item.meal, where_label(item))
+            item.meal, item.where = labels
             yield item
         last = rows[-1].seq
         session.expunge_all()  # keep the identity map from growing with the volume
@@ -118,7 +152,16 @@ def _pseudonym(sender: str, secret: str) -> str:
 
 
 def _local(dt: datetime | None, settings: Settings) -> str:
-    return to_local(dt, settings.tz).strftime("%Y-%m-%d %H:%M") if dt else ""
+    """Local time to the minute, as printed (strftime("%Y-%m-%d %H:%M"), a third of the cost)."""
+    if not dt:
+        return ""
+    t = to_local(dt, settings.tz)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}"
+
+
+@lru_cache(maxsize=4096)
+def _day(day: date) -> str:
+    return day.strftime("%Y%m%d")
 
 
 @lru_cache(maxsize=4096)
@@ -166,14 +209,14 @@ def record(item: Item, *, settings: Settings) -> tuple[list[Any], Sanitised]:
         item.seq,
         item.item_code,
         _local(fb.created_at, settings),
-        CHANNEL_LABELS.get(Channel(fb.channel), fb.channel),
+        CHANNEL_LABELS.get(fb.channel, fb.channel),
         _pseudonym(fb.sender, settings.pseudonym_secret),
         item.where,
         fb.topics,
         fb.score if fb.score is not None else "",
         comment.text,
         attachments,
-        STATUS_LABELS.get(Status(fb.status), fb.status),
+        STATUS_LABELS.get(fb.status, fb.status),
         reply_text,
         reply.actor if reply else "",
         _local(reply.at, settings) if reply else "",
@@ -204,14 +247,13 @@ def catalogue_row(item: Item, *, settings: Settings) -> list[Any]:
     notes = []
     if item.media:
         notes.append(f"附件{len(item.media)}")
-    day: date = fb.service_date
     return [
         item.seq,
         item.item_code,
         fb.reference,
         responsible,
         title,
-        day.strftime("%Y%m%d"),
+        _day(fb.service_date),
         "",
         1,
         "；".join(notes),

@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import statistics
 from collections.abc import Callable, Iterable, Iterator
-from copy import copy
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.indexed_list import IndexedList
@@ -78,15 +77,19 @@ class _Stats:
         self.total = [0, 0, 0, 0]
         self.replied = 0
         self.hours: list[float] = []
+        self.weeks: dict[date, str] = {}
 
     def add(self, item: Item) -> None:
         fb = item.feedback
-        iso = fb.service_date.isocalendar()
+        week = self.weeks.get(fb.service_date)
+        if week is None:
+            iso = fb.service_date.isocalendar()
+            week = self.weeks[fb.service_date] = f"{iso.year}年第{iso.week:02d}周"
         score = fb.score
         where = item.where.split(" · ")[0]
         self._bump(self.groups["site"].setdefault(where, [0, 0, 0, 0]), score)
         self._bump(self.groups["meal"].setdefault(item.meal or "—", [0, 0, 0, 0]), score)
-        self._bump(self.groups["week"].setdefault(f"{iso.year}年第{iso.week:02d}周", [0, 0, 0, 0]), score)
+        self._bump(self.groups["week"].setdefault(week, [0, 0, 0, 0]), score)
         for topic in (fb.topics or texts.UNCLASSIFIED).split(","):
             self._bump(self.groups["topic"].setdefault(topic, [0, 0, 0, 0]), score)
         self._bump(self.total, fb.score)
@@ -164,24 +167,74 @@ def _text(ws: Any, value: Any) -> Any:
     return value
 
 
+def _as_written(ws: Any, values: list[Any]) -> list[Any]:
+    """A row's values as appended: `_text` only for the strings that need it (most rows have none)."""
+    return [_text(ws, v) if isinstance(v, str) and v[:1] == "=" else v for v in values]
+
+
+class _FixedStyleCell(Cell):
+    """A cell whose style is set once and never changes: its style id is looked up once, not each time
+    the cell is written (openpyxl hashes the whole style array for every write)."""
+
+    __slots__ = ("_fixed_style_id",)
+
+    @property
+    def style_id(self) -> int:
+        return self._fixed_style_id
+
+
 class _Styled:
-    """Cells sharing one style, copied from a template instead of re-resolving fonts per cell."""
+    """One styled cell per column, filled anew for each row.
+
+    A write-only sheet serialises a row while it is appended, so the same cell object can carry the value
+    of every row's column: no new cell and no copy of the style per value. A _Styled must therefore fill
+    at most one cell of a row.
+    """
 
     def __init__(self, ws: Any, *, font: Font | None = None, wrap: bool = False) -> None:
-        template = WriteOnlyCell(ws, value="")
+        self.cell = _FixedStyleCell(ws, row=1, column=1, value="")
         if font is not None:
-            template.font = font
+            self.cell.font = font
         if wrap:
-            template.alignment = WRAP
-        self.ws = ws
-        self.style = template._style
+            self.cell.alignment = WRAP
+        self.cell._fixed_style_id = Cell.style_id.fget(self.cell)
 
     def __call__(self, value: Any) -> Any:
-        c = WriteOnlyCell(self.ws, value=value)
+        c = self.cell
+        c.value = value
         if isinstance(value, str):
-            c.data_type = "s"
-        c._style = copy(self.style)
+            c.data_type = "s"  # user text is text, even when it starts with "="
         return c
+
+
+def _cells_first(ws: Any) -> None:
+    """Make `ws.append` take the cells in a row without a failed conversion each.
+
+    openpyxl's write-only append first tries each value as a plain value and takes it as a cell only when
+    that fails: the failure formats the cell's repr into an exception, which cost more than writing the
+    cell. This is openpyxl 3.1's own `_values_to_row` with the cell check first; rows come out the same.
+    Were the private method renamed, openpyxl would simply not call this one.
+    """
+    if not hasattr(ws, "_values_to_row"):
+        return
+
+    def values_to_row(values: Iterable[Any], row_idx: int) -> Iterator[Cell]:
+        plain = WriteOnlyCell(ws)  # never styled: one serves every plain value of the row
+        for col_idx, value in enumerate(values, 1):
+            if value is None:
+                continue
+            if isinstance(value, Cell):
+                cell = value
+            else:
+                cell = plain
+                cell.value = value
+            cell.column = col_idx
+            cell.row = row_idx
+            if cell.hyperlink is not None:
+                cell.hyperlink.ref = cell.coordinate
+            yield cell
+
+    ws._values_to_row = values_to_row
 
 
 def write_volume(
@@ -222,6 +275,8 @@ def write_volume(
             _cells(cover, [label], font=HEAD_FONT, border=True) + _cells(cover, [value], border=True)
         )
 
+    _cells_first(catalogue)
+    _cells_first(detail)
     catalogue.append(_cells(catalogue, texts.CATALOGUE_HEADERS, font=HEAD_FONT, border=True))
     detail.append(_cells(detail, texts.DETAIL_HEADERS, font=HEAD_FONT, border=True))
     digest = ContentDigest()
@@ -237,18 +292,11 @@ def write_volume(
         cat = catalogue_row(item, settings=settings)
         if on_catalogue is not None:
             on_catalogue(cat)
-        catalogue.append(
-            [
-                cat[0],
-                _text(catalogue, cat[1]),
-                _text(catalogue, cat[2]),
-                _text(catalogue, cat[3]),
-                wrap_cat(cat[4]),
-                *cat[5:],
-            ]
-        )
+        row = _as_written(catalogue, cat)
+        row[4] = wrap_cat(cat[4])
+        catalogue.append(row)
         values_, comment = record(item, settings=settings)
-        row = [_text(detail, v) for v in values_]
+        row = _as_written(detail, values_)
         row[8] = wrap_detail(values_[8])
         row.append(small(digest.add(values_)))  # 64 hex digits on one printed line
         detail.append(row)

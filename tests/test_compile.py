@@ -175,6 +175,43 @@ def test_archived_feedback_is_read_only(engine, settings) -> None:  # type: igno
             service.attach_media(s, feedback=row, kind="image", media_id="m")
 
 
+def test_every_row_keeps_its_own_values_and_styles(engine, settings) -> None:  # type: ignore[no-untyped-def]
+    # one styled cell object per column serves every row (exports.workbook._Styled): each row must still
+    # carry its own value, wrapped text and small digest font, and the unstyled cells none of them
+    fill_period(engine, n=12)
+    code = compile_locked(engine, settings=settings, period="2026-10").volumes[0]
+    wb = load_workbook(xlsx_of(settings, code))
+    detail, catalogue = wb["明细"], wb["卷内目录"]
+    comments = [detail.cell(row=r, column=9) for r in range(2, 14)]
+    assert len({c.value for c in comments}) == 12 and all(c.alignment.wrap_text for c in comments)
+    digests = [detail.cell(row=r, column=15) for r in range(2, 14)]
+    assert len({c.value for c in digests}) == 12 and all(c.font.sz == 6 for c in digests)
+    titles = [catalogue.cell(row=r, column=5) for r in range(2, 14)]
+    assert len({c.value for c in titles}) == 12 and all(c.alignment.wrap_text for c in titles)
+    plain = detail.cell(row=5, column=2)
+    assert plain.value == f"{code}/0004" and not plain.alignment.wrap_text and plain.font.name == "宋体"
+    assert not detail.cell(row=5, column=2).border.left.style  # headers have borders, rows do not
+    wb.close()
+
+
+def test_the_write_only_sheet_still_takes_cells_first() -> None:
+    # exports.workbook._cells_first replaces this private openpyxl method to skip a failed conversion per
+    # styled cell; were it renamed, rows would still come out right but the compile would slow down
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+    assert callable(getattr(WriteOnlyWorksheet, "_values_to_row", None))
+
+
+def test_a_bagger_left_unused_bags_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from exports.bagging import Bagger
+
+    (tmp_path / "f.txt").write_text("x")
+    with Bagger() as bagger:
+        proc = bagger._proc
+    assert proc.returncode is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]  # not made a bag
+
+
 def test_bad_period_is_refused(engine, settings) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="YYYY-MM"):
         compile_locked(engine, settings=settings, period="2026/10")
