@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
@@ -34,7 +34,7 @@ from sqlmodel import Session
 from bot.xmlmsg import truncate_utf8
 from core.clock import utcnow
 from core.counters import Blocks
-from core.db import unit_of_work
+from core.db import HeldConnection, unit_of_work
 from core.fastsql import Rows, Sql, flush_deferred, one_per_key
 from core.settings import Settings
 from handlers import texts
@@ -221,14 +221,14 @@ def handle_batch(
     return results
 
 
-def _store_failed(engine: Engine, delivery: Delivery) -> Result:
+def _store_failed(engine: Engine | Connection, delivery: Delivery) -> Result:
     with unit_of_work(engine) as session:
         _insert(session, delivery, reply=texts.FAILED, outcome="failed")
     return Result(reply=texts.FAILED)
 
 
 def process_batch(
-    engine: Engine,
+    engine: Engine | Connection,
     deliveries: list[Delivery],
     *,
     router: Router,
@@ -237,7 +237,8 @@ def process_batch(
 ) -> list[Result]:
     """Handle a batch in one transaction; on failure fall back to one transaction per delivery.
 
-    `numbers`: the writer's blocks of reference numbers (core.counters), used by the batch transaction.
+    `engine`: an engine, or the writer's held connection. `numbers`: the writer's blocks of reference
+    numbers (core.counters), used by the batch transaction.
     Raises only when the database is unavailable: a retry one by one would fail the same way.
     """
     try:
@@ -318,6 +319,7 @@ class Ingestor:
         self._last_outage_log = -1e9
         # reference numbers in blocks: this worker's batches never wait on another worker's counter lock
         self.numbers = Blocks(settings.reference_block)
+        self.connection = HeldConnection(engine)  # the writer thread's own: no pool checkout per batch
         self.batches = 0
         self.delivered = 0
         self.duplicates = 0
@@ -384,6 +386,12 @@ class Ingestor:
             self._deadlines.pop(loop, None)
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self.connection.close()
+
+    def _loop(self) -> None:
         stopping = False
         while not stopping:
             first = self._queue.get()
@@ -405,7 +413,7 @@ class Ingestor:
         outcome: list[Result] | BaseException
         try:
             outcome = process_batch(
-                self.engine,
+                self.connection.get(),
                 [job[0] for job in batch],
                 router=self.router,
                 settings=self.settings,
@@ -413,6 +421,8 @@ class Ingestor:
             )
         except BaseException as exc:
             outcome = exc
+            if database_unavailable(exc):
+                self.connection.drop()
             now = time.monotonic()
             # during an outage every batch fails the same way: say so every 10 s, not per batch; and
             # only the error's first line (SQLAlchemy appends the statement's parameters: openids, text)

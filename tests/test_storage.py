@@ -135,3 +135,23 @@ def test_batched_windows_are_read_once_and_written_at_commit(engine) -> None:  #
         s.rollback()  # a batch that fails writes no window
     with Session(engine) as s:
         assert dialogs.current_window(s, sender="o_gone", now=now) is None
+
+
+def test_a_held_connection_is_reused_until_dropped_or_the_engine_is_disposed(engine) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    from core.db import HeldConnection, unit_of_work
+
+    held = HeldConnection(engine)
+    first = held.get()
+    with unit_of_work(first) as s:
+        s.execute(text("INSERT INTO counter (name, value) VALUES ('held', 1)"))
+    assert held.get() is first  # committed, still held: no checkout (and no ping) for the next one
+    with Session(engine) as s:
+        assert peek(s, name="held") == 1  # the held connection's commit is visible to others
+    held.drop()
+    second = held.get()
+    assert second is not first and first.closed
+    engine.dispose()  # e.g. after an outage: nothing may keep the old pool's connections
+    assert held.get() is not second
+    held.close()
