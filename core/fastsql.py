@@ -10,6 +10,7 @@ rows written here and raw reads of ORM rows agree.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -19,6 +20,14 @@ from sqlalchemy import event
 from sqlmodel import Session
 
 _NAMED = re.compile(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return (v if v.tzinfo is not None else v.replace(tzinfo=UTC)).isoformat()  # naive means UTC here
+    if isinstance(v, date):
+        return v.isoformat()
+    raise TypeError(f"cannot send {type(v).__name__} as a JSON row value")
 
 
 def _sqlite_value(v: Any) -> Any:
@@ -95,10 +104,10 @@ class Rows:
     """One statement over many rows: `{rows}` in the text becomes the rows' source, in one statement per
     chunk instead of one per row (on PostgreSQL each executed statement costs the server far more than one
     more row). SQLite: `VALUES (:col0, …), (:col1, …)`, built once per row count. PostgreSQL: `SELECT *
-    FROM unnest(…)` with one array parameter per column: one short statement whatever the row count
+    FROM json_to_recordset(…)` over one JSON parameter: one short statement whatever the row count
     (psycopg re-parses, and does not cache, a statement text longer than 4 KiB).
 
-    `columns` maps each column to its PostgreSQL type (the arrays' element type).
+    `columns` maps each column to its PostgreSQL type.
     """
 
     __slots__ = ("_built", "chunk", "columns", "pg")
@@ -107,8 +116,10 @@ class Rows:
         self.columns = columns
         self.chunk = chunk
         self._built: dict[int, Sql] = {}
-        source = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in columns.items())
-        self.pg = Sql(text.replace("{rows}", f"SELECT * FROM unnest({source})")).pg
+        record = ", ".join(f'"{c}" {t}' for c, t in columns.items())
+        self.pg = Sql(
+            text.replace("{rows}", f"SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS r({record})")
+        ).pg
         self._built[0] = Sql(text)  # the template, for SQLite's VALUES lists
 
     def _sqlite(self, n: int) -> str:
@@ -125,7 +136,8 @@ class Rows:
         conn, is_pg = driver(session)
         if is_pg:
             cur = conn.cursor()
-            cur.execute(self.pg, {c: [row[c] for row in rows] for c in self.columns})
+            # one JSON text parameter: json.dumps is C, where psycopg dumps array elements one by one in Python
+            cur.execute(self.pg, {"rows": json.dumps(rows, default=_json_value, ensure_ascii=False)})
             return cur.fetchall() if cur.description is not None else []
         out: list[Any] = []
         for start in range(0, len(rows), self.chunk):
