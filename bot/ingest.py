@@ -16,6 +16,7 @@ spools the delivery (bot/spool.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -35,7 +36,7 @@ from bot.xmlmsg import truncate_utf8
 from core.clock import utcnow
 from core.counters import Blocks
 from core.db import HeldConnection, unit_of_work
-from core.fastsql import Rows, Sql, flush_deferred, one_per_key
+from core.fastsql import Rows, Sql, driver, flush_deferred, one_per_key
 from core.settings import Settings
 from handlers import texts
 from handlers.batch import prepare as prepare_batch
@@ -214,10 +215,13 @@ def handle_batch(
             result = Result(reply=reply, feedback_id=outcome.feedback_id)
         seen[d.key] = result
         results.append(result)
-    flush_deferred(session)  # the feedback and windows the replies refer to, first
-    # one UPDATE by primary key per row (psycopg pipelines them): an UPDATE … FROM (VALUES …) join would
-    # be one statement, but PostgreSQL plans it as a sequential scan while the table is new
-    _SET_REPLY.many(session, replies)
+    conn, is_pg = driver(session)
+    # the batch's writes need no answers: on PostgreSQL they go out in one pipeline (one round trip)
+    with conn.pipeline() if is_pg else contextlib.nullcontext():
+        flush_deferred(session)  # the feedback and windows the replies refer to, first
+        # one UPDATE by primary key per row: an UPDATE … FROM (VALUES …) join would be one statement, but
+        # PostgreSQL plans it as a sequential scan while the table is new
+        _SET_REPLY.many(session, replies)
     return results
 
 

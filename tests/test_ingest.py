@@ -153,3 +153,33 @@ def test_feedback_of_a_batch_is_written_at_commit_under_its_reserved_ids(engine,
         # the search index has them too (SQLite's FTS trigger, PostgreSQL's generated vector)
         found = search(s, query="米饭", archived_only=False)
         assert [h.feedback_id for h in found.hits] == [results[2].feedback_id]
+
+
+def test_a_write_that_fails_at_the_end_of_a_batch_loses_nothing(engine, settings) -> None:  # type: ignore[no-untyped-def]
+    """The batch's writes are sent last (on PostgreSQL in one pipeline): one failing there rolls back the
+    batch, which is then stored message by message, and the held connection keeps working."""
+    from core.clock import to_local, utcnow
+    from core.counters import Blocks
+    from core.db import HeldConnection
+
+    router = build_router()
+    day = to_local(utcnow(), settings.tz).date()
+    with Session(engine) as s:  # someone already holds the number the batch will hand out first
+        s.add(
+            Feedback(reference=f"FK{day:%Y%m%d}-0001", sender="o_other", service_date=day, comment="先来的")
+        )
+        s.commit()
+    held = HeldConnection(engine)
+    numbers = Blocks(32)
+    batch = [delivery("4分 汤不错", 71, "o_s"), delivery("好吃", 72, "o_t")]
+    results = process_batch(held.get(), batch, router=router, settings=settings, numbers=numbers)
+    assert [r.stored for r in results] == [True, True]
+    # the same connection serves the next batch (its number still collides here: kept as `failed`)
+    later = process_batch(held.get(), [delivery("5分 很好", 73, "o_u")], router=router, settings=settings)
+    assert later[0].stored
+    with Session(engine) as s:
+        keys = {r.dedupe_key for r in s.execute(select(InboundMessage)).scalars()}
+        assert keys == {"mp:m:71", "mp:m:72", "mp:m:73"}  # every delivery kept, whatever its outcome
+        refs = [f.reference for f in s.execute(select(Feedback)).scalars()]
+        assert len(refs) == len(set(refs))
+    held.close()
