@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -103,17 +104,22 @@ def serve(
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
     else:
         typer.echo("scheduler: off (--no-scheduler); run `houqin scheduler` for scheduled jobs")
+    options = dict(
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+        log_config=uvicorn_log_config(),
+    )
     try:
-        uvicorn.run(
-            "server.asgi:app",
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-            access_log=False,
-            proxy_headers=True,
-            log_config=uvicorn_log_config(),
-        )
+        if workers > 1 and hasattr(socket, "SO_REUSEPORT"):
+            from server import workers as multi
+
+            multi.run(uvicorn.Config("server.asgi:app", **options))  # type: ignore[arg-type]
+        else:
+            uvicorn.run("server.asgi:app", **options)  # type: ignore[arg-type]
     finally:
         if runner is not None:
             thread, stop = runner
