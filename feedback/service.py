@@ -125,8 +125,9 @@ def defer_inserts(session: Session) -> None:
 
     Ids are reserved up front so handlers can use them at once: on PostgreSQL from the table's sequence
     (never handed out twice, even to another worker); on SQLite after the largest id, which is safe because
-    the batch's transaction holds SQLite's write lock from its first statement. Any read or change of
-    feedback through this module writes the pending rows first, so callers never see the difference.
+    the batch's transaction holds SQLite's write lock from its first statement. A pending feedback read
+    through `get_feedback` comes from memory; changing one, or attaching to it, writes the pending rows
+    first; so callers never see the difference.
     """
     cache = memo(session)
     if _PENDING not in cache:
