@@ -37,6 +37,8 @@ MEDIA = "media"
 DIGEST = "digest"
 CRON_MISFIRE_GRACE_S = 24 * 3600
 OUTBOX_INTERVAL_S = 30
+RETRY_INTERVAL_S = 30 * 60  # a failed compile or audit is tried again this often (not only at restart)
+RETRY = "retry"
 
 JobTable = Mapping[str, Callable[..., Any]]
 
@@ -227,6 +229,33 @@ def catch_up(
     return outcomes
 
 
+def retry_failed_tick(
+    engine: Engine, settings: Settings, jobs: JobTable, *, months: int = 3, today: date | None = None
+) -> list[RunOutcome]:
+    """The half-hourly run: try again the compiles of the last `months` months and this week's audit whose
+    last run failed (a full disk, a database restart), oldest first, stopping at a month that fails again.
+    Periods that never ran are left to their cron (or to the catch-up at start): never compiled early."""
+    day = today or _today(settings)
+    outcomes: list[RunOutcome] = []
+    retried = False
+    for period in recent_months(day, months):
+        status = status_of(engine, job=COMPILE, period=period)
+        if status == "failed" or (retried and status is None):
+            # a month after a failed one waited for it (volumes chain): it is due now too
+            outcome = run_job(engine, settings, jobs, job=COMPILE, period=period)
+            outcomes.append(outcome)
+            if outcome.status == "failed":
+                log.error(
+                    "retry: compile %s failed again; next try in %d min", period, RETRY_INTERVAL_S // 60
+                )
+                break
+            retried = True
+    week = iso_week(day)
+    if status_of(engine, job=FIXITY, period=week) == "failed":
+        outcomes.append(run_job(engine, settings, jobs, job=FIXITY, period=week))
+    return outcomes
+
+
 def build_scheduler(engine: Engine, settings: Settings, jobs: JobTable | None = None) -> BackgroundScheduler:
     """A BackgroundScheduler (not started) with the compile, fixity and outbox jobs in local time."""
     table = job_table(jobs)
@@ -274,6 +303,15 @@ def build_scheduler(engine: Engine, settings: Settings, jobs: JobTable | None = 
         id=OUTBOX,
         name="send due outbox messages",
         next_run_time=datetime.now(tz),  # drain what piled up while no scheduler ran, at once
+    )
+    scheduler.add_job(
+        retry_failed_tick,
+        IntervalTrigger(seconds=RETRY_INTERVAL_S, timezone=tz),
+        args=(engine, settings, table),
+        id=RETRY,
+        name="retry failed compiles and audits",
+        coalesce=True,
+        max_instances=1,
     )
     scheduler.add_job(
         media_tick,

@@ -28,12 +28,14 @@ from core.settings import ConfigError, Settings, get_settings
 from server.cli import app as cli
 from server.scheduler import (
     CRON_MISFIRE_GRACE_S,
+    RETRY_INTERVAL_S,
     build_scheduler,
     catch_up,
     cron_trigger,
     iso_week,
     previous_month,
     recent_months,
+    retry_failed_tick,
     run_scheduler,
     start_in_thread,
 )
@@ -122,7 +124,8 @@ def test_the_scheduled_jobs_record_claimed_runs_with_counts(engine: Engine, sett
     fakes = FakeJobs()
     scheduler = build_scheduler(engine, settings, jobs=fakes.table())
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"compile", "fixity", "outbox", "media", "digest"}
+    assert set(jobs) == {"compile", "fixity", "outbox", "media", "digest", "retry"}
+    assert jobs["retry"].trigger.interval.total_seconds() == RETRY_INTERVAL_S
     for name in ("compile", "fixity"):
         job = jobs[name]
         assert (job.misfire_grace_time, job.coalesce, job.max_instances) == (CRON_MISFIRE_GRACE_S, True, 1)
@@ -183,6 +186,28 @@ def test_catch_up_stops_at_a_failed_month_and_retries_it_next_time(
     done = catch_up(engine, settings, fixed.table(), months=3, today=TODAY)
     assert [(o.period, o.status) for o in done] == [("2026-09", "succeeded"), ("2026-10", "succeeded")]
     assert fixed.compiled == ["2026-09", "2026-10"] and fixed.audited == []
+
+
+def test_failed_compiles_are_retried_by_the_half_hourly_tick_not_only_at_restart(
+    engine: Engine, settings: Settings
+) -> None:
+    assert retry_failed_tick(engine, settings, FakeJobs().table(), today=TODAY) == []  # nothing failed: idle
+    broken = FakeJobs(fail={"2026-09"})
+    catch_up(engine, settings, broken.table(), months=3, today=TODAY)  # 08 done, 09 failed, 10 waits
+    still = retry_failed_tick(engine, settings, broken.table(), today=TODAY)
+    assert [(o.period, o.status) for o in still] == [("2026-09", "failed")]  # 10 still waits
+    fixed = FakeJobs()
+    done = retry_failed_tick(engine, settings, fixed.table(), today=TODAY)
+    assert [(o.period, o.status) for o in done] == [("2026-09", "succeeded"), ("2026-10", "succeeded")]
+    assert fixed.audited == []  # the week's audit had not failed
+    assert retry_failed_tick(engine, settings, fixed.table(), today=TODAY) == []
+
+
+def test_the_retry_tick_never_compiles_a_month_that_has_not_run(engine: Engine, settings: Settings) -> None:
+    fakes = FakeJobs()
+    succeed(engine, "compile", "2026-08")  # 09 and 10 never ran: their cron (or the catch-up) will
+    assert retry_failed_tick(engine, settings, fakes.table(), today=TODAY) == []
+    assert fakes.compiled == []
 
 
 # --- one scheduler at a time ------------------------------------------------------------------------
