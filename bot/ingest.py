@@ -36,7 +36,7 @@ from bot.xmlmsg import truncate_utf8
 from core.clock import utcnow
 from core.counters import Blocks
 from core.db import HeldConnection, unit_of_work
-from core.fastsql import Rows, Sql, driver, flush_deferred, one_per_key
+from core.fastsql import KeyLookup, Rows, Sql, driver, flush_deferred
 from core.settings import Settings
 from handlers import texts
 from handlers.batch import prepare as prepare_batch
@@ -90,31 +90,12 @@ class Result:
     stored: bool = True  # False only when not even a `failed` row could be written (a bug, not an outage)
 
 
-_INSERT = Sql(
-    "INSERT INTO inbound_message (dedupe_key, app, sender, msg_type, event, created_at, received_at, raw_xml, "
-    "reply, feedback_id, outcome) VALUES (:key, :app, :sender, :msg_type, :event, :created_at, :received_at, "
-    ":raw_xml, :reply, NULL, :outcome) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
-)
 _EXISTING = Sql("SELECT reply, feedback_id FROM inbound_message WHERE dedupe_key = :key")
 _SET_REPLY = Sql("UPDATE inbound_message SET reply = :reply, feedback_id = :feedback_id WHERE id = :id")
 
 
 def _insert(session: Session, delivery: Delivery, *, reply: str | None, outcome: str) -> int | None:
-    msg = delivery.incoming
-    row = _INSERT.one(
-        session,
-        key=delivery.key,
-        app=msg.app,
-        sender=msg.sender,
-        msg_type=msg.msg_type,
-        event=msg.event,
-        created_at=msg.created_at,
-        received_at=utcnow(),
-        raw_xml=delivery.raw_xml,
-        reply=reply,
-        outcome=outcome,
-    )
-    return None if row is None else int(row[0])
+    return _insert_many(session, [delivery], reply=reply, outcome=outcome).get(delivery.key)
 
 
 def handle_one(session: Session, delivery: Delivery, *, router: Router, settings: Settings) -> Result:
@@ -136,13 +117,15 @@ _INSERT_MANY = Rows(
      "created_at": "timestamptz", "received_at": "timestamptz", "raw_xml": "text", "reply": "text",
      "feedback_id": "integer", "outcome": "text"},
 )  # fmt: skip
-_CHUNK = 128  # keys per IN list
-_EXISTING_MANY: dict[int, Sql] = {}
+_EXISTING_MANY = KeyLookup("SELECT dedupe_key, reply, feedback_id FROM inbound_message", "dedupe_key")
 
 
-def _insert_many(session: Session, deliveries: list[Delivery]) -> dict[str, int]:
+def _insert_many(
+    session: Session, deliveries: list[Delivery], *, reply: str | None = None, outcome: str = "handled"
+) -> dict[str, int]:
     """Insert the InboundMessage rows of a batch with one statement per chunk; key → id of those that were
-    new (a key already stored, or stored meanwhile by another worker, is left out: ON CONFLICT)."""
+    new (a key already stored, or stored meanwhile by another worker, is left out: ON CONFLICT). In a batch
+    the replies are written later, with the batch's other replies, before the commit."""
     received = utcnow()
     rows = [
         {
@@ -154,9 +137,9 @@ def _insert_many(session: Session, deliveries: list[Delivery]) -> dict[str, int]
             "created_at": d.incoming.created_at,
             "received_at": received,
             "raw_xml": d.raw_xml,
-            "reply": None,  # written with the batch's other replies, before the commit
+            "reply": reply,
             "feedback_id": None,
-            "outcome": "handled",
+            "outcome": outcome,
         }
         for d in deliveries
     ]
@@ -165,19 +148,7 @@ def _insert_many(session: Session, deliveries: list[Delivery]) -> dict[str, int]
 
 def _existing_many(session: Session, keys: list[str]) -> dict[str, tuple[str, int | None]]:
     """The stored reply and feedback of each key (the deliveries of a batch that were duplicates)."""
-    found: dict[str, tuple[str, int | None]] = {}
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        stmt = _EXISTING_MANY.get(len(chunk))
-        if stmt is None:
-            stmt = _EXISTING_MANY[len(chunk)] = Sql(
-                one_per_key(
-                    "SELECT dedupe_key, reply, feedback_id FROM inbound_message", "dedupe_key", len(chunk)
-                )
-            )
-        for key, reply, feedback_id in stmt.run(session, **{f"k{i}": k for i, k in enumerate(chunk)}):
-            found[key] = (reply or "", feedback_id)
-    return found
+    return {key: (reply or "", feedback_id) for key, reply, feedback_id in _EXISTING_MANY.run(session, keys)}
 
 
 def handle_batch(

@@ -202,12 +202,37 @@ def _flush_before_commit(session: Session) -> None:
         flush_deferred(session)
 
 
-def one_per_key(select: str, column: str, n: int) -> str:
-    """`select WHERE column = :k0 UNION ALL select WHERE column = :k1 …`: n lookups on a unique column in
-    one statement. Not `IN (…)`: PostgreSQL may plan an IN list over a table it believes small (new, or
-    not analyzed yet) as a sequential scan, and psycopg's prepared statement keeps that plan as the table
-    grows; an equality on a unique index is planned as an index lookup whatever the statistics say."""
-    return " UNION ALL ".join(f"{select} WHERE {column} = :k{i}" for i in range(n))
+class KeyLookup:
+    """`select` for many values of a unique column at once: `select WHERE column = :k0 UNION ALL select WHERE
+    column = :k1 …`, one statement per chunk of keys, built once per chunk size.
+
+    Not `IN (…)`: PostgreSQL may plan an IN list over a table it believes small (new, or not analyzed yet)
+    as a sequential scan, and psycopg's prepared statement keeps that plan as the table grows; an equality
+    on a unique index is planned as an index lookup whatever the statistics say.
+    """
+
+    __slots__ = ("_built", "chunk", "column", "select")
+
+    def __init__(self, select: str, column: str, *, chunk: int = 128) -> None:
+        self.select = select
+        self.column = column
+        self.chunk = chunk
+        self._built: dict[int, Sql] = {}
+
+    def run(self, session: Session, keys: list[Any]) -> list[Any]:
+        """The rows of these keys (in no particular order; a key with no row gives none)."""
+        out: list[Any] = []
+        for start in range(0, len(keys), self.chunk):
+            chunk = keys[start : start + self.chunk]
+            stmt = self._built.get(len(chunk))
+            if stmt is None:
+                stmt = self._built[len(chunk)] = Sql(
+                    " UNION ALL ".join(
+                        f"{self.select} WHERE {self.column} = :k{i}" for i in range(len(chunk))
+                    )
+                )
+            out.extend(stmt.run(session, **{f"k{i}": k for i, k in enumerate(chunk)}).fetchall())
+        return out
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 
 from core.clock import utcnow
 from core.counters import next_number
-from core.fastsql import Rows, Sql, defer, driver, memo, one_per_key, parse_date
+from core.fastsql import KeyLookup, Rows, Sql, defer, driver, memo, parse_date
 from feedback.models import Channel, Meeting, Site, Status
 from feedback.search import feedback_tokens
 from feedback.vocabulary import TOPIC_WORDS
@@ -48,13 +48,13 @@ _NEXT_IDS_PG = Sql("SELECT nextval(pg_get_serial_sequence('feedback', 'id')) FRO
 _MAX_ID = Sql("SELECT coalesce(max(id), 0) FROM feedback")
 _PENDING = "houqin.feedback.pending"  # memo key: rows not written yet
 _ROWS = "houqin.feedback.rows"  # memo key: rows this batch created or prefetched, by id
-_GET_MANY: dict[int, Sql] = {}
 _ID_BLOCK = 32
 _SELECT = (
     "SELECT id, reference, channel, sender, site_id, table_no, meeting_id, meal, service_date, score, comment, "
     "status, volume_id FROM feedback"
 )
 _GET = Sql(f"{_SELECT} WHERE id = :id")
+_GET_MANY = KeyLookup(_SELECT, "id", chunk=500)
 _UPDATE = Sql(
     "UPDATE feedback SET score = :score, comment = :comment, search_tokens = :search_tokens, topics = :topics, "
     "updated_at = :now "
@@ -253,13 +253,8 @@ def prefetch(session: Session, *, feedback_ids: Iterable[int]) -> None:
     (the ingest batch: the feedback its senders' windows point at)."""
     known: dict[int, FeedbackRow] = memo(session).setdefault(_ROWS, {})
     todo = [i for i in dict.fromkeys(feedback_ids) if i not in known]
-    for start in range(0, len(todo), 500):
-        chunk = todo[start : start + 500]
-        stmt = _GET_MANY.get(len(chunk))
-        if stmt is None:
-            stmt = _GET_MANY[len(chunk)] = Sql(one_per_key(_SELECT, "id", len(chunk)))
-        for row in stmt.run(session, **{f"k{i}": fid for i, fid in enumerate(chunk)}).fetchall():
-            known[int(row[0])] = _row(row)
+    for row in _GET_MANY.run(session, todo):
+        known[int(row[0])] = _row(row)
 
 
 def get_feedback(session: Session, *, feedback_id: int) -> FeedbackRow | None:

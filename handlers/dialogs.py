@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from core.fastsql import Rows, Sql, defer, memo, one_per_key, parse_dt
+from core.fastsql import KeyLookup, Rows, Sql, defer, memo, parse_dt
 
 _GET = Sql(
     "SELECT id, sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at "
@@ -39,7 +39,7 @@ _WRITE = Rows(
      "meal": "text", "feedback_id": "integer", "opened_at": "timestamptz", "expires_at": "timestamptz"},
 )  # fmt: skip
 _COLUMNS = "id, sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at"
-_MANY: dict[int, Sql] = {}
+_MANY = KeyLookup(f"SELECT {_COLUMNS} FROM dialog", "sender", chunk=500)
 _BATCH = "houqin.dialogs"  # memo key: this transaction's windows, by sender, and the ones to write
 
 
@@ -91,16 +91,9 @@ def batch(session: Session, *, senders: Iterable[str]) -> None:
         state = memo(session)[_BATCH] = _Batch()
         defer(session, order=1, flush=flush)  # after feedback rows: a window refers to its feedback
     todo = [s for s in dict.fromkeys(senders) if s not in state.rows]
-    for start in range(0, len(todo), 500):
-        chunk = todo[start : start + 500]
-        stmt = _MANY.get(len(chunk))
-        if stmt is None:
-            stmt = _MANY[len(chunk)] = Sql(
-                one_per_key(f"SELECT {_COLUMNS} FROM dialog", "sender", len(chunk))
-            )
-        state.rows.update(dict.fromkeys(chunk))
-        for row in stmt.run(session, **{f"k{i}": s for i, s in enumerate(chunk)}).fetchall():
-            state.rows[row[1]] = _dialog(row)
+    state.rows.update(dict.fromkeys(todo))
+    for row in _MANY.run(session, todo):
+        state.rows[row[1]] = _dialog(row)
 
 
 def window_feedback_ids(session: Session, *, now: datetime) -> list[int]:
