@@ -21,6 +21,8 @@ from sqlmodel import Session
 from core.db import make_engine
 from core.migrate import upgrade
 from core.settings import Settings, get_settings
+from tests.fake_wechat import FakeWeChat
+from tests.servers import serve
 
 PG_ADMIN = os.environ.get("HOUQIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -140,3 +142,11 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Ite
         yield {"HOUQIN_DATABASE_URL": db_url, "HOUQIN_DATA_DIR": str(tmp_path / "data")}
     finally:
         get_settings.cache_clear()
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[FakeWeChat, str]]:
+    """The fake WeChat API on loopback, and its base URL (outbound WeChat calls point there)."""
+    api = FakeWeChat()
+    with serve(api.app()) as url:
+        yield api, url

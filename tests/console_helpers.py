@@ -4,7 +4,6 @@ and a pending lookup request."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from feedback.models import Feedback, Person
 from lookups import service
 from tests.conftest import make_settings
 from tests.fake_wechat import FakeWeChat
-from tests.servers import serve
 from tests.volume_data import fill_period
 
 PASSWORD = "correct-horse-battery"
@@ -92,14 +90,6 @@ def lowest_lunch(session: Session, start: date, end: date) -> int:
     ]
     assert scores, "the demo month has lunches last week"
     return min(s for s in scores if s is not None)
-
-
-@pytest.fixture
-def fake() -> Iterator[tuple[FakeWeChat, str]]:
-    """The fake WeChat API on loopback, and its base URL."""
-    api = FakeWeChat()
-    with serve(api.app()) as url:
-        yield api, url
 
 
 @pytest.fixture

@@ -29,7 +29,6 @@ from server.app import create_app
 from tests.console_helpers import (
     add_users,
     api_settings,
-    fake,
     last_week,
     local_today,
     login,
@@ -39,7 +38,7 @@ from tests.console_helpers import (
 )
 from tests.fake_wechat import FakeWeChat
 
-__all__ = ["api_settings", "fake"]  # fixtures
+__all__ = ["api_settings"]  # fixtures
 
 
 @pytest.fixture

@@ -36,7 +36,6 @@ from tests.console_helpers import (
     add_users,
     api_settings,
     csrf_of,
-    fake,
     last_week,
     local_today,
     login,
@@ -47,7 +46,7 @@ from tests.console_helpers import (
 from tests.fake_wechat import FakeWeChat
 from tests.wechat_peer import WeChatPeer, reply_text, text_xml
 
-__all__ = ["api_settings", "fake"]  # fixtures
+__all__ = ["api_settings"]  # fixtures
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ for replies past WeChat's 48-hour window, delivered through the fake WeChat API 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ from server.scheduler import build_scheduler
 from tests.conftest import make_settings
 from tests.console_helpers import add_users, login
 from tests.fake_wechat import FakeWeChat
-from tests.servers import serve
 
 DAY = date(2026, 11, 24)
 
@@ -162,13 +160,6 @@ def test_the_digest_time_comes_from_the_environment(monkeypatch: pytest.MonkeyPa
 
 
 # --- template messages past the 48-hour window ---------------------------------------------------------
-
-
-@pytest.fixture
-def fake() -> Iterator[tuple[FakeWeChat, str]]:
-    api = FakeWeChat()
-    with serve(api.app()) as url:
-        yield api, url
 
 
 @pytest.fixture

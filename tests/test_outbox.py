@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,14 +20,7 @@ from core.outbox import DrainCounts, backoff, drain, enqueue
 from core.settings import Settings
 from tests.conftest import make_settings
 from tests.fake_wechat import FakeWeChat
-from tests.servers import free_port, serve
-
-
-@pytest.fixture
-def fake() -> Iterator[tuple[FakeWeChat, str]]:
-    api = FakeWeChat()
-    with serve(api.app()) as url:
-        yield api, url
+from tests.servers import free_port
 
 
 @pytest.fixture
