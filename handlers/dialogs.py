@@ -17,28 +17,20 @@ from sqlmodel import Session
 
 from core.fastsql import KeyLookup, Rows, Sql, defer, memo, parse_dt
 
-_GET = Sql(
-    "SELECT id, sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at "
-    "FROM dialog WHERE sender = :sender"
+_COLUMNS = "id, sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at"
+_GET = Sql(f"SELECT {_COLUMNS} FROM dialog WHERE sender = :sender")
+_TYPES = {"sender": "text", "channel": "text", "site_id": "integer", "table_no": "text", "meeting_id": "integer",
+          "meal": "text", "feedback_id": "integer", "opened_at": "timestamptz", "expires_at": "timestamptz"}  # fmt: skip
+# one upsert, written once: for a batch's windows at once (Rows), and for one window returning its id
+_UPSERT_ROWS = (
+    f"INSERT INTO dialog ({', '.join(_TYPES)}) {{rows}} ON CONFLICT (sender) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _TYPES if c != "sender")
 )
+_WRITE = Rows(_UPSERT_ROWS, _TYPES)
 _UPSERT = Sql(
-    "INSERT INTO dialog (sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at) "
-    "VALUES (:sender, :channel, :site_id, :table_no, :meeting_id, :meal, :feedback_id, :opened_at, :expires_at) "
-    "ON CONFLICT (sender) DO UPDATE SET channel = excluded.channel, site_id = excluded.site_id, "
-    "table_no = excluded.table_no, meeting_id = excluded.meeting_id, meal = excluded.meal, "
-    "feedback_id = excluded.feedback_id, opened_at = excluded.opened_at, expires_at = excluded.expires_at "
-    "RETURNING id"
+    _UPSERT_ROWS.replace("{rows}", "VALUES (" + ", ".join(f":{c}" for c in _TYPES) + ")") + " RETURNING id"
 )
 _EXTEND = Sql("UPDATE dialog SET feedback_id = :feedback_id, expires_at = :expires_at WHERE sender = :sender")
-_WRITE = Rows(
-    "INSERT INTO dialog (sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at) "
-    "{rows} ON CONFLICT (sender) DO UPDATE SET channel = excluded.channel, site_id = excluded.site_id, "
-    "table_no = excluded.table_no, meeting_id = excluded.meeting_id, meal = excluded.meal, "
-    "feedback_id = excluded.feedback_id, opened_at = excluded.opened_at, expires_at = excluded.expires_at",
-    {"sender": "text", "channel": "text", "site_id": "integer", "table_no": "text", "meeting_id": "integer",
-     "meal": "text", "feedback_id": "integer", "opened_at": "timestamptz", "expires_at": "timestamptz"},
-)  # fmt: skip
-_COLUMNS = "id, sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at"
 _MANY = KeyLookup(f"SELECT {_COLUMNS} FROM dialog", "sender", chunk=500)
 _BATCH = "houqin.dialogs"  # memo key: this transaction's windows, by sender, and the ones to write
 
