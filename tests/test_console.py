@@ -8,10 +8,11 @@ import io
 import logging
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from PIL import Image
@@ -451,6 +452,8 @@ def test_a_score_of_one_alerts_the_on_duty_manager_within_one_drain(
 # --- meetings ----------------------------------------------------------------------------------------------
 
 
+# the QR's lifetime runs from "now": a fixed clock the day before the meeting keeps it alive on any date
+@time_machine.travel(datetime(2026, 11, 25, 9, 0, tzinfo=UTC), tick=True)
 def test_reception_manager_registers_edits_and_prints_a_meeting(
     api_client: TestClient, engine: Engine, fake: tuple[FakeWeChat, str]
 ) -> None:
