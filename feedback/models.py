@@ -46,6 +46,18 @@ class Action(StrEnum):
     resolved = "resolved"
     closed = "closed"
     archived = "archived"
+    escalated = "escalated"  # detail: to whom an overdue item went
+    revisit_asked = "revisit_asked"  # 回访: the question went to the diner (detail: how it was sent)
+    revisit_answered = "revisit_answered"  # detail: 1 满意, 2 基本满意, 3 不满意
+    reopened = "reopened"  # a 不满意 return visit sent the feedback back to the manager
+
+
+class Revisit(StrEnum):
+    """The diner's answer to the return visit (回访): how they judge the handling."""
+
+    satisfied = "1"  # 满意
+    mostly = "2"  # 基本满意
+    unsatisfied = "3"  # 不满意
 
 
 class Site(SQLModel, table=True):
@@ -119,6 +131,13 @@ class Feedback(SQLModel, table=True):
     status: str = Field(default=Status.new, max_length=20, index=True)
     misuse: bool = False
     volume_id: int | None = Field(default=None, index=True)
+    # the handling loop's clock (HOUQIN_SLA, in working time) and the return visit (回访), migration 0007
+    ack_due_at: datetime | None = None
+    rectify_due_at: datetime | None = None
+    escalated_at: datetime | None = None
+    revisit_asked_at: datetime | None = None
+    revisit_answer: int | None = None  # Revisit: 1 满意, 2 基本满意, 3 不满意
+    revisit_answered_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
