@@ -8,7 +8,7 @@ token in `X-CSRF-Token`; `GET /api/v1/me` returns it) or with `Authorization: Be
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from console import archive, meetings
+from console import archive, inputs, meetings
 from console.auth import ROLES_ALL, DbSession, Principal, check_csrf, require
 from console.pages import (
     ACTION_NAMES,
@@ -143,11 +143,11 @@ class FeedbackDetail(FeedbackOut):
 class ActionIn(BaseModel):
     """Fields of a handling action: `text` for reply; `measure`, `owner`, `deadline`, `progress` for rectification."""
 
-    text: str = Field(default="", max_length=600)
-    measure: str = Field(default="", max_length=500)
-    owner: str = Field(default="", max_length=100)
-    deadline: str = Field(default="", max_length=20)
-    progress: str = Field(default="", max_length=500)
+    text: inputs.Text = Field(default="", max_length=600)
+    measure: inputs.Text = Field(default="", max_length=500)
+    owner: inputs.Text = Field(default="", max_length=100)
+    deadline: inputs.Text = Field(default="", max_length=20)
+    progress: inputs.Text = Field(default="", max_length=500)
 
 
 class ActionOut(BaseModel):
@@ -160,7 +160,7 @@ class ActionOut(BaseModel):
 class BulkIn(BaseModel):
     """Acknowledge or close many feedbacks at once."""
 
-    ids: list[int] = Field(max_length=1000)
+    ids: list[inputs.DbId] = Field(max_length=1000)
     action: Literal["acknowledge", "close"]
 
 
@@ -208,11 +208,11 @@ class DashboardOut(BaseModel):
 class MeetingFields(BaseModel):
     """A meeting's editable details."""
 
-    title: str = Field(min_length=1, max_length=200)
+    title: inputs.Text = Field(min_length=1, max_length=200)
     starts_on: date
     ends_on: date
-    venue: str = Field(default="", max_length=200)
-    organiser: str = Field(default="", max_length=200)
+    venue: inputs.Text = Field(default="", max_length=200)
+    organiser: inputs.Text = Field(default="", max_length=200)
 
 
 class MeetingIn(MeetingFields):
@@ -442,8 +442,8 @@ def list_feedback(
     who: Principal = Depends(require(*MANAGERS)),
     start: date | None = None,
     end: date | None = None,
-    site: int | None = None,
-    meeting: int | None = None,
+    site: Annotated[int | None, Query(ge=1, le=inputs.MAX_ID)] = None,
+    meeting: Annotated[int | None, Query(ge=1, le=inputs.MAX_ID)] = None,
     meal: Meal | None = None,
     score: Annotated[
         str | None, Query(pattern=r"^([1-5]|none)$", description="1–5, or `none` (unscored)")
@@ -479,7 +479,7 @@ def list_feedback(
 
 @router.get("/feedback/{feedback_id}", response_model=FeedbackDetail, tags=["feedback"])
 def get_feedback(
-    feedback_id: int, request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))
+    feedback_id: inputs.IdPath, request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))
 ) -> FeedbackDetail:
     """One feedback with its event trail, media and reply window."""
     settings: Settings = request.app.state.settings
@@ -541,7 +541,7 @@ def bulk_feedback(
     },
 )
 def feedback_action(
-    feedback_id: int,
+    feedback_id: inputs.IdPath,
     action: Literal["acknowledge", "reply", "rectification", "resolve", "close"],
     request: Request,
     db: DbSession,
@@ -588,10 +588,10 @@ def dashboard(
     """Counts, CSAT, response and handling times, trends and breakdowns (default: the last 30 days)."""
     settings: Settings = request.app.state.settings
     today = to_local(utcnow(), settings.tz).date()
-    end = end or today
-    start = start or end - timedelta(days=29)
-    if start > end or (end - start).days > 366:
-        raise HTTPException(422, "日期范围无效（开始不能晚于结束，至多一年）")
+    try:
+        start, end = inputs.date_range(start, end, today=today)
+    except inputs.InputError as exc:
+        raise HTTPException(422, str(exc)) from exc
     data = stats.dashboard(db, settings=settings, start=start, end=end, channel=channel_of(who)).as_dict()
     data["words"] = [{"word": w, "n": n} for w, n in data["words"]]
     return DashboardOut(start=start, end=end, **data)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from console import auth
+from console import auth, inputs
 from console.auth import DbSession, Principal, check_csrf, require
 from core.clock import to_local, utcnow
 from core.models import InboundMessage
@@ -202,16 +202,16 @@ def filtered_feedback(
         query = query.where(col(Feedback.service_date) >= start)
     if (end := _day(f.get("end"))) is not None:
         query = query.where(col(Feedback.service_date) <= end)
-    if f.get("site", "").isdigit():
-        query = query.where(col(Feedback.site_id) == int(f["site"]))
-    if f.get("meeting", "").isdigit():
-        query = query.where(col(Feedback.meeting_id) == int(f["meeting"]))
+    if (site := inputs.ascii_int(f.get("site"), name="site")) is not None:
+        query = query.where(col(Feedback.site_id) == site)
+    if (meeting := inputs.ascii_int(f.get("meeting"), name="meeting")) is not None:
+        query = query.where(col(Feedback.meeting_id) == meeting)
     if f.get("meal"):
         query = query.where(col(Feedback.meal) == f["meal"])
     if f.get("score") == "none":
         query = query.where(col(Feedback.score).is_(None))
-    elif f.get("score", "").isdigit():
-        query = query.where(col(Feedback.score) == int(f["score"]))
+    elif (score := inputs.ascii_int(f.get("score"), name="score", hi=5)) is not None:
+        query = query.where(col(Feedback.score) == score)
     if f.get("status"):
         query = query.where(col(Feedback.status) == f["status"])
     if f.get("topic"):
@@ -290,7 +290,7 @@ def _visible(db: Session, who: Principal, feedback_id: int) -> Feedback:
 
 @router.get("/feedback/{feedback_id}")
 def detail(
-    feedback_id: int, request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))
+    feedback_id: inputs.IdPath, request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))
 ) -> Response:
     """One feedback: content, photos, the event trail, and the handling forms."""
     settings: Settings = request.app.state.settings
@@ -349,7 +349,7 @@ def detail(
 
 @router.get("/media/{media_id}")
 def media(
-    media_id: int, request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))
+    media_id: inputs.IdPath, request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))
 ) -> Response:
     """A photo downloaded into DATA_DIR."""
     m = db.get(FeedbackMedia, media_id)
@@ -368,7 +368,9 @@ async def bulk(request: Request, db: DbSession, who: Principal = Depends(require
     """Acknowledge or close the ticked feedback."""
     form = await request.form()
     check_csrf(who, str(form.get("csrf") or ""))
-    ids = [int(str(v)) for v in form.getlist("ids") if str(v).isdigit()]
+    if str(form.get("action")) not in review.BULK_ACTIONS:
+        return RedirectResponse("/console/feedback?msg=批量操作只支持受理和办结&err=1", status_code=303)
+    ids = inputs.ascii_ids(form.getlist("ids"))
     ids = [
         i for i in ids if (fb := db.get(Feedback, i)) is not None and channel_of(who) in (None, fb.channel)
     ]
@@ -379,7 +381,7 @@ async def bulk(request: Request, db: DbSession, who: Principal = Depends(require
 
 @router.post("/feedback/{feedback_id}/{action}")
 async def act(
-    feedback_id: int,
+    feedback_id: inputs.IdPath,
     action: str,
     request: Request,
     db: DbSession,
@@ -455,7 +457,13 @@ def dashboard(request: Request, db: DbSession, who: Principal = Depends(require(
     """Counts, CSAT, response and handling times, trends and breakdowns, with ECharts charts."""
     settings: Settings = request.app.state.settings
     today = to_local(utcnow(), settings.tz).date()
-    start = date.fromisoformat(request.query_params.get("start") or str(today - timedelta(days=29)))
-    end = date.fromisoformat(request.query_params.get("end") or str(today))
+    try:
+        start, end = inputs.date_range(
+            inputs.day(request.query_params.get("start")),
+            inputs.day(request.query_params.get("end")),
+            today=today,
+        )
+    except inputs.InputError as exc:
+        raise HTTPException(400, str(exc)) from exc
     d = stats.dashboard(db, settings=settings, start=start, end=end, channel=channel_of(who))
     return render(request, "dashboard.html", who, d=d, data=d.as_dict(), start=start, end=end)

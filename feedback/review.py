@@ -164,6 +164,9 @@ def close(session: Session, *, feedback_id: int, actor: str, note: str = "") -> 
     return fb
 
 
+BULK_ACTIONS = ("acknowledge", "close")
+
+
 def bulk(session: Session, *, feedback_ids: list[int], actor: str, action: str) -> int:
     """Acknowledge or close many at once; archived ones are skipped. Returns how many changed."""
     fn = {"acknowledge": acknowledge, "close": close}.get(action)

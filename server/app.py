@@ -15,7 +15,7 @@ from bot import simulator, webhook
 from bot.ingest import Ingestor
 from bot.spool import Spool
 from bot.spool import status as spool_status
-from console import access, api, archive, meetings, pages
+from console import access, api, archive, inputs, meetings, pages
 from console.auth import NotSignedIn
 from core import metrics
 from core.db import make_engine
@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     if settings.simulator_enabled:
         app.include_router(simulator.router)
+
+    inputs.install(app)  # what slipped past validation: 400, not 500
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> Response:
