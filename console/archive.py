@@ -23,7 +23,7 @@ from core.settings import Settings
 from exports import fixity
 from exports.models import FixityEvent, Volume, VolumeStatus
 from feedback.models import Person
-from lookups import service
+from lookups import identity, service
 from lookups import texts as lt
 from lookups.models import LookupRequest
 
@@ -103,8 +103,14 @@ def receive_volume(
 
 
 def approver(who: Principal) -> Person:
-    """The signed-in archivist as the register's approver (never stored: the console role is the authority)."""
-    return Person(name=who.user.display_name, roles="archivist")
+    """The signed-in archivist as the register's approver (never stored: the console role is the authority);
+    carries the account's own Person id, so nobody approves their own request."""
+    return Person(id=who.user.person_id, name=who.user.display_name, roles="archivist")
+
+
+def account(who: Principal) -> str:
+    """The console account as the register records it."""
+    return f"console:{who.user.username}"
 
 
 def lookup_by_no(db: Session, register_no: str) -> LookupRequest:
@@ -133,6 +139,7 @@ def decide_lookup(
             approver=approver(who),
             reason=reason,
             settings=settings,
+            approver_account=account(who),
         )
     except service.LookupError_ as exc:
         raise DecisionError(str(exc)) from exc
@@ -217,6 +224,8 @@ def _lookup_row(r: LookupRequest, settings: Settings) -> dict[str, Any]:
         "conditions": r.conditions,
         "expires": when(r.access_expires_at, settings),
         "accesses": r.accesses,
+        "revoked": r.revoked_at is not None,
+        "revocable": r.decision == "approved" and r.revoked_at is None,
     }
 
 
@@ -384,3 +393,62 @@ def register_export(
         filename=path.name,
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
+
+
+# --- issue 11: revocable links and one-time binding codes -------------------------------------------------
+
+
+@router.post("/lookups/{register_no}/revoke")
+def lookup_revoke(
+    register_no: str,
+    request: Request,
+    db: DbSession,
+    csrf: Annotated[str, Form()] = "",
+    who: Principal = Depends(require(*ARCHIVISTS)),
+) -> Response:
+    """Revoke an approved request's link at once; entered in the register with your account."""
+    check_csrf(who, csrf)
+    req = lookup_by_no(db, register_no)
+    try:
+        service.revoke(db, register_no=req.register_no, by=account(who))
+    except service.LookupError_ as exc:
+        db.rollback()
+        return back("/console/lookups", str(exc), error=True)
+    db.commit()
+    return back("/console/lookups", lt.REVOKE_OK.format(no=req.register_no))
+
+
+@router.get("/binding")
+def binding_page(request: Request, who: Principal = Depends(require(*ARCHIVISTS))) -> Response:
+    """Issue a one-time binding code (验证码) to a staff member, who sends 绑定 工号 姓名 验证码."""
+    return render(request, "binding.html", who, issued=None)
+
+
+@router.post("/binding")
+def binding_issue(
+    request: Request,
+    db: DbSession,
+    staff_no: Annotated[str, Form(max_length=40)] = "",
+    csrf: Annotated[str, Form()] = "",
+    who: Principal = Depends(require(*ARCHIVISTS)),
+) -> Response:
+    """The code is shown once, here; only its hash is kept; it works once, for 24 hours."""
+    check_csrf(who, csrf)
+    settings: Settings = request.app.state.settings
+    try:
+        person, code, expires = identity.issue_bind_code(
+            db, staff_no=staff_no.strip(), issued_by=account(who)
+        )
+    except identity.BindError as exc:
+        db.rollback()
+        return back("/console/binding", str(exc), error=True)
+    db.commit()
+    issued = {
+        "name": person.name,
+        "staff_no": person.staff_no,
+        "code": code,
+        "expires": when(expires, settings),
+    }
+    resp = render(request, "binding.html", who, issued=issued)
+    resp.headers["cache-control"] = "no-store"
+    return resp

@@ -61,3 +61,18 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow)
     revoked: bool = False
+    expires_at: datetime | None = None  # issue 11: tokens expire (`houqin token create --days`)
+
+
+# --- account lifecycle (issue 11): an atomic per-name / per-address login counter ---------------------
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins of one key (a name's or an address's digest) in the current window, counted atomically
+    (one upsert that reserves the attempt before the password is checked), and until when it must wait."""
+
+    __tablename__ = "login_throttle"
+    key: str = Field(primary_key=True, max_length=80)
+    attempts: int = 0
+    window_start: datetime = Field(default_factory=utcnow)
+    blocked_until: datetime | None = None

@@ -55,7 +55,7 @@ def dispatch(msg: Incoming, ctx: Context, command: str, args: tuple[str, ...]) -
 
 
 def bind(msg: Incoming, ctx: Context, args: tuple[str, ...]) -> Outcome:
-    """绑定 工号 姓名 (Official Account users; WeCom users need none)."""
+    """绑定 工号 姓名 验证码 (Official Account users, with the code the archive issued; WeCom users need none)."""
     if msg.app == "wecom":
         person = _staff(msg, ctx)
         return Outcome(
@@ -63,10 +63,10 @@ def bind(msg: Incoming, ctx: Context, args: tuple[str, ...]) -> Outcome:
                 name=person.name if person else msg.sender, department=person.department if person else ""
             )
         )
-    if len(args) != 2:
+    if len(args) != 3:
         return Outcome(t.BIND_USAGE)
     try:
-        person = identity.bind(ctx.session, openid=msg.sender, staff_no=args[0], name=args[1])
+        person = identity.bind(ctx.session, openid=msg.sender, staff_no=args[0], name=args[1], code=args[2])
     except identity.BindError as exc:
         return Outcome(str(exc))
     return Outcome(t.BIND_OK.format(name=person.name, department=person.department))

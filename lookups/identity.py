@@ -1,20 +1,27 @@
 """Staff identity: the roster (职工名册) imported from Excel, Official Account users binding to it with
-`绑定 工号 姓名`, and WeCom users resolved through WeCom's user API. Only known staff may search or request."""
+`绑定 工号 姓名 验证码` (a one-time code the archive issues to that person), and WeCom users resolved through WeCom's user API. Only known staff may search or request."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from core.clock import utcnow
 from core.settings import Settings
 from core.wechat_api import NotConfigured, wecom
 from feedback.models import Person
 from lookups import texts
+from lookups.models import BindAttempt, BindCode
 
 log = logging.getLogger("houqin.identity")
 ROSTER_COLUMNS = {"工号": "staff_no", "姓名": "name", "部门": "department", "角色": "roles"}
@@ -114,16 +121,97 @@ def import_roster(session: Session, *, path: Path) -> RosterResult:
     return result
 
 
-def bind(session: Session, *, openid: str, staff_no: str, name: str) -> Person:
-    """Bind an Official Account openid to the roster entry with this staff number and name."""
+BIND_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud or off a phone
+BIND_CODE_LENGTH = 8
+BIND_CODE_HOURS = 24
+BIND_WINDOW = timedelta(hours=24)
+BIND_MAX_PER_SENDER = 10  # failed 绑定 attempts a sender may make in BIND_WINDOW
+BIND_MAX_PER_STAFF_NO = 5  # failed attempts on one staff number in BIND_WINDOW (from anyone)
+
+
+def _code_hash(person_id: int, code: str) -> str:
+    return hashlib.sha256(f"houqin.bind:{person_id}:{code.strip().upper()}".encode()).hexdigest()
+
+
+def issue_bind_code(
+    session: Session, *, staff_no: str, issued_by: str, now: datetime | None = None
+) -> tuple[Person, str, datetime]:
+    """A one-time 验证码 for the person with this staff number (shown once; stored hashed; earlier ones void)."""
+    now = now or utcnow()
+    person = session.execute(select(Person).where(col(Person.staff_no) == staff_no)).scalar_one_or_none()
+    if person is None or person.id is None:
+        raise BindError(texts.BIND_CODE_NO_STAFF.format(staff_no=staff_no))
+    for old in session.execute(
+        select(BindCode).where(col(BindCode.person_id) == person.id, col(BindCode.used_at).is_(None))
+    ).scalars():
+        old.used_at = now  # void: only the newest code works
+        session.add(old)
+    code = "".join(secrets.choice(BIND_CODE_ALPHABET) for _ in range(BIND_CODE_LENGTH))
+    expires = now + timedelta(hours=BIND_CODE_HOURS)
+    session.add(
+        BindCode(
+            person_id=person.id,
+            code_hash=_code_hash(person.id, code),
+            issued_by=issued_by[:120],
+            issued_at=now,
+            expires_at=expires,
+        )
+    )
+    session.flush()
+    return person, code, expires
+
+
+def _failures(session: Session, column: Any, value: str, since: datetime) -> int:
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(BindAttempt)
+            .where(column == value, col(BindAttempt.ok).is_(False), col(BindAttempt.at) >= since)
+        ).scalar_one()
+    )
+
+
+def bind(
+    session: Session, *, openid: str, staff_no: str, name: str, code: str, now: datetime | None = None
+) -> Person:
+    """Bind an Official Account openid to a roster entry, proven by the one-time code issued to that person.
+
+    Failed attempts are recorded (the caller commits them with its reply) and limited per sender and per
+    staff number; a person bound already is never taken over."""
+    now = now or utcnow()
+    since = now - BIND_WINDOW
+    if (
+        _failures(session, col(BindAttempt.sender), openid, since) >= BIND_MAX_PER_SENDER
+        or _failures(session, col(BindAttempt.staff_no), staff_no[:40], since) >= BIND_MAX_PER_STAFF_NO
+    ):
+        log.warning("binding rate-limited for staff number %r", staff_no[:40])
+        raise BindError(texts.BIND_LIMITED)
+
+    def refuse(message: str) -> BindError:
+        session.add(BindAttempt(sender=openid[:128], staff_no=staff_no[:40], ok=False, at=now))
+        session.flush()
+        return BindError(message)
+
     already = session.execute(select(Person).where(col(Person.openid) == openid)).scalar_one_or_none()
     if already is not None and already.staff_no:
         raise BindError(texts.BIND_ALREADY.format(name=already.name, department=already.department))
     person = session.execute(select(Person).where(col(Person.staff_no) == staff_no)).scalar_one_or_none()
-    if person is None or person.name != name:
-        raise BindError(texts.BIND_UNKNOWN.format(staff_no=staff_no, name=name))
+    if person is None or person.id is None or person.name != name:
+        raise refuse(texts.BIND_UNKNOWN.format(staff_no=staff_no, name=name))
     if person.openid and person.openid != openid:
-        raise BindError(texts.BIND_TAKEN)
+        raise refuse(texts.BIND_TAKEN)
+    issued = session.execute(
+        select(BindCode).where(
+            col(BindCode.person_id) == person.id,
+            col(BindCode.used_at).is_(None),
+            col(BindCode.expires_at) > now,
+        )
+    ).scalar_one_or_none()
+    if issued is None or not hmac.compare_digest(issued.code_hash, _code_hash(person.id, code)):
+        raise refuse(texts.BIND_BAD_CODE)
+    issued.used_at = now
+    session.add(issued)
+    session.add(BindAttempt(sender=openid[:128], staff_no=staff_no[:40], ok=True, at=now))
     if already is not None:  # a diner row made earlier for this openid: fold it into the staff row
         already.openid = None
         session.add(already)

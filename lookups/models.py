@@ -33,6 +33,10 @@ class LookupRequest(SQLModel, table=True):
     conditions: str = Field(default="", max_length=500)  # 理由 / 利用条件
     access_expires_at: datetime | None = None
     accesses: int = 0
+    # issue 11: the approver's account (`console:<username>` or `person:<id>`), and a revoked link
+    approver_account: str | None = Field(default=None, max_length=120)
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=120)
 
 
 class RegisterEntry(SQLModel, table=True):
@@ -70,3 +74,30 @@ class LookupCursor(SQLModel, table=True):
     query: str = Field(max_length=500)
     offset: int = 0
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# --- binding that proves who you are (issue 11) ---------------------------------------------------------
+
+
+class BindCode(SQLModel, table=True):
+    """A one-time binding code (验证码) issued from the console to one person: hashed, expiring, single use."""
+
+    __tablename__ = "bind_code"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    code_hash: str = Field(max_length=64)
+    issued_by: str = Field(max_length=120)
+    issued_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class BindAttempt(SQLModel, table=True):
+    """One 绑定 attempt, kept to limit guessing per sender and per staff number."""
+
+    __tablename__ = "bind_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    sender: str = Field(max_length=128, index=True)
+    staff_no: str = Field(max_length=40, index=True)
+    ok: bool
+    at: datetime = Field(default_factory=utcnow, index=True)

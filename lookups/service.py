@@ -148,9 +148,18 @@ def _request_payload(req: LookupRequest) -> dict[str, Any]:
 
 
 def decide(
-    session: Session, *, register_no: str, approve: bool, approver: Person, reason: str, settings: Settings
+    session: Session,
+    *,
+    register_no: str,
+    approve: bool,
+    approver: Person,
+    reason: str,
+    settings: Settings,
+    approver_account: str | None = None,
 ) -> LookupRequest:
-    """Approve (granting access for settings.access_days) or reject a pending request."""
+    """Approve (granting access for settings.access_days) or reject a pending request; never one's own.
+
+    The register records the approver's name and account (`console:<username>`, else `person:<id>`)."""
     if "archivist" not in approver.roles.split(","):
         raise LookupError_(texts.DECIDE_FORBIDDEN)
     req = session.execute(
@@ -165,9 +174,12 @@ def decide(
                 no=register_no, at=at, who=req.approver, status=texts.STATUS[req.decision]
             )
         )
+    if approver.id is not None and approver.id == req.requester_id:
+        raise LookupError_(texts.DECIDE_OWN)
     now = utcnow()
     req.decision = "approved" if approve else "rejected"
     req.approver = approver.name
+    req.approver_account = approver_account or (f"person:{approver.id}" if approver.id else None)
     req.decided_at = now
     req.conditions = reason[:500]
     req.access_expires_at = now + timedelta(days=settings.access_days) if approve else None
@@ -176,10 +188,31 @@ def decide(
     return req
 
 
+def revoke(session: Session, *, register_no: str, by: str, now: datetime | None = None) -> LookupRequest:
+    """Revoke an approved request's link at once (an archivist's act, entered in the register)."""
+    req = session.execute(
+        select(LookupRequest).where(col(LookupRequest.register_no) == register_no)
+    ).scalar_one_or_none()
+    if req is None:
+        raise LookupError_(texts.DECIDE_UNKNOWN.format(no=register_no))
+    if req.decision != "approved" or req.revoked_at is not None:
+        raise LookupError_(texts.REVOKE_NOT_APPROVED.format(no=register_no))
+    req.revoked_at, req.revoked_by = now or utcnow(), by[:120]
+    session.add(req)
+    _append(
+        session,
+        kind="revoke",
+        register_no=register_no,
+        payload={"revoked_at": _iso(req.revoked_at), "revoked_by": req.revoked_by},
+    )
+    return req
+
+
 def _decision_payload(req: LookupRequest) -> dict[str, Any]:
     return {
         "decision": req.decision,
         "approver": req.approver,
+        "approver_account": req.approver_account,
         "decided_at": _iso(req.decided_at),
         "conditions": req.conditions,
         "access_expires_at": _iso(req.access_expires_at),
@@ -262,7 +295,7 @@ def open_link(
     req = session.execute(
         select(LookupRequest).where(col(LookupRequest.register_no) == data.get("r"))
     ).scalar_one_or_none()
-    if req is None or req.decision != "approved" or req.access_expires_at is None:
+    if req is None or req.decision != "approved" or req.access_expires_at is None or req.revoked_at:
         return _log(session, AccessResult("revoked"), data.get("r"), client)
     if req.access_expires_at <= now:
         return _log(session, AccessResult("expired", req), req.register_no, client)
@@ -318,6 +351,9 @@ _PROJECTED = (
     "decided_at",
     "conditions",
     "access_expires_at",
+    "approver_account",
+    "revoked_at",
+    "revoked_by",
 )
 
 
@@ -350,8 +386,11 @@ def verify_register(session: Session) -> RegisterReport:
                 "decided_at": None,
                 "conditions": "",
                 "access_expires_at": None,
+                "approver_account": None,
+                "revoked_at": None,
+                "revoked_by": None,
             }
-        elif e.kind == "decision" and e.register_no in replay:
+        elif e.kind in ("decision", "revoke") and e.register_no in replay:
             replay[e.register_no].update(payload)
         elif e.kind == "access":
             accesses[e.register_no] = accesses.get(e.register_no, 0) + 1

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-NOT_STAFF = "查档、查阅仅限本单位职工。请先发送「绑定 工号 姓名」完成身份绑定，例如：绑定 A0123 张三。企业微信用户无需绑定。"
-BIND_USAGE = "绑定格式：绑定 工号 姓名，例如：绑定 A0123 张三"
 BIND_OK = "绑定成功：{name}（{department}）。现在可以发送「查档 关键词」查询档案。"
 BIND_UNKNOWN = "职工名册中没有工号 {staff_no} 与姓名 {name} 的组合，请核对后重试，或联系档案室。"
 BIND_TAKEN = "该工号已绑定其他微信号。如需更换，请联系档案室。"
@@ -66,3 +64,18 @@ REGISTER_HEADERS = (
     "查阅次数",
 )
 CHANNEL = {"mp": "公众号", "wecom": "企业微信", "console": "控制台"}
+
+# --- binding that proves who you are (issue 11) --------------------------------------------------------
+NOT_STAFF = (
+    "查档、查阅仅限本单位职工。请向档案室或系统管理员领取绑定验证码，然后发送「绑定 工号 姓名 验证码」，"
+    "例如：绑定 A0123 张三 K7M2Q9XP。企业微信用户无需绑定。"
+)
+BIND_USAGE = (
+    "绑定格式：绑定 工号 姓名 验证码，例如：绑定 A0123 张三 K7M2Q9XP（验证码向档案室或系统管理员领取）"
+)
+BIND_BAD_CODE = "验证码不正确、已使用或已过期，请向档案室或系统管理员重新领取。"
+BIND_LIMITED = "绑定尝试次数过多，请24小时后再试，或联系档案室。"
+BIND_CODE_NO_STAFF = "职工名册中没有工号 {staff_no}"
+DECIDE_OWN = "不能审批自己提交的查阅申请，请由其他档案员审批。"
+REVOKE_NOT_APPROVED = "申请 {no} 未获同意或链接已撤销，无需撤销。"
+REVOKE_OK = "已撤销查阅申请 {no} 的查阅链接。"

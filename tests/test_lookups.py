@@ -45,6 +45,12 @@ def roster(
     return path
 
 
+def bind_with_code(s: Session, *, openid: str, staff_no: str, name: str) -> Person:
+    """Bind as the person would: a code issued from the console, then 绑定 with it."""
+    _, code, _ = identity.issue_bind_code(s, staff_no=staff_no, issued_by="console:archivist")
+    return identity.bind(s, openid=openid, staff_no=staff_no, name=name, code=code)
+
+
 @pytest.fixture
 def archive(engine, settings):  # type: ignore[no-untyped-def]
     """An archived month: 红烧肉 and 米饭 comments, compiled into one sealed volume."""
@@ -60,8 +66,8 @@ def staff(engine, tmp_path):  # type: ignore[no-untyped-def]
         identity.import_roster(
             s, path=roster(tmp_path, [["A001", "张三", "办公室", ""], ["A002", "王档案", "档案室", "档案员"]])
         )
-        identity.bind(s, openid="o_zhang", staff_no="A001", name="张三")
-        identity.bind(s, openid="o_wang", staff_no="A002", name="王档案")
+        bind_with_code(s, openid="o_zhang", staff_no="A001", name="张三")
+        bind_with_code(s, openid="o_wang", staff_no="A002", name="王档案")
 
 
 # --- roster and binding --------------------------------------------------------------------------------
@@ -91,9 +97,9 @@ def test_roster_import_and_bad_rows_named(engine, tmp_path) -> None:  # type: ig
 def test_binding(engine, staff) -> None:  # type: ignore[no-untyped-def]
     with unit_of_work(engine) as s:
         with pytest.raises(identity.BindError, match="没有工号"):
-            identity.bind(s, openid="o_x", staff_no="A001", name="李四")
+            identity.bind(s, openid="o_x", staff_no="A001", name="李四", code="X")
         with pytest.raises(identity.BindError, match="已绑定其他"):
-            identity.bind(s, openid="o_x", staff_no="A001", name="张三")
+            identity.bind(s, openid="o_x", staff_no="A001", name="张三", code="X")
         assert identity.staff_for(s, app="mp", sender="o_zhang") is not None
         assert identity.staff_for(s, app="mp", sender="o_stranger") is None
 
@@ -122,7 +128,8 @@ def test_stranger_is_told_to_bind(client, archive) -> None:  # type: ignore[no-u
 def test_bind_by_chat_then_search(client, engine, archive, tmp_path) -> None:  # type: ignore[no-untyped-def]
     with unit_of_work(engine) as s:
         identity.import_roster(s, path=roster(tmp_path, [["A009", "赵六", "后勤处", ""]]))
-    assert "绑定成功" in say(client, "绑定 A009 赵六", "o_zhao")
+        _, code, _ = identity.issue_bind_code(s, staff_no="A009", issued_by="console:archivist")
+    assert "绑定成功" in say(client, f"绑定 A009 赵六 {code}", "o_zhao")
     reply = say(client, "查档 米饭", "o_zhao")
     assert "共找到 12 条" in reply  # the 6 空调 items do not match
     hits = [line.split()[1] for line in reply.splitlines() if line[:1].isdigit()]
@@ -313,8 +320,8 @@ def test_cli_staff_import_verify_register_and_export(
         bad = runner.invoke(app, ["staff", "import", str(roster(tmp_path, [["", "无名", "x", ""]]))])
         assert bad.exit_code == 2 and "第 2 行" in bad.output
         with unit_of_work(engine) as s:
-            identity.bind(s, openid="o_zhang", staff_no="A001", name="张三")
-            identity.bind(s, openid="o_wang", staff_no="A002", name="王档案")
+            bind_with_code(s, openid="o_zhang", staff_no="A001", name="张三")
+            bind_with_code(s, openid="o_wang", staff_no="A002", name="王档案")
         nos = _two_requests(engine, settings, archive)
         assert runner.invoke(app, ["verify", "--register"]).exit_code == 0
         out = tmp_path / "reg.xlsx"

@@ -345,7 +345,7 @@ def test_chat_says_more_than_the_cap(  # type: ignore[no-untyped-def]
     from lookups import identity
     from lookups import texts as t
     from server.app import create_app
-    from tests.test_lookups import roster, say
+    from tests.test_lookups import bind_with_code, roster, say
     from tests.volume_data import fill_period
 
     monkeypatch.setattr(fs, "TOTAL_CAP", 8)
@@ -354,7 +354,7 @@ def test_chat_says_more_than_the_cap(  # type: ignore[no-untyped-def]
     with TestClient(create_app(settings, engine=engine)) as client:
         with unit_of_work(engine) as s:
             identity.import_roster(s, path=roster(tmp_path, [["A009", "赵六", "后勤处", ""]]))
-            identity.bind(s, openid="o_zhao", staff_no="A009", name="赵六")
+            bind_with_code(s, openid="o_zhao", staff_no="A009", name="赵六")
         first = say(client, "查档 米饭", "o_zhao")  # 12 archived matches
         assert t.SEARCH_HEAD_MANY.format(query="米饭", total=8, first=1, last=5) in first
         assert t.SEARCH_MORE in first
