@@ -129,7 +129,13 @@ def login(
         raise HTTPException(403, "表单已失效，请刷新页面后重试 / CSRF token missing or wrong")
     client = request.client.host if request.client else ""
     try:
-        user, token, _ = auth.login(db, username=username, password=password, client=client)
+        user, token, _ = auth.login(
+            db,
+            username=username,
+            password=password,
+            client=client,
+            production=request.app.state.settings.env == "production",
+        )
     except auth.AuthError as exc:
         db.commit()  # the failed attempt is recorded
         return RedirectResponse(f"/console/login?msg={exc}&err=1", status_code=303)

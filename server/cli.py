@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -285,7 +286,8 @@ def demo(
     typer.echo("下一步 next: houqin serve，然后打开 then open http://localhost:8000/simulator")
 
 
-DEMO_PASSWORD = "houqin-demo"
+from console.passwords import DEMO_PASSWORD  # noqa: E402 — one definition, refused in production
+
 DEMO_ACCOUNTS = (
     ("admin", "admin", "系统管理员"),
     ("canteen", "canteen_manager", "李经理"),
@@ -305,7 +307,9 @@ def _demo_accounts(session: Session) -> list[str]:
     if session.execute(select(col(ConsoleUser.id))).first() is not None:
         return []
     for username, role, name in DEMO_ACCOUNTS:
-        create_user(session, username=username, password=DEMO_PASSWORD, role=role, display_name=name)
+        create_user(
+            session, username=username, password=DEMO_PASSWORD, role=role, display_name=name, _demo=True
+        )
     return [f"{u} ({r})" for u, r, _ in DEMO_ACCOUNTS]
 
 
@@ -515,19 +519,98 @@ def user_add(
 def token_create(
     username: Annotated[str, typer.Argument(help="Whose token")],
     name: Annotated[str, typer.Option(help="What the token is for")] = "script",
+    days: Annotated[int, typer.Option(min=1, max=3660, help="Days until it expires")] = 90,
 ) -> None:
-    """Create a bearer token for the JSON API (shown once)."""
+    """Create a bearer token for the JSON API (shown once; expires after --days)."""
     from console.auth import create_token
 
     settings = _settings()
     engine = _ready_engine(settings)
     try:
         with unit_of_work(engine) as session:
-            token = create_token(session, username=username, name=name)
+            token = create_token(session, username=username, name=name, days=days)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(token)
+
+
+# --- account lifecycle (issue 11): user passwd|disable|enable|list, token list|revoke ------------------
+
+
+def _account_change(change: Callable[[Session], None], done: str) -> None:
+    engine = _ready_engine(_settings())
+    try:
+        with unit_of_work(engine) as session:
+            change(session)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(done)
+
+
+@user_app.command("passwd")
+def user_passwd(
+    username: Annotated[str, typer.Argument(help="Login name")],
+    password: Annotated[str | None, typer.Option(help="New password (asked for when not given)")] = None,
+) -> None:
+    """Change an account's password (at least 10 characters, not a common one); its sessions end."""
+    from console.auth import set_password
+
+    secret = password or typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+    _account_change(
+        lambda s: set_password(s, username=username, password=secret), f"password of {username} changed"
+    )
+
+
+@user_app.command("disable")
+def user_disable(username: Annotated[str, typer.Argument(help="Login name")]) -> None:
+    """Disable an account: it cannot log in, its sessions end and its tokens are revoked."""
+    from console.auth import set_active
+
+    _account_change(lambda s: set_active(s, username=username, active=False), f"user {username} disabled")
+
+
+@user_app.command("enable")
+def user_enable(username: Annotated[str, typer.Argument(help="Login name")]) -> None:
+    """Enable a disabled account again (its old tokens stay revoked)."""
+    from console.auth import set_active
+
+    _account_change(lambda s: set_active(s, username=username, active=True), f"user {username} enabled")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """Every console account: name, role, display name, active or disabled."""
+    from console.auth import users
+
+    with Session(_ready_engine(_settings())) as session:
+        for u in users(session):
+            typer.echo(f"{u.username}\t{u.role}\t{u.display_name}\t{'active' if u.active else 'disabled'}")
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """Every bearer token: id, account, purpose, created, expires, state (never the token itself)."""
+    from console.auth import tokens
+    from core.clock import utcnow
+
+    now = utcnow()
+    with Session(_ready_engine(_settings())) as session:
+        for t, username in tokens(session):
+            state = (
+                "revoked" if t.revoked else "expired" if t.expires_at and t.expires_at <= now else "active"
+            )
+            expires = f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "never"
+            typer.echo(f"{t.id}\t{username}\t{t.name}\t{t.created_at:%Y-%m-%d}\t{expires}\t{state}")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (houqin token list)")]) -> None:
+    """Revoke a bearer token at once."""
+    from console.auth import revoke_token
+
+    _account_change(lambda s: revoke_token(s, token_id=token_id), f"token {token_id} revoked")
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m server.cli`, as the benchmarks run it
