@@ -79,3 +79,20 @@ BIND_CODE_NO_STAFF = "职工名册中没有工号 {staff_no}"
 DECIDE_OWN = "不能审批自己提交的查阅申请，请由其他档案员审批。"
 REVOKE_NOT_APPROVED = "申请 {no} 未获同意或链接已撤销，无需撤销。"
 REVOKE_OK = "已撤销查阅申请 {no} 的查阅链接。"
+
+# --- what an approval gives (issue 11): the access page and the item extract ----------------------------
+ACCESS_FOR = "仅限 {name}{department} 依登记号 {no} 使用，有效至 {expires}；不得转发。"
+ACCESS_ITEM_ONLY = "本次批准查阅的是单个条目：只显示并提供该条目的摘录，不含案卷其他内容。"
+EXTRACT_SHEET = "条目摘录"
+EXTRACT_TITLE = "档案条目摘录：{code}"
+EXTRACT_FROM = "所属案卷"
+EXTRACT_FOR = "查阅标记"
+EXTRACT_MARK = "查阅人 {name} · 登记号 {no} · 有效至 {expires}"
+EXTRACT_LINE = "规范行（canonical line）"
+EXTRACT_CHECK_LABEL = "核验方法"
+EXTRACT_CHECK = (
+    "对「规范行」按 UTF-8 编码（不含换行）计算 SHA-256，应与上方「条目SHA-256」一致；"
+    "该摘要也记在封卷电子文件「明细」表本条目行的「条目SHA-256」列中，封卷文件本身由 houqin verify 档号 按封卷记录核验。"
+)
+DOWNLOAD_ITEM = "下载条目摘录（.xlsx，含规范行与 SHA-256）"
+DOWNLOAD_VOLUME = "下载封卷电子文件（.xlsx）"
