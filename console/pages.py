@@ -111,7 +111,8 @@ def login_page(request: Request) -> Response:
     """The login form (with a double-submit CSRF token)."""
     token = secrets.token_urlsafe(16)
     resp = render(request, "login.html", None, login_csrf=token)
-    resp.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict")
+    secure = request.app.state.settings.env == "production"
+    resp.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", secure=secure)
     return resp
 
 

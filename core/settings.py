@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     link_secret: str = "houqin-dev-link-secret"
     public_url: str = "http://localhost:8000"
     access_days: int = 7
+    # issue 11: /metrics needs this bearer token (empty: direct loopback callers only); /docs in production
+    metrics_token: str = ""
+    docs_in_production: bool = False
 
     @field_validator("wechat_aes_key")
     @classmethod

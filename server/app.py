@@ -22,6 +22,7 @@ from core.db import make_engine
 from core.logs import setup_logging
 from core.settings import Settings, get_settings
 from handlers.routes import build_router
+from server import exposure
 
 log = logging.getLogger("houqin.app")
 
@@ -43,7 +44,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         finally:
             ingestor.stop()
 
-    app = FastAPI(title="houqin 后勤", version="0.1.0", lifespan=lifespan)
+    # the spec and /docs are admin-only (server/exposure.py), not FastAPI's open defaults
+    app = FastAPI(title="houqin 后勤", version="0.1.0", lifespan=lifespan, docs_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.ingestor = ingestor
@@ -93,13 +95,17 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         return JSONResponse(body)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    def prometheus_metrics() -> Response:
+    def prometheus_metrics(request: Request) -> Response:
         """Prometheus text format: request counters and latencies, dedupe hits, spool, outbox, jobs."""
+        if not exposure.metrics_allowed(request, settings):
+            return exposure.refuse_metrics()
         return Response(metrics.exposition(state), media_type=metrics.CONTENT_TYPE)
+
+    exposure.add_docs(app, settings)
 
     @app.get("/", include_in_schema=False)
     def index() -> Response:
-        target = "/simulator" if settings.simulator_enabled else "/docs"
+        target = "/simulator" if settings.simulator_enabled else "/console"
         return Response(status_code=307, headers={"location": target})
 
     return webhook.WebhookFastPath(app, settings=settings, ingestor=ingestor)

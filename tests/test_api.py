@@ -117,8 +117,10 @@ def test_each_role_is_refused_on_the_others_routes(
             assert r.status_code == 403, (username, path, r.status_code)
 
 
-def test_openapi_documents_the_api(app_client: TestClient) -> None:
-    spec = app_client.get("/openapi.json").json()
+def test_openapi_documents_the_api(app_client: TestClient, tokens: dict[str, dict[str, str]]) -> None:
+    assert app_client.get("/openapi.json").status_code == 401  # admins only (issue 11)
+    assert app_client.get("/docs", headers=tokens["canteen"]).status_code == 403
+    spec = app_client.get("/openapi.json", headers=tokens["admin"]).json()
     for path in (
         "/api/v1/feedback",
         "/api/v1/feedback/{feedback_id}",
@@ -143,7 +145,7 @@ def test_openapi_documents_the_api(app_client: TestClient) -> None:
         "LookupOut",
     } <= set(spec["components"]["schemas"])
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
-    assert app_client.get("/docs").status_code == 200
+    assert app_client.get("/docs", headers=tokens["admin"]).status_code == 200
 
 
 # --- feedback ------------------------------------------------------------------------------------------

@@ -167,7 +167,7 @@ def test_request_approve_link_expiry(client, engine, settings, archive, staff) -
     assert expired.status_code == 410 and t.LINK_EXPIRED in expired.text
     with Session(engine) as s:
         outcomes = [a.outcome for a in s.execute(select(AccessLog).order_by(col(AccessLog.id))).scalars()]
-        assert outcomes == ["served", "served", "tampered", "expired"]
+        assert outcomes == ["served", "served", "expired"]  # a badly signed token writes no row
         assert s.execute(select(LookupRequest)).scalar_one().accesses == 2
     assert "不能重复审批" in say(client, f"审批 {no} 驳回", "o_wang")
 

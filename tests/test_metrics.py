@@ -25,6 +25,7 @@ from server.app import create_app
 from tests.wechat_peer import WeChatPeer, reply_text, text_xml
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCAL = ("127.0.0.1", 50000)  # /metrics answers direct loopback callers only (issue 11)
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -48,7 +49,7 @@ def test_metrics_count_requests_dedupe_outbox_and_jobs(settings, engine) -> None
         s.add(JobRun(job="compile", period="2026-09", status="succeeded", finished_at=utcnow()))
         s.add(JobRun(job="compile", period="2026-10", status="failed", error="boom"))
         s.commit()
-    with TestClient(create_app(settings, engine=engine)) as c:
+    with TestClient(create_app(settings, engine=engine), client=LOCAL) as c:
         before = c.get("/metrics").text
         params, body = peer.safe(text_xml("5分 好", sender="o_metrics", msg_id=424242))
         for _ in range(3):  # the first stores, two are dedupe hits
@@ -83,7 +84,7 @@ def test_metrics_and_healthz_while_the_database_is_down(settings) -> None:  # ty
     dead = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=1")
     sp = Spool(settings.data_dir / "spool")
     peer = WeChatPeer()
-    with TestClient(create_app(settings, engine=dead)) as c:
+    with TestClient(create_app(settings, engine=dead), client=LOCAL) as c:
         params, body = peer.safe(text_xml("3分 一般", sender="o_down"))
         c.post("/wechat", params=params, content=body)
         m = c.get("/metrics")
@@ -105,7 +106,7 @@ def test_access_lines_are_json_without_openids_or_text(settings, engine, caplog)
 
     with (
         caplog.at_level(logging.INFO, logger="houqin.access"),
-        TestClient(create_app(settings, engine=engine)) as c,
+        TestClient(create_app(settings, engine=engine), client=LOCAL) as c,
     ):
         xml = text_xml("4分 秘密的意见内容", sender="o_secret_openid", msg_id=777001)
         params, body = peer.safe(xml)
@@ -193,5 +194,5 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("route", ["/metrics", "/healthz"])
 def test_ops_routes_are_served_beside_the_fast_path(settings, engine, route) -> None:  # type: ignore[no-untyped-def]
-    with TestClient(create_app(settings, engine=engine)) as c:
+    with TestClient(create_app(settings, engine=engine), client=LOCAL) as c:
         assert c.get(route).status_code == 200
