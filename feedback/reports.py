@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -38,16 +39,22 @@ def _a4(ws: Any, *, landscape: bool = False) -> None:
     ws.sheet_properties.pageSetUpPr.fitToPage = True
 
 
+def _clean(value: Any) -> Any:
+    # control characters cannot be written to a cell (IllegalCharacterError): one in a title or a reply
+    # made the meeting's report fail for good (issue 11); they are dropped
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
 def _text(ws: Any, row: int, column: int, value: str, *, font: Font = BODY_FONT) -> None:
     c = ws.cell(row=row, column=column)
-    c.value = value
+    c.value = _clean(value)
     c.data_type = "s"  # user text stays text, even when it starts with "="
     c.font = font
     c.alignment = Alignment(wrap_text=True, vertical="top")
 
 
 def _value(ws: Any, row: int, column: int, value: Any, *, font: Font = BODY_FONT) -> None:
-    c = ws.cell(row=row, column=column, value=value)
+    c = ws.cell(row=row, column=column, value=_clean(value))
     c.font = font
     c.alignment = Alignment(vertical="top")
 

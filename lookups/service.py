@@ -30,6 +30,7 @@ from core.db import is_postgres
 from core.outbox import enqueue_to
 from core.settings import Settings
 from exports.models import Volume, VolumeItem, VolumeStatus
+from exports.records import sanitise
 from feedback.models import Person
 from lookups import texts
 from lookups.models import AccessLog, LookupRequest, RegisterEntry
@@ -469,7 +470,7 @@ def export_register(session: Session, *, year: int, settings: Settings, path: Pa
         ]
         row = []
         for v in values:
-            c = WriteOnlyCell(ws, value=v)
+            c = WriteOnlyCell(ws, value=sanitise(v).text if isinstance(v, str) else v)
             if isinstance(v, str):
                 c.data_type = "s"  # purposes are user text: never a formula
             row.append(c)

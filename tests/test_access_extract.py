@@ -13,9 +13,11 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from core.db import unit_of_work
 from exports.models import Volume
 from exports.service import transfer_dir
 from exports.texts import DETAIL_HEADERS, SHEET_DETAIL
+from lookups import identity, service
 from lookups import texts as t
 from lookups.models import LookupRequest
 from lookups.service import access_link
@@ -72,3 +74,21 @@ def test_a_volume_approval_gives_the_sealed_file_unchanged_and_named_for_the_req
     sealed = (transfer_dir(settings, archive) / "data" / "电子档案" / f"{archive}.xlsx").read_bytes()
     assert download.status_code == 200 and download.content == sealed
     assert no in unquote(download.headers["content-disposition"])
+
+
+def test_control_characters_never_break_the_register_export(
+    engine, settings, archive, staff, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    with unit_of_work(engine) as s:
+        zhang = identity.staff_for(s, app="mp", sender="o_zhang")
+        assert zhang is not None
+        req = service.request_lookup(
+            s, requester=zhang, code=archive, purpose="核对\x07整改\x1b", channel="mp", settings=settings
+        )
+        n = service.export_register(
+            s, year=int(req.register_no[2:6]), settings=settings, path=tmp_path / "r.xlsx"
+        )
+    cells = [
+        v for r in load_workbook(tmp_path / "r.xlsx").worksheets[0].iter_rows(values_only=True) for v in r
+    ]
+    assert n == 1 and "核对整改" in cells

@@ -15,7 +15,7 @@ from core.db import unit_of_work
 from lookups.models import AccessLog
 from server.app import create_app
 from tests.conftest import make_settings
-from tests.console_helpers import add_users
+from tests.console_helpers import add_users, csrf_of, login
 
 
 def test_metrics_need_loopback_or_the_token(settings, engine: Engine, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -64,3 +64,32 @@ def test_badly_signed_access_links_write_no_rows(settings, engine: Engine) -> No
             assert c.get(f"/access/forged-token-{n}").status_code == 403
     with Session(engine) as s:
         assert s.execute(select(func.count()).select_from(AccessLog)).scalar_one() == 0
+
+
+def test_console_pages_answer_bad_input_with_a_4xx(settings, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11, finding 12, on the pages (the API is fuzzed by tests/test_schemathesis.py)."""
+    add_users(engine)
+    with TestClient(create_app(settings, engine=engine)) as c:
+        login(c, "admin")
+        for path in (
+            "/console/feedback/99999999999999999999999",
+            "/console/feedback?site=99999999999999999999",
+            "/console/feedback?score=²",
+            "/console/feedback?meeting=²",
+            "/console/dashboard?start=2026-02-30",
+            "/console/dashboard?start=0001-01-01&end=2026-11-01",
+            "/console/media/99999999999999999999",
+        ):
+            r = c.get(path, follow_redirects=False)
+            assert 400 <= r.status_code < 500, (path, r.status_code)
+        csrf = csrf_of(c, "/console/feedback")
+        r = c.post(
+            "/console/feedback/bulk",
+            data={"csrf": csrf, "action": "drop", "ids": "1"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and "err=1" in r.headers["location"]
+        r = c.post(
+            "/console/feedback/bulk", data={"csrf": csrf, "action": "close", "ids": "99999999999999999999"}
+        )
+        assert 400 <= r.status_code < 500

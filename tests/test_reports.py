@@ -168,3 +168,35 @@ def test_reception_downloads_the_report_from_the_console_and_the_api(
     assert api.get(f"/api/v1/meetings/{m.id}/report", headers=canteen).status_code == 403
     reception = {"Authorization": f"Bearer {tokens['reception']}"}
     assert api.get("/api/v1/meetings/9999/report", headers=reception).status_code == 404
+
+
+def test_control_characters_in_a_title_or_reply_never_break_the_report(
+    session: Session, settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 11: one control character made the meeting's report fail for good."""
+    m = Meeting(code="HYC", title="会议\x07标题", starts_on=date(2026, 11, 1), ends_on=date(2026, 11, 1))
+    session.add(m)
+    session.flush()
+    session.add(
+        Feedback(
+            reference="FK20261101-0001",
+            channel="meeting",
+            sender="o_c",
+            meeting_id=m.id,
+            service_date=m.starts_on,
+            score=3,
+            comment="茶水\x1b凉了",
+        )
+    )
+    session.flush()
+    fb = session.execute(select(Feedback).where(col(Feedback.reference) == "FK20261101-0001")).scalar_one()
+    review.reply(session, feedback_id=fb.id or 0, actor="赵\x01会务", text="已\x0b处理")
+    session.commit()
+    wb = load_workbook(
+        meeting_report(session, meeting_id=m.id or 0, settings=settings, path=tmp_path / "c.xlsx")
+    )
+    cells = [
+        str(v) for ws in wb.worksheets for r in ws.iter_rows(values_only=True) for v in r if v is not None
+    ]
+    assert any("会议标题" in c for c in cells) and any("茶水凉了" in c for c in cells)
+    assert not any(ch in c for c in cells for ch in "\x07\x1b\x01\x0b")
