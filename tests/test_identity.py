@@ -96,7 +96,9 @@ def test_nobody_approves_their_own_request_and_the_register_names_the_account(
     with unit_of_work(engine) as s:
         bind_with_code(s, openid="o_wang", staff_no="A002", name="王档案")
         bind_with_code(s, openid="o_zhang", staff_no="A001", name="张三")
-    own = say(client, f"查阅 {archive} 自查", "o_wang").split("已登记查阅申请 ")[1].split("：")[0]
+    reply = say(client, f"查阅 {archive} 自查", "o_wang")
+    assert "已登记查阅申请 " in reply, reply
+    own = reply.split("已登记查阅申请 ")[1].split("：")[0]
     assert say(client, f"审批 {own} 同意", "o_wang") == t.DECIDE_OWN
     other = say(client, f"查阅 {archive} 整改复核", "o_zhang").split("已登记查阅申请 ")[1].split("：")[0]
     assert say(client, f"审批 {other} 同意", "o_wang") == t.DECIDE_OK.format(status="同意", no=other)
