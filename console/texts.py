@@ -23,6 +23,13 @@ TABS = {
     "today": "今天",
 }
 
+TAB_HINTS = {
+    "pending": "待处理：尚未办结的反馈（含已受理、整改中、已整改待办结）",
+    "alerts_unacked": "预警未受理：低分（1–2分）或涉及食品安全、仍未受理的反馈",
+    "rectify_overdue": "整改逾期：已过整改期限、仍未整改完成的反馈",
+    "today": "今天：今天收到的反馈",
+}
+
 # an outbound message's delivery state (core.models.Outbox.status, and pending with an error)
 DELIVERY = {
     "queued": "排队待发",
