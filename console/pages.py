@@ -258,6 +258,7 @@ def inbox_page(request: Request, db: DbSession, who: Principal = Depends(require
         tabs=[(name, label, _link(f, tab=name or None, cursor=None)) for name, label in texts.TABS.items()],
         tab=f.get("tab", ""),
         tab_hint=texts.TAB_HINTS.get(f.get("tab", "")),
+        filtered=any(f.get(k) for k in ("start", "end", "site", "meal", "meeting", "score", "status", "q")),
         f=f,
         sites=list(db.execute(select(Site).where(col(Site.kind) == "canteen")).scalars()),
         meetings=list(db.execute(select(Meeting).order_by(col(Meeting.starts_on).desc())).scalars()),

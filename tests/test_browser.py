@@ -159,7 +159,7 @@ def test_console_in_a_browser(
         page.fill("input[name=end]", str(world["sunday"]))
         page.select_option("select[name=meal]", "lunch")
         page.select_option("select[name=sort]", "low")
-        page.click("form.card button")
+        page.click("#filter")
         page.wait_for_url("**/console/feedback?*meal=lunch*")
         first = page.locator("table tr td a").first
         assert first.text_content() == target.reference
@@ -368,6 +368,10 @@ def test_every_console_page_fits_the_screen(
                         sel = "#inbox td.status" if cell == "status" else f"#inbox td[data-label='{cell}']"
                         box = _box(page, sel)
                         assert page.is_visible(sel) and box["x"] >= 0 and box["x"] + box["width"] <= 390, cell
+                    # the list comes first: the filters are folded away until opened
+                    assert not page.is_visible("#filter")
+                    page.click("#filterbox summary")
+                    assert page.is_visible("#filter")
                     bar = _box(page, "#bulkbar")  # sticky: on screen before any scrolling
                     assert bar["y"] + bar["height"] <= 844 and page.is_visible("#bulkbar button")
                 if path == "/console/volumes" and who == "archivist":
