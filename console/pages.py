@@ -9,7 +9,7 @@ import secrets
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -235,8 +235,6 @@ def inbox_rows(
 
 def _link(f: dict[str, str], **changes: str | None) -> str:
     """The inbox URL with these filters, some changed (None drops one)."""
-    from urllib.parse import urlencode
-
     merged = {k: v for k, v in {**f, **changes}.items() if v and k not in ("msg", "err")}
     return "/console/feedback" + ("?" + urlencode(merged) if merged else "")
 
@@ -398,7 +396,11 @@ async def bulk(request: Request, db: DbSession, who: Principal = Depends(require
     ]
     n = review.bulk(db, feedback_ids=ids, actor=who.user.display_name, action=str(form.get("action")))
     db.commit()
-    return RedirectResponse(f"/console/feedback?msg=已处理{n}条", status_code=303)
+    # back to the same tab, filters and page the manager was on
+    kept = dict(parse_qsl(str(form.get("back") or "")))
+    target = _link(kept)
+    sep = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{sep}msg={quote(f'已处理{n}条', safe='')}", status_code=303)
 
 
 @router.post("/feedback/{feedback_id}/{action}")

@@ -443,3 +443,31 @@ def test_docs_work_offline_with_assets_served_by_houqin(client: TestClient) -> N
         r = client.get(a)
         assert r.status_code == 200 and len(r.content) > 500, a
     assert client.get("/openapi.json").json()["paths"]["/api/v1/feedback"]
+
+
+def test_the_bulk_bar_returns_to_the_same_tab_and_filters(client: TestClient, engine: Engine) -> None:
+    with unit_of_work(engine) as s:
+        ids = [add(s, i + 1, score=1).id for i in range(3)]
+    signed_in(client, "canteen")
+    token = csrf(client, "/console/feedback")
+    r = client.post(
+        "/console/feedback/bulk",
+        data={
+            "csrf": token,
+            "ids": [str(i) for i in ids[:2]],
+            "action": "acknowledge",
+            "back": "tab=alerts_unacked&score=1&msg=x",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/console/feedback?tab=alerts_unacked&score=1&msg=")
+    page = client.get(r.headers["location"]).text
+    assert "已处理2条" in page and "共 1 条" in page  # two acknowledged: one alert left unacknowledged
+    # only a query string is taken back: never another site
+    r = client.post(
+        "/console/feedback/bulk",
+        data={"csrf": token, "ids": [], "action": "close", "back": "//evil.example/x"},
+        follow_redirects=False,
+    )
+    assert r.headers["location"].startswith("/console/feedback")
