@@ -18,8 +18,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from console import archive, inputs, meetings
+from console import archive, inputs, meetings, texts
 from console.auth import ROLES_ALL, DbSession, Principal, check_csrf, require
+from console.delivery import deliveries
 from console.pages import (
     ACTION_NAMES,
     MANAGERS,
@@ -99,10 +100,12 @@ class FeedbackOut(BaseModel):
 
 
 class FeedbackPage(BaseModel):
-    """A page of the filtered inbox."""
+    """A page of the filtered inbox (keyset pagination: pass `next_cursor` back as `cursor`)."""
 
-    total: int
+    total: int = Field(description="how many feedbacks match the filters, on every page")
     items: list[FeedbackOut]
+    next_cursor: str | None = Field(description="the next page's `cursor`; null on the last page")
+    prev_cursor: str | None = Field(description="the previous page's `cursor`; null on the first page")
 
 
 class EventOut(BaseModel):
@@ -131,6 +134,16 @@ class ReplyWindowOut(BaseModel):
     closes_at: datetime | None
 
 
+class DeliveryOut(BaseModel):
+    """A message to the diner about this feedback, and what became of it (from the outbox)."""
+
+    at: datetime
+    text: str
+    state: Literal["queued", "retrying", "sent", "undeliverable", "not_queued"]
+    state_label: str
+    sent_at: datetime | None
+
+
 class FeedbackDetail(FeedbackOut):
     """One feedback with its history, media and reply window."""
 
@@ -138,6 +151,10 @@ class FeedbackDetail(FeedbackOut):
     events: list[EventOut]
     media: list[MediaOut]
     reply_window: ReplyWindowOut
+    allowed_actions: list[str] = Field(
+        description="the actions its state allows (none once closed or archived)"
+    )
+    deliveries: list[DeliveryOut]
 
 
 class ActionIn(BaseModel):
@@ -438,6 +455,7 @@ def me(who: Principal = Depends(require(*ROLES_ALL))) -> Me:
 
 @router.get("/feedback", response_model=FeedbackPage, tags=["feedback"])
 def list_feedback(
+    request: Request,
     db: DbSession,
     who: Principal = Depends(require(*MANAGERS)),
     start: date | None = None,
@@ -452,10 +470,17 @@ def list_feedback(
     topic: str | None = None,
     q: Annotated[str | None, Query(description="full-text search of comments")] = None,
     sort: Literal["new", "low"] = "new",
+    tab: Annotated[
+        str | None,
+        Query(
+            description="a quick tab: `pending` 待处理, `alerts_unacked` 预警未受理, `rectify_overdue` 整改逾期, `today` 今天"
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    cursor: Annotated[str | None, Query(description="`next_cursor` or `prev_cursor` of a page")] = None,
 ) -> FeedbackPage:
-    """The inbox with the same filters as the console (canteen managers see the canteen, reception managers meetings)."""
+    """The inbox with the same filters and tabs as the console (canteen managers see the canteen, reception
+    managers meetings), a page at a time: each page's `next_cursor` fetches the next."""
     f = {
         k: str(v)
         for k, v in {
@@ -469,12 +494,18 @@ def list_feedback(
             "topic": topic,
             "q": q,
             "sort": sort,
+            "tab": tab,
         }.items()
         if v is not None
     }
-    rows, total = filtered_feedback(db, who, f, limit=limit, offset=offset)
+    page = filtered_feedback(db, who, f, settings=request.app.state.settings, limit=limit, cursor=cursor)
     sites, mtgs = _names(db)
-    return FeedbackPage(total=total, items=[FeedbackOut(**_feedback(fb, sites, mtgs)) for fb in rows])
+    return FeedbackPage(
+        total=page.total,
+        items=[FeedbackOut(**_feedback(fb, sites, mtgs)) for fb in page.rows],
+        next_cursor=page.next_cursor,
+        prev_cursor=page.prev_cursor,
+    )
 
 
 @router.get("/feedback/{feedback_id}", response_model=FeedbackDetail, tags=["feedback"])
@@ -511,6 +542,17 @@ def get_feedback(
         events=events,
         media=media,
         reply_window=ReplyWindowOut(deliverable=window.deliverable, closes_at=window.window_closes),
+        allowed_actions=sorted(review.allowed_actions(fb)),
+        deliveries=[
+            DeliveryOut(
+                at=d.at,
+                text=d.text,
+                state=cast(Any, d.state),
+                state_label=texts.DELIVERY[d.state],
+                sent_at=d.sent_at,
+            )
+            for d in deliveries(db, fb)
+        ],
     )
 
 

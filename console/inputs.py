@@ -20,7 +20,7 @@ from sqlalchemy.exc import DataError
 log = logging.getLogger("houqin.console.inputs")
 
 MAX_ID = 2_147_483_647  # INTEGER primary keys (int32 on PostgreSQL)
-MAX_RANGE_DAYS = 366  # dashboard pages and API: at most a year at a time
+MAX_RANGE_DAYS = 1098  # dashboard pages and API: at most three years at a time (two years are asked for)
 
 BAD_NUMBER = "参数「{name}」应为 1 至 {hi} 之间的数字"
 BAD_DATE = "日期「{value}」无效，请使用 年-月-日 格式（如 2026-11-20）"
@@ -97,15 +97,12 @@ def as_http(exc: InputError) -> HTTPException:
 
 
 def install(app: FastAPI) -> None:
-    """Answer what slipped past validation with 400 and a Chinese message, not 500."""
+    """Answer what slipped past validation with 400 and a Chinese message, not 500 (an InputError itself is
+    answered by console/errors.py: an HTML page for the console, JSON for the API)."""
 
     async def _refused(request: Request, exc: Exception) -> Response:
         log.warning("input refused on %s: %s", request.url.path, type(exc).__name__)
         return JSONResponse({"detail": BAD_INPUT}, status_code=400)
 
-    async def _input(_request: Request, exc: Exception) -> Response:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
-
-    app.add_exception_handler(InputError, _input)
     for kind in (OverflowError, DataError, UnicodeEncodeError):
         app.add_exception_handler(kind, _refused)

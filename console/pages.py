@@ -6,10 +6,9 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -17,8 +16,9 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from console import auth, inputs
+from console import auth, inbox, inputs, texts
 from console.auth import DbSession, Principal, check_csrf, require
+from console.delivery import deliveries
 from core.clock import to_local, utcnow
 from core.models import InboundMessage
 from core.settings import Settings
@@ -190,67 +190,36 @@ def static(name: str) -> Response:
     return FileResponse(path, headers={"cache-control": "max-age=86400"})
 
 
-def _day(value: str | None) -> date | None:
-    """A filter's date, or None when blank or not a date (a typo shows everything rather than an error)."""
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 def filtered_feedback(
-    db: Session, who: Principal, f: dict[str, str], limit: int = 200, offset: int = 0
-) -> tuple[list[Feedback], int]:
-    """The inbox query (role's channel and the filters): one page of feedback, and the total (shared with the API)."""
-    query = select(Feedback)
-    if (channel := channel_of(who)) is not None:
-        query = query.where(col(Feedback.channel) == channel)
-    if (start := _day(f.get("start"))) is not None:
-        query = query.where(col(Feedback.service_date) >= start)
-    if (end := _day(f.get("end"))) is not None:
-        query = query.where(col(Feedback.service_date) <= end)
-    if (site := inputs.ascii_int(f.get("site"), name="site")) is not None:
-        query = query.where(col(Feedback.site_id) == site)
-    if (meeting := inputs.ascii_int(f.get("meeting"), name="meeting")) is not None:
-        query = query.where(col(Feedback.meeting_id) == meeting)
-    if f.get("meal"):
-        query = query.where(col(Feedback.meal) == f["meal"])
-    if f.get("score") == "none":
-        query = query.where(col(Feedback.score).is_(None))
-    elif (score := inputs.ascii_int(f.get("score"), name="score", hi=5)) is not None:
-        query = query.where(col(Feedback.score) == score)
-    if f.get("status"):
-        query = query.where(col(Feedback.status) == f["status"])
-    if f.get("topic"):
-        query = query.where(col(Feedback.topics).contains(f["topic"]))
-    if f.get("q"):
-        from feedback.search import search
-
-        hits = search(db, query=f["q"], archived_only=False, limit=5000, offset=0).hits
-        query = query.where(col(Feedback.id).in_([h.feedback_id for h in hits] or [-1]))
-    if f.get("sort") == "low":
-        query = query.order_by(
-            col(Feedback.score).is_(None), col(Feedback.score), col(Feedback.created_at).desc()
-        )
-    else:
-        query = query.order_by(col(Feedback.created_at).desc())
-    rows = list(db.execute(query.limit(limit).offset(offset)).scalars())
-    if offset == 0 and len(rows) < limit:
-        total = len(rows)
-    else:
-        total = len(db.execute(query.with_only_columns(col(Feedback.id)).order_by(None)).all())
-    return rows, total
+    db: Session,
+    who: Principal,
+    f: dict[str, str],
+    *,
+    settings: Settings,
+    limit: int = inbox.PAGE_SIZE,
+    cursor: str | None = None,
+) -> inbox.InboxPage:
+    """The inbox query (the role's channel, the filters, the quick tab): one keyset page and the total
+    (shared with the API)."""
+    return inbox.inbox_page(
+        db,
+        inbox.InboxFilters.parse(f),
+        channel=channel_of(who),
+        settings=settings,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 def inbox_rows(
-    db: Session, settings: Settings, who: Principal, f: dict[str, str], limit: int = 200
-) -> tuple[list[dict[str, Any]], int]:
-    """The filtered inbox as display rows, and the total."""
-    all_rows, total = filtered_feedback(db, who, f, limit)
+    db: Session, settings: Settings, who: Principal, f: dict[str, str]
+) -> tuple[list[dict[str, Any]], inbox.InboxPage]:
+    """The filtered inbox page as display rows, and the page (total, cursors)."""
+    page = filtered_feedback(db, who, f, settings=settings, cursor=f.get("cursor") or None)
     sites = {s.id: s.name for s in db.execute(select(Site)).scalars()}
     meetings = {m.id: m.title for m in db.execute(select(Meeting)).scalars()}
     rows = []
-    for fb in all_rows:
+    for fb in page.rows:
         reason = alert_reason(score=fb.score, comment=fb.comment) if fb.status == Status.new else None
         rows.append(
             {
@@ -264,22 +233,36 @@ def inbox_rows(
                 "status": STATUS_LABELS.get(Status(fb.status), fb.status),
                 "alert": reason,
                 "archived": fb.volume_id is not None,
+                "closed": fb.status == Status.closed,
             }
         )
-    return rows, total
+    return rows, page
+
+
+def _link(f: dict[str, str], **changes: str | None) -> str:
+    """The inbox URL with these filters, some changed (None drops one)."""
+    merged = {k: v for k, v in {**f, **changes}.items() if v and k not in ("msg", "err")}
+    return "/console/feedback" + ("?" + urlencode(merged) if merged else "")
 
 
 @router.get("/feedback")
-def inbox(request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))) -> Response:
-    """The feedback inbox with filters; alerts stand out until acknowledged."""
+def inbox_page(request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))) -> Response:
+    """The feedback inbox with quick tabs, filters and next/previous pages; alerts stand out until acknowledged."""
     f = dict(request.query_params)
-    rows, total = inbox_rows(db, request.app.state.settings, who, f)
+    rows, page = inbox_rows(db, request.app.state.settings, who, f)
     return render(
         request,
         "inbox.html",
         who,
         rows=rows,
-        total=total,
+        total=page.total,
+        next_url=_link(f, cursor=page.next_cursor) if page.next_cursor else None,
+        prev_url=_link(f, cursor=page.prev_cursor) if page.prev_cursor else None,
+        first_url=_link(f, cursor=None) if f.get("cursor") else None,
+        tabs=[(name, label, _link(f, tab=name or None, cursor=None)) for name, label in texts.TABS.items()],
+        tab=f.get("tab", ""),
+        tab_hint=texts.TAB_HINTS.get(f.get("tab", "")),
+        filtered=any(f.get(k) for k in ("start", "end", "site", "meal", "meeting", "score", "status", "q")),
         f=f,
         sites=list(db.execute(select(Site).where(col(Site.kind) == "canteen")).scalars()),
         meetings=list(db.execute(select(Meeting).order_by(col(Meeting.starts_on).desc())).scalars()),
@@ -334,11 +317,31 @@ def detail(
     window = review.reply_window(db, fb=fb)
     site = db.get(Site, fb.site_id) if fb.site_id else None
     meeting = db.get(Meeting, fb.meeting_id) if fb.meeting_id else None
+    trail = review.history(db, feedback_id=fb.id)  # type: ignore[arg-type]
+    rectifications = [e for e in trail if e.action == "rectification"]
     return render(
         request,
         "detail.html",
         who,
         fb=fb,
+        allowed=review.allowed_actions(fb),
+        has_reply=any(e.action == "replied" for e in trail),
+        has_rectification=bool(rectifications),
+        rectification=_rectification(rectifications[-1], settings) if rectifications else None,
+        service_date=fb.service_date.isoformat(),
+        ack_due=_local(fb.ack_due_at, settings),
+        rectify_due=_local(fb.rectify_due_at, settings),
+        outbound=[
+            {
+                "when": _local(d.at, settings),
+                "text": d.text,
+                "state": d.state,
+                "label": texts.DELIVERY[d.state],
+                "sent": _local(d.sent_at, settings),
+                "error": d.error[:200],
+            }
+            for d in deliveries(db, fb)
+        ],
         media=media,
         events=events,
         messages=messages,
@@ -352,6 +355,24 @@ def detail(
         when=_local(fb.created_at, settings),
         pseudonym=pseudonym(fb.sender, secret=settings.pseudonym_secret),
     )
+
+
+def _rectification(e: Any, settings: Settings) -> dict[str, str]:
+    """The latest rectification as the block shows it: 措施, 责任人, 期限, 完成情况, who recorded it, when."""
+    try:
+        data = json.loads(e.detail)
+    except ValueError:
+        data = {"措施": e.detail}
+    if not isinstance(data, dict):
+        data = {"措施": str(data)}
+    return {
+        "measure": str(data.get("措施", "")),
+        "owner": str(data.get("责任人", "")),
+        "deadline": str(data.get("期限", "")),
+        "progress": str(data.get("完成情况", "")),
+        "actor": e.actor,
+        "when": _local(e.at, settings),
+    }
 
 
 @router.get("/media/{media_id}")
@@ -383,7 +404,11 @@ async def bulk(request: Request, db: DbSession, who: Principal = Depends(require
     ]
     n = review.bulk(db, feedback_ids=ids, actor=who.user.display_name, action=str(form.get("action")))
     db.commit()
-    return RedirectResponse(f"/console/feedback?msg=已处理{n}条", status_code=303)
+    # back to the same tab, filters and page the manager was on
+    kept = dict(parse_qsl(str(form.get("back") or "")))
+    target = _link(kept)
+    sep = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{sep}msg={quote(f'已处理{n}条', safe='')}", status_code=303)
 
 
 @router.post("/feedback/{feedback_id}/{action}")
@@ -397,9 +422,12 @@ async def act(
     """One handling action from the detail page."""
     form = await request.form()
     check_csrf(who, str(form.get("csrf") or ""))
-    _visible(db, who, feedback_id)
+    fb = _visible(db, who, feedback_id)
     actor = who.user.display_name
     values = {k: str(v) for k, v in form.items()}
+    if (ask := _confirmation(db, fb, action, values)) is not None:
+        question, yes = ask
+        return render(request, "confirm.html", who, fb=fb, action=action, question=question, yes=yes)
     try:
         msg = run_action(
             db,
@@ -417,6 +445,18 @@ async def act(
     return RedirectResponse(f"/console/feedback/{feedback_id}?msg={msg}", status_code=303)
 
 
+def _confirmation(db: Session, fb: Feedback, action: str, values: dict[str, str]) -> tuple[str, str] | None:
+    """The question to ask before a step that skips one (办结 without a reply, 已整改 without a
+    rectification), unless the form says it was asked (confirm=1) or the state refuses the action anyway."""
+    if values.get("confirm") == "1" or action not in review.allowed_actions(fb):
+        return None
+    if action == "close" and not review.has_event(db, feedback_id=fb.id or 0, action="replied"):
+        return texts.CONFIRM_CLOSE, texts.CONFIRM_CLOSE_YES
+    if action == "resolve" and not review.has_event(db, feedback_id=fb.id or 0, action="rectification"):
+        return texts.CONFIRM_RESOLVE, texts.CONFIRM_RESOLVE_YES
+    return None
+
+
 def run_action(
     db: Session,
     *,
@@ -426,7 +466,11 @@ def run_action(
     values: dict[str, str],
     template_id: str = "",
 ) -> str:
-    """Dispatch an action by name (shared by the pages and the API); returns a message for the person."""
+    """Dispatch an action by name (shared by the pages and the API); returns a message for the person.
+    An action the feedback's state does not allow (after 办结, when archived) is refused."""
+    fb = db.get(Feedback, feedback_id)
+    if fb is not None:
+        review.check_allowed(fb, action, STATUS_LABELS.get(Status(fb.status), fb.status))
     if action == "acknowledge":
         review.acknowledge(db, feedback_id=feedback_id, actor=actor)
         return "已受理"
@@ -435,10 +479,10 @@ def run_action(
             db, feedback_id=feedback_id, actor=actor, text=values.get("text", ""), template_id=template_id
         )
         if window.deliverable:
-            return "回复已发送"
+            return texts.REPLY_QUEUED
         if window.via_template:
-            return "已超过48小时客服窗口，回复已作为模板消息发送"
-        return "回复已记录，但已超过48小时客服窗口，无法送达"
+            return texts.REPLY_QUEUED_TEMPLATE
+        return texts.REPLY_UNDELIVERABLE
     if action == "rectification":
         review.record_rectification(
             db,

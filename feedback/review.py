@@ -168,12 +168,16 @@ BULK_ACTIONS = ("acknowledge", "close")
 
 
 def bulk(session: Session, *, feedback_ids: list[int], actor: str, action: str) -> int:
-    """Acknowledge or close many at once; archived ones are skipped. Returns how many changed."""
+    """Acknowledge or close many at once; archived, closed (and, to acknowledge, already acknowledged)
+    ones are skipped. Returns how many changed."""
     fn = {"acknowledge": acknowledge, "close": close}.get(action)
     if fn is None:
         raise ReviewError("批量操作只支持受理和办结")
     done = 0
     for fid in feedback_ids:
+        fb = session.get(Feedback, fid)
+        if fb is None or action not in allowed_actions(fb):
+            continue  # closed or archived already: nothing to do
         try:
             fn(session, feedback_id=fid, actor=actor)
             done += 1
@@ -190,4 +194,47 @@ def history(session: Session, *, feedback_id: int) -> list[FeedbackEvent]:
             .where(col(FeedbackEvent.feedback_id) == feedback_id)
             .order_by(col(FeedbackEvent.id))
         ).scalars()
+    )
+
+
+# --- what the state allows (issue 13: the detail page offers only these; run_action refuses the rest) ---
+
+ACTION_VERBS = {
+    "acknowledge": "受理",
+    "reply": "回复",
+    "rectification": "记录整改",
+    "resolve": "标记已整改",
+    "close": "办结",
+}
+
+
+def allowed_actions(fb: Feedback) -> frozenset[str]:
+    """The handling actions the feedback's state allows: none once closed (办结) or archived."""
+    if fb.volume_id is not None or fb.status == Status.closed:
+        return frozenset()
+    allowed = {"reply", "close"}
+    if fb.status == Status.new:
+        allowed.add("acknowledge")
+    if fb.status in (Status.new, Status.acknowledged, Status.rectifying):
+        allowed |= {"rectification", "resolve"}
+    return frozenset(allowed)
+
+
+def check_allowed(fb: Feedback, action: str, status_label: str) -> None:
+    """Refuse an action the state does not allow (a stale page, a script), saying why."""
+    if action in ACTION_VERBS and action not in allowed_actions(fb):
+        if fb.volume_id is not None:
+            raise ArchivedError(fb.reference)
+        raise ReviewError(f"该反馈当前为「{status_label}」，不能再{ACTION_VERBS[action]}")
+
+
+def has_event(session: Session, *, feedback_id: int, action: str) -> bool:
+    """Whether the feedback's history holds an event of this kind (a reply, a rectification)."""
+    return (
+        session.execute(
+            select(col(FeedbackEvent.id)).where(
+                col(FeedbackEvent.feedback_id) == feedback_id, col(FeedbackEvent.action) == action
+            )
+        ).first()
+        is not None
     )

@@ -8,21 +8,21 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import Engine, text
 
 from bot import simulator, webhook
 from bot.ingest import Ingestor
 from bot.spool import Spool
 from bot.spool import status as spool_status
-from console import access, api, archive, inputs, meetings, pages
+from console import access, api, archive, errors, inputs, meetings, pages
 from console.auth import NotSignedIn
 from core import metrics
 from core.db import make_engine
 from core.logs import setup_logging
 from core.settings import Settings, get_settings
 from handlers.routes import build_router
-from server import exposure
+from server import docs, exposure
 
 log = logging.getLogger("houqin.app")
 
@@ -45,7 +45,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             ingestor.stop()
 
     # the spec and /docs are admin-only (server/exposure.py), not FastAPI's open defaults
-    app = FastAPI(title="houqin 后勤", version="0.1.0", lifespan=lifespan, docs_url=None, openapi_url=None)
+    app = FastAPI(
+        title="houqin 后勤",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.ingestor = ingestor
@@ -64,12 +71,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         app.include_router(simulator.router)
 
     inputs.install(app)  # what slipped past validation: 400, not 500
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> Response:
-        # never leak a stack trace to the caller; the log has it
-        log.exception("unhandled error", exc_info=exc)
-        return PlainTextResponse("internal error", status_code=500)
+    errors.install(app)  # console: Chinese HTML error pages; API: JSON; 500s logged, never shown
+    docs.install(app)  # /docs with swagger-ui's assets served by houqin (works offline)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> Response:

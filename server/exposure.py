@@ -9,11 +9,11 @@ import hmac
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from console.auth import Principal, require
 from core.settings import Settings
+from server.docs import swagger_page
 
 LOOPBACK = {"127.0.0.1", "::1"}
 METRICS_REFUSED = "指标接口仅限本机或持有 HOUQIN_METRICS_TOKEN 的采集程序访问"
@@ -50,4 +50,4 @@ def add_docs(app: FastAPI, settings: Settings) -> None:
     @app.get("/docs", include_in_schema=False)
     def docs(_who: Principal = Depends(admin_only)) -> HTMLResponse:
         _on()
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} API")
+        return swagger_page(app)

@@ -74,8 +74,9 @@ def last_week(settings: Settings) -> tuple[date, date]:
     return monday, monday + timedelta(days=6)
 
 
-def lowest_lunch(session: Session, start: date, end: date) -> int:
-    """The lowest score of last week's canteen lunches (what the inbox's 评分最低 shows first)."""
+def lowest_lunch(session: Session, start: date, end: date, *, open_only: bool = False) -> int:
+    """The lowest score of last week's canteen lunches (what the inbox's 评分最低 shows first; with
+    `open_only`, of those not yet closed: the 待处理 tab)."""
     scores = [
         s
         for s in session.execute(
@@ -85,6 +86,7 @@ def lowest_lunch(session: Session, start: date, end: date) -> int:
                 col(Feedback.service_date) >= start,
                 col(Feedback.service_date) <= end,
                 col(Feedback.score).is_not(None),
+                col(Feedback.status) != "closed" if open_only else col(Feedback.id).is_not(None),
             )
         ).scalars()
     ]

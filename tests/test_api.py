@@ -186,8 +186,9 @@ def test_inbox_filters_and_channels(
     assert (
         app_client.get("/api/v1/feedback", headers=tokens["admin"], params={"score": "7"}).status_code == 422
     )
+    first = app_client.get("/api/v1/feedback", headers=tokens["admin"], params={"limit": 10}).json()
     paged = app_client.get(
-        "/api/v1/feedback", headers=tokens["admin"], params={"limit": 10, "offset": 10}
+        "/api/v1/feedback", headers=tokens["admin"], params={"limit": 10, "cursor": first["next_cursor"]}
     ).json()
     assert paged["total"] == 300 and [i["id"] for i in paged["items"]] == [
         i["id"] for i in everything["items"][10:20]
@@ -224,7 +225,7 @@ def test_actions_by_bearer_token_reach_the_diner(
         r = client.post(f"{base}/acknowledge", headers=h)
         assert r.status_code == 200 and r.json()["feedback"]["status"] == "acknowledged"
         r = client.post(f"{base}/reply", headers=h, json={"text": "已转厨房，谢谢您。"})
-        assert r.status_code == 200 and r.json()["message"] == "回复已发送"
+        assert r.status_code == 200 and r.json()["message"] == "回复已记录，已加入发送队列（客服消息）"
         assert client.post(f"{base}/reply", headers=h, json={"text": "  "}).status_code == 422
         r = client.post(
             f"{base}/rectification",

@@ -262,6 +262,6 @@ def test_the_console_says_the_reply_went_as_a_template_message(
         )
         assert r.status_code == 303
         shown = client.get(r.headers["location"])
-        assert "回复已作为模板消息发送" in shown.text
+        assert "已作为模板消息加入发送队列" in shown.text
     assert drain(engine, settings=template_settings) == DrainCounts(sent=1)
     assert [c["template_id"] for c in api.named("template_send")] == ["TPL_REPLY_1"]
