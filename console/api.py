@@ -8,7 +8,7 @@ token in `X-CSRF-Token`; `GET /api/v1/me` returns it) or with `Authorization: Be
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -33,7 +33,7 @@ from core.clock import to_local, utcnow
 from core.settings import Settings
 from exports import fixity
 from exports.models import Volume
-from feedback import review, stats
+from feedback import rates, review, stats, worklist
 from feedback.alerts import alert_reason
 from feedback.models import Feedback, FeedbackMedia, Meal, Meeting, Site, Status
 from feedback.service import ArchivedError, pseudonym
@@ -96,6 +96,15 @@ class FeedbackOut(BaseModel):
     archived: bool
     created_at: datetime
     updated_at: datetime
+    # the handling loop's clock (HOUQIN_SLA) and the return visit (回访)
+    ack_due_at: datetime | None = None
+    rectify_due_at: datetime | None = None
+    ack_overdue: bool = Field(default=False, description="not acknowledged and past ack_due_at")
+    rectify_overdue: bool = Field(default=False, description="not rectified and past rectify_due_at")
+    revisit_asked_at: datetime | None = None
+    revisit_answer: int | None = Field(default=None, description="1 满意, 2 基本满意, 3 不满意")
+    revisit_answer_label: str | None = None
+    revisit_answered_at: datetime | None = None
 
 
 class FeedbackPage(BaseModel):
@@ -203,6 +212,21 @@ class DashboardOut(BaseModel):
     by_meal: list[GroupOut]
     by_meeting: list[GroupOut]
     words: list[WordOut]
+    rates: dict[str, Any] = Field(
+        default_factory=dict,
+        description="三率: response, resolution, satisfaction (pct, n, previous, change) overall and by_site, "
+        "by_meeting, by_manager",
+    )
+
+
+class WorkItemOut(BaseModel):
+    """One line of 今日待办: a count, a few items, and the inbox tab that lists exactly those."""
+
+    tab: str
+    label: str
+    count: int
+    inbox: str
+    items: list[dict[str, Any]]
 
 
 class MeetingFields(BaseModel):
@@ -350,6 +374,7 @@ def _feedback(fb: Feedback, sites: dict[int | None, str], mtgs: dict[int | None,
         "archived": fb.volume_id is not None,
         "created_at": fb.created_at,
         "updated_at": fb.updated_at,
+        **loop_fields(fb),
     }
 
 
@@ -438,6 +463,7 @@ def me(who: Principal = Depends(require(*ROLES_ALL))) -> Me:
 
 @router.get("/feedback", response_model=FeedbackPage, tags=["feedback"])
 def list_feedback(
+    request: Request,
     db: DbSession,
     who: Principal = Depends(require(*MANAGERS)),
     start: date | None = None,
@@ -452,6 +478,10 @@ def list_feedback(
     topic: str | None = None,
     q: Annotated[str | None, Query(description="full-text search of comments")] = None,
     sort: Literal["new", "low"] = "new",
+    tab: Annotated[
+        worklist.Tab | None,
+        Query(description="a 今日待办 line: " + ", ".join(worklist.TABS)),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> FeedbackPage:
@@ -469,10 +499,12 @@ def list_feedback(
             "topic": topic,
             "q": q,
             "sort": sort,
+            "tab": tab,
         }.items()
         if v is not None
     }
-    rows, total = filtered_feedback(db, who, f, limit=limit, offset=offset)
+    settings: Settings = request.app.state.settings
+    rows, total = filtered_feedback(db, who, f, limit=limit, offset=offset, settings=settings)
     sites, mtgs = _names(db)
     return FeedbackPage(total=total, items=[FeedbackOut(**_feedback(fb, sites, mtgs)) for fb in rows])
 
@@ -590,11 +622,62 @@ def dashboard(
     today = to_local(utcnow(), settings.tz).date()
     end = end or today
     start = start or end - timedelta(days=29)
-    if start > end or (end - start).days > 366:
-        raise HTTPException(422, "日期范围无效（开始不能晚于结束，至多一年）")
+    if start > end or (end - start).days > MAX_RANGE_DAYS:
+        raise HTTPException(422, "日期范围无效（开始不能晚于结束，至多两年）")
     data = stats.dashboard(db, settings=settings, start=start, end=end, channel=channel_of(who)).as_dict()
     data["words"] = [{"word": w, "n": n} for w, n in data["words"]]
+    data["rates"] = rates.rates(db, start=start, end=end, now=utcnow(), channel=channel_of(who)).as_dict()
     return DashboardOut(start=start, end=end, **data)
+
+
+# --- 今日待办 (issue 13) ----------------------------------------------------------------------------------
+
+MAX_RANGE_DAYS = 731  # the dashboard answers up to two years
+
+
+@router.get("/worklist", response_model=list[WorkItemOut], tags=["feedback"])
+def get_worklist(
+    request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))
+) -> list[WorkItemOut]:
+    """今日待办: unacknowledged alerts, past the acknowledge deadline, rectifications due today and overdue,
+    yesterday's lowest scores; each with the inbox link (`GET /api/v1/feedback?tab=…`) that lists exactly those."""
+    settings: Settings = request.app.state.settings
+    lines = worklist.worklist(
+        db, now=utcnow(), tz=settings.tz, max_score=settings.sla.max_score, channel=channel_of(who)
+    )
+    return [
+        WorkItemOut(
+            tab=w.tab, label=w.label, count=w.count, inbox=f"/console/feedback?tab={w.tab}", items=w.items
+        )
+        for w in lines
+    ]
+
+
+REVISIT_LABELS = {1: "满意", 2: "基本满意", 3: "不满意"}
+
+
+def loop_fields(fb: Feedback) -> dict[str, Any]:
+    """The feedback's deadlines, whether it is past them (shown red), and its return-visit answer."""
+    now = utcnow()
+    return {
+        "ack_due_at": fb.ack_due_at,
+        "rectify_due_at": fb.rectify_due_at,
+        "ack_overdue": fb.acknowledged_at is None
+        and fb.status == Status.new
+        and fb.ack_due_at is not None
+        and _aware(fb.ack_due_at) < now,
+        "rectify_overdue": fb.status in ("new", "acknowledged", "rectifying")
+        and fb.rectify_due_at is not None
+        and _aware(fb.rectify_due_at) < now,
+        "revisit_asked_at": fb.revisit_asked_at,
+        "revisit_answer": fb.revisit_answer,
+        "revisit_answer_label": REVISIT_LABELS.get(fb.revisit_answer or 0),
+        "revisit_answered_at": fb.revisit_answered_at,
+    }
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
 # --- meetings -----------------------------------------------------------------------------------------

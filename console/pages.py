@@ -22,7 +22,7 @@ from console.auth import DbSession, Principal, check_csrf, require
 from core.clock import to_local, utcnow
 from core.models import InboundMessage
 from core.settings import Settings
-from feedback import review, stats
+from feedback import review, stats, worklist
 from feedback.alerts import alert_reason
 from feedback.models import Feedback, FeedbackMedia, Meal, Meeting, Site, Status
 from feedback.service import ArchivedError, pseudonym
@@ -192,12 +192,21 @@ def _day(value: str | None) -> date | None:
 
 
 def filtered_feedback(
-    db: Session, who: Principal, f: dict[str, str], limit: int = 200, offset: int = 0
+    db: Session,
+    who: Principal,
+    f: dict[str, str],
+    limit: int = 200,
+    offset: int = 0,
+    settings: Settings | None = None,
 ) -> tuple[list[Feedback], int]:
     """The inbox query (role's channel and the filters): one page of feedback, and the total (shared with the API)."""
     query = select(Feedback)
     if (channel := channel_of(who)) is not None:
         query = query.where(col(Feedback.channel) == channel)
+    if f.get("tab") in worklist.TABS and settings is not None:  # 今日待办's links (feedback/worklist.py)
+        query = query.where(
+            *worklist.conditions(f["tab"], now=utcnow(), tz=settings.tz, max_score=settings.sla.max_score)
+        )
     if (start := _day(f.get("start"))) is not None:
         query = query.where(col(Feedback.service_date) >= start)
     if (end := _day(f.get("end"))) is not None:
@@ -239,7 +248,7 @@ def inbox_rows(
     db: Session, settings: Settings, who: Principal, f: dict[str, str], limit: int = 200
 ) -> tuple[list[dict[str, Any]], int]:
     """The filtered inbox as display rows, and the total."""
-    all_rows, total = filtered_feedback(db, who, f, limit)
+    all_rows, total = filtered_feedback(db, who, f, limit, settings=settings)
     sites = {s.id: s.name for s in db.execute(select(Site)).scalars()}
     meetings = {m.id: m.title for m in db.execute(select(Meeting)).scalars()}
     rows = []
@@ -445,7 +454,7 @@ def run_action(
         review.resolve(db, feedback_id=feedback_id, actor=actor)
         return "已标记为已整改"
     if action == "close":
-        review.close(db, feedback_id=feedback_id, actor=actor)
+        review.close(db, feedback_id=feedback_id, actor=actor, template_id=template_id)
         return "已办结"
     raise HTTPException(404)
 
