@@ -258,3 +258,31 @@ def test_rates_have_n_and_compare_with_the_previous_period(engine: Engine, setti
     assert [r["label"] for r in report["by_manager"]] == ["李经理"]
     assert report["by_meeting"] == []  # nothing to show: no empty slice
     del late
+
+
+# --- escalation ------------------------------------------------------------------------------------------
+
+
+def test_overdue_items_are_escalated_once_through_the_outbox(engine: Engine, settings: Settings) -> None:
+    from feedback.models import Person
+    from server.scheduler import escalate_tick, job_table
+
+    with unit_of_work(engine) as s:
+        s.add(Person(openid="o_boss", name="局领导", roles="admin"))
+        s.add(Person(openid="o_clerk", name="办事员", roles=""))
+        late = _add(s, settings, score=1, comment="饭是馊的", at=local(2026, 10, 9, 9), sender="e")
+        fresh = _add(s, settings, score=5, comment="好", at=local(2026, 10, 9, 9), sender="f")
+    later = local(2026, 10, 9, 12, 0)  # food safety: 2 working hours from 09:00 → 11:00
+    with time_machine.travel(later, tick=False):
+        first = escalate_tick(engine, settings, job_table(), now=later)
+        assert first.ran and first.counts == {"escalated": 1}
+        assert not escalate_tick(engine, settings, job_table(), now=later).ran  # the slot is claimed
+        again = escalate_tick(engine, settings, job_table(), now=later + timedelta(minutes=15))
+        assert again.counts == {"escalated": 0}  # once per item
+    with Session(engine) as s:
+        sent = list(s.execute(select(Outbox).where(col(Outbox.payload).contains("督办"))).scalars())
+        assert [o.to_user for o in sent] == ["o_boss"] and "受理期限" in sent[0].payload
+        fb = s.get(Feedback, late)
+        assert fb is not None and fb.escalated_at is not None
+        other = s.get(Feedback, fresh)
+        assert other is not None and other.escalated_at is None
