@@ -22,7 +22,7 @@ from console.auth import DbSession, Principal, check_csrf, require
 from core.clock import to_local, utcnow
 from core.models import InboundMessage
 from core.settings import Settings
-from feedback import review, stats, worklist
+from feedback import rates, review, stats, worklist
 from feedback.alerts import alert_reason
 from feedback.models import Feedback, FeedbackMedia, Meal, Meeting, Site, Status
 from feedback.service import ArchivedError, pseudonym
@@ -467,4 +467,12 @@ def dashboard(request: Request, db: DbSession, who: Principal = Depends(require(
     start = date.fromisoformat(request.query_params.get("start") or str(today - timedelta(days=29)))
     end = date.fromisoformat(request.query_params.get("end") or str(today))
     d = stats.dashboard(db, settings=settings, start=start, end=end, channel=channel_of(who))
-    return render(request, "dashboard.html", who, d=d, data=d.as_dict(), start=start, end=end)
+    # issue 13: 今日待办 at the top, 三率 with n and 环比
+    now = utcnow()
+    work = worklist.worklist(
+        db, now=now, tz=settings.tz, max_score=settings.sla.max_score, channel=channel_of(who)
+    )
+    three = rates.rates(db, start=start, end=end, now=now, channel=channel_of(who)).as_dict()
+    return render(
+        request, "dashboard.html", who, d=d, data=d.as_dict(), start=start, end=end, work=work, rates=three
+    )
