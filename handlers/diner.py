@@ -164,7 +164,12 @@ def record(msg: Incoming, ctx: Context, *, score: int | None, meal: Meal | None,
     current = _window_feedback(ctx, window)
     if window is not None and current is not None and (score is None or current.score is None):
         service.add_to_feedback(
-            ctx.session, feedback=current, score=score, comment=comment, actor=msg.sender, settings=ctx.settings
+            ctx.session,
+            feedback=current,
+            score=score,
+            comment=comment,
+            actor=msg.sender,
+            settings=ctx.settings,
         )
         _maybe_alert(ctx, current.reference, score=score, comment=comment)
         _keep_window(ctx, msg, window, current)
