@@ -112,6 +112,7 @@ class Feedback(SQLModel, table=True):
         # the worklist (今日待办) and the escalation job: open items by deadline (migration 0011)
         Index("ix_feedback_status_ack_due", "status", "ack_due_at"),
         Index("ix_feedback_status_rectify_due", "status", "rectify_due_at"),
+        Index("ix_feedback_created_id", "created_at", "id"),  # the inbox, newest first, by keyset
     )
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=40, unique=True)

@@ -28,9 +28,11 @@ def upgrade() -> None:
     op.add_column("feedback", sa.Column("rectified_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
     op.create_index("ix_feedback_status_ack_due", "feedback", ["status", "ack_due_at"])
     op.create_index("ix_feedback_status_rectify_due", "feedback", ["status", "rectify_due_at"])
+    op.create_index("ix_feedback_created_id", "feedback", ["created_at", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_feedback_created_id", table_name="feedback")
     op.drop_index("ix_feedback_status_rectify_due", table_name="feedback")
     op.drop_index("ix_feedback_status_ack_due", table_name="feedback")
     op.drop_column("feedback", "rectified_at")
