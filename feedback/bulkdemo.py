@@ -48,7 +48,8 @@ def fill_bulk(
     rng = random.Random(seed)
     tz = settings.tz
     last = today - timedelta(days=1)
-    first = (today.replace(day=1) - timedelta(days=31 * (months - 1))).replace(day=1)
+    back = today.year * 12 + today.month - 1 - (months - 1)  # the first of `months` calendar months
+    first = date(back // 12, back % 12 + 1, 1)
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     day_cum = list(itertools.accumulate(1.0 if demo._workday(d) else demo.WEEKEND_WEIGHT for d in days))
     cutoff = datetime.combine(today, time(0), tzinfo=tz).astimezone(UTC)

@@ -18,7 +18,7 @@ from console.auth import create_token
 from core.db import unit_of_work
 from core.models import Outbox
 from core.settings import Settings, SlaRules
-from feedback import sla
+from feedback import rates, sla
 from feedback.models import Feedback, FeedbackEvent, Status
 from feedback.service import create_feedback
 from server.app import create_app
@@ -230,7 +230,7 @@ def test_worklist_counts_and_their_inbox_tabs_hold_the_same_items(
 
 
 def test_rates_have_n_and_compare_with_the_previous_period(engine: Engine, settings: Settings) -> None:
-    from feedback import rates, review
+    from feedback import review
 
     with unit_of_work(engine) as s:
         before = _add(s, settings, score=2, comment="慢", at=local(2026, 10, 12, 9), sender="p")
@@ -286,3 +286,28 @@ def test_overdue_items_are_escalated_once_through_the_outbox(engine: Engine, set
         assert fb is not None and fb.escalated_at is not None
         other = s.get(Feedback, fresh)
         assert other is not None and other.escalated_at is None
+
+
+# --- demo data at scale ----------------------------------------------------------------------------------
+
+
+def test_bulk_demo_fills_months_with_handled_feedback(engine: Engine, settings: Settings) -> None:
+    from feedback.bulkdemo import fill_bulk
+    from feedback.models import Person
+
+    b = fill_bulk(engine, settings=settings, count=1200, months=3, seed=5, today=date(2026, 11, 20))
+    assert b.feedbacks == 1200 and b.first_day == date(2026, 9, 1) and b.last_day == date(2026, 11, 19)
+    with Session(engine) as s:
+        rows = list(s.execute(select(Feedback)).scalars())
+        assert len({r.reference for r in rows}) == 1200
+        assert all(b.first_day <= r.service_date <= b.last_day and r.ack_due_at is not None for r in rows)
+        answered = [r for r in rows if r.revisit_answer is not None]
+        assert answered and all(r.score is not None and r.score <= 3 for r in answered)
+        assert {r.status for r in rows} >= {"new", "closed"}
+        assert s.execute(select(Person).where(col(Person.staff_no) == "10001")).scalar_one().name == "张伟"
+        report = rates.rates(
+            s, start=date(2026, 10, 1), end=date(2026, 10, 31), now=datetime(2026, 11, 20, tzinfo=UTC)
+        )
+        assert all(r.pct is not None and r.n > 0 for r in report.overall.now)
+    with unit_of_work(engine) as s:  # the id sequence moved past the bulk rows (PostgreSQL)
+        _add(s, settings, score=5, comment="", at=local(2026, 11, 20, 12), sender="after")
