@@ -8,7 +8,7 @@ token in `X-CSRF-Token`; `GET /api/v1/me` returns it) or with `Authorization: Be
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -653,31 +653,9 @@ def get_worklist(
     ]
 
 
-REVISIT_LABELS = {1: "满意", 2: "基本满意", 3: "不满意"}
-
-
 def loop_fields(fb: Feedback) -> dict[str, Any]:
     """The feedback's deadlines, whether it is past them (shown red), and its return-visit answer."""
-    now = utcnow()
-    return {
-        "ack_due_at": fb.ack_due_at,
-        "rectify_due_at": fb.rectify_due_at,
-        "ack_overdue": fb.acknowledged_at is None
-        and fb.status == Status.new
-        and fb.ack_due_at is not None
-        and _aware(fb.ack_due_at) < now,
-        "rectify_overdue": fb.status in ("new", "acknowledged", "rectifying")
-        and fb.rectify_due_at is not None
-        and _aware(fb.rectify_due_at) < now,
-        "revisit_asked_at": fb.revisit_asked_at,
-        "revisit_answer": fb.revisit_answer,
-        "revisit_answer_label": REVISIT_LABELS.get(fb.revisit_answer or 0),
-        "revisit_answered_at": fb.revisit_answered_at,
-    }
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+    return worklist.loop_fields(fb, now=utcnow())
 
 
 # --- meetings -----------------------------------------------------------------------------------------

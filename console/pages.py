@@ -353,6 +353,8 @@ def detail(
         meal=MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal else "",
         when=_local(fb.created_at, settings),
         pseudonym=pseudonym(fb.sender, secret=settings.pseudonym_secret),
+        loop=worklist.loop_fields(fb, now=utcnow()),  # issue 13: deadlines and the return visit
+        local=lambda dt: _local(dt, settings) if dt else "",
     )
 
 

@@ -111,3 +111,26 @@ def worklist(
             ]
         out.append(WorkItem(tab=tab, label=label, count=n, items=items))
     return out
+
+
+REVISIT_LABELS = {1: "满意", 2: "基本满意", 3: "不满意"}
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def loop_fields(fb: Feedback, *, now: datetime) -> dict[str, Any]:
+    """A feedback's deadlines, whether it is past them (shown red), and its return-visit answer (回访)."""
+    return {
+        "ack_due_at": fb.ack_due_at,
+        "rectify_due_at": fb.rectify_due_at,
+        "ack_overdue": fb.status == Status.new and fb.ack_due_at is not None and _aware(fb.ack_due_at) < now,
+        "rectify_overdue": fb.status in _OPEN
+        and fb.rectify_due_at is not None
+        and _aware(fb.rectify_due_at) < now,
+        "revisit_asked_at": fb.revisit_asked_at,
+        "revisit_answer": fb.revisit_answer,
+        "revisit_answer_label": REVISIT_LABELS.get(fb.revisit_answer or 0),
+        "revisit_answered_at": fb.revisit_answered_at,
+    }

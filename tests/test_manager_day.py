@@ -22,7 +22,7 @@ from feedback import rates, sla
 from feedback.models import Feedback, FeedbackEvent, Status
 from feedback.service import create_feedback
 from server.app import create_app
-from tests.console_helpers import add_users
+from tests.console_helpers import add_users, login
 from tests.wechat_peer import WeChatPeer, reply_text, text_xml
 
 TZ = ZoneInfo("Asia/Shanghai")
