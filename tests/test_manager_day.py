@@ -152,6 +152,9 @@ def test_return_visit_round_trip(client: TestClient, engine: Engine) -> None:
         assert (
             client.get(f"/api/v1/feedback/{fb.id}", headers=head).json()["revisit_answer_label"] == "不满意"
         )
+        login(client, "canteen")
+        page = client.get(f"/console/feedback/{fb.id}").text
+        assert "回访：不满意" in page and "整改期限" in page
 
         assert client.post(act + "close", headers=head).status_code == 200
         assert len(questions(engine, "o_revisit")) == 2  # asked again after the second closing
