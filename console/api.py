@@ -34,7 +34,7 @@ from core.clock import to_local, utcnow
 from core.settings import Settings
 from exports import fixity
 from exports.models import Volume
-from feedback import review, stats
+from feedback import rates, review, stats, worklist
 from feedback.alerts import alert_reason
 from feedback.models import Feedback, FeedbackMedia, Meal, Meeting, Site, Status
 from feedback.service import ArchivedError, pseudonym
@@ -97,6 +97,15 @@ class FeedbackOut(BaseModel):
     archived: bool
     created_at: datetime
     updated_at: datetime
+    # the handling loop's clock (HOUQIN_SLA) and the return visit (回访)
+    ack_due_at: datetime | None = None
+    rectify_due_at: datetime | None = None
+    ack_overdue: bool = Field(default=False, description="not acknowledged and past ack_due_at")
+    rectify_overdue: bool = Field(default=False, description="not rectified and past rectify_due_at")
+    revisit_asked_at: datetime | None = None
+    revisit_answer: int | None = Field(default=None, description="1 满意, 2 基本满意, 3 不满意")
+    revisit_answer_label: str | None = None
+    revisit_answered_at: datetime | None = None
 
 
 class FeedbackPage(BaseModel):
@@ -220,6 +229,21 @@ class DashboardOut(BaseModel):
     by_meal: list[GroupOut]
     by_meeting: list[GroupOut]
     words: list[WordOut]
+    rates: dict[str, Any] = Field(
+        default_factory=dict,
+        description="三率: response, resolution, satisfaction (pct, n, previous, change) overall and by_site, "
+        "by_meeting, by_manager",
+    )
+
+
+class WorkItemOut(BaseModel):
+    """One line of 今日待办: a count, a few items, and the inbox tab that lists exactly those."""
+
+    tab: str
+    label: str
+    count: int
+    inbox: str
+    items: list[dict[str, Any]]
 
 
 class MeetingFields(BaseModel):
@@ -367,6 +391,7 @@ def _feedback(fb: Feedback, sites: dict[int | None, str], mtgs: dict[int | None,
         "archived": fb.volume_id is not None,
         "created_at": fb.created_at,
         "updated_at": fb.updated_at,
+        **loop_fields(fb),
     }
 
 
@@ -473,7 +498,8 @@ def list_feedback(
     tab: Annotated[
         str | None,
         Query(
-            description="a quick tab: `pending` 待处理, `alerts_unacked` 预警未受理, `rectify_overdue` 整改逾期, `today` 今天"
+            description="a quick tab (`pending` 待处理, `alerts_unacked` 预警未受理, `rectify_overdue` 整改逾期, `today` 今天) "
+            "or a 今日待办 line (`ack_overdue`, `rectify_due_today`, `lowest_yesterday`)"
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -636,7 +662,35 @@ def dashboard(
         raise HTTPException(422, str(exc)) from exc
     data = stats.dashboard(db, settings=settings, start=start, end=end, channel=channel_of(who)).as_dict()
     data["words"] = [{"word": w, "n": n} for w, n in data["words"]]
+    data["rates"] = rates.rates(db, start=start, end=end, now=utcnow(), channel=channel_of(who)).as_dict()
     return DashboardOut(start=start, end=end, **data)
+
+
+# --- 今日待办 (issue 13) ----------------------------------------------------------------------------------
+
+
+
+@router.get("/worklist", response_model=list[WorkItemOut], tags=["feedback"])
+def get_worklist(
+    request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))
+) -> list[WorkItemOut]:
+    """今日待办: unacknowledged alerts, past the acknowledge deadline, rectifications due today and overdue,
+    yesterday's lowest scores; each with the inbox link (`GET /api/v1/feedback?tab=…`) that lists exactly those."""
+    settings: Settings = request.app.state.settings
+    lines = worklist.worklist(
+        db, now=utcnow(), tz=settings.tz, max_score=settings.sla.max_score, channel=channel_of(who)
+    )
+    return [
+        WorkItemOut(
+            tab=w.tab, label=w.label, count=w.count, inbox=f"/console/feedback?tab={w.tab}", items=w.items
+        )
+        for w in lines
+    ]
+
+
+def loop_fields(fb: Feedback) -> dict[str, Any]:
+    """The feedback's deadlines, whether it is past them (shown red), and its return-visit answer."""
+    return worklist.loop_fields(fb, now=utcnow())
 
 
 # --- meetings -----------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from sqlmodel import Session, col
 from console import inputs
 from core.clock import utcnow
 from core.settings import Settings
+from feedback import worklist
 from feedback.alerts import FOOD_SAFETY_WORDS
 from feedback.models import Feedback, Status
 
@@ -81,13 +82,25 @@ def _today(ctx: TabContext) -> ColumnElement[bool]:
     return and_(col(Feedback.created_at) >= start, col(Feedback.created_at) < end)
 
 
-# name → condition; the worklist's tabs (ack_overdue, rectify_due_today, lowest_yesterday) add theirs here
+def _worklist_tab(name: str) -> Callable[[TabContext], ColumnElement[bool]]:
+    """A 今日待办 line as a tab: the very conditions its count uses, so the link lists exactly those items."""
+
+    def condition(ctx: TabContext) -> ColumnElement[bool]:
+        return and_(
+            *worklist.conditions(name, now=ctx.now, tz=ctx.settings.tz, max_score=ctx.settings.sla.max_score)
+        )
+
+    return condition
+
+
+# name → condition: the quick tabs, then the worklist's lines (feedback/worklist.py), which define
+# alerts_unacked and rectify_overdue as the worklist counts them
 TABS: dict[str, Callable[[TabContext], ColumnElement[bool]]] = {
     "pending": _pending,
     "alerts_unacked": _alerts_unacked,
     "rectify_overdue": _rectify_overdue,
     "today": _today,
-}
+} | {name: _worklist_tab(name) for name in worklist.TABS}
 
 
 @dataclass(frozen=True)

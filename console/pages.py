@@ -22,7 +22,7 @@ from console.delivery import deliveries
 from core.clock import to_local, utcnow
 from core.models import InboundMessage
 from core.settings import Settings
-from feedback import review, stats
+from feedback import rates, review, stats, worklist
 from feedback.alerts import alert_reason
 from feedback.models import Feedback, FeedbackMedia, Meal, Meeting, Site, Status
 from feedback.service import ArchivedError, pseudonym
@@ -329,8 +329,6 @@ def detail(
         has_rectification=bool(rectifications),
         rectification=_rectification(rectifications[-1], settings) if rectifications else None,
         service_date=fb.service_date.isoformat(),
-        ack_due=_local(fb.ack_due_at, settings),
-        rectify_due=_local(fb.rectify_due_at, settings),
         outbound=[
             {
                 "when": _local(d.at, settings),
@@ -354,6 +352,8 @@ def detail(
         meal=MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal else "",
         when=_local(fb.created_at, settings),
         pseudonym=pseudonym(fb.sender, secret=settings.pseudonym_secret),
+        loop=worklist.loop_fields(fb, now=utcnow()),  # issue 13: deadlines and the return visit
+        local=lambda dt: _local(dt, settings) if dt else "",
     )
 
 
@@ -498,7 +498,7 @@ def run_action(
         review.resolve(db, feedback_id=feedback_id, actor=actor)
         return "已标记为已整改"
     if action == "close":
-        review.close(db, feedback_id=feedback_id, actor=actor)
+        review.close(db, feedback_id=feedback_id, actor=actor, template_id=template_id)
         return "已办结"
     raise HTTPException(404)
 
@@ -517,4 +517,12 @@ def dashboard(request: Request, db: DbSession, who: Principal = Depends(require(
     except inputs.InputError as exc:
         raise HTTPException(400, str(exc)) from exc
     d = stats.dashboard(db, settings=settings, start=start, end=end, channel=channel_of(who))
-    return render(request, "dashboard.html", who, d=d, data=d.as_dict(), start=start, end=end)
+    # issue 13: 今日待办 at the top, 三率 with n and 环比
+    now = utcnow()
+    work = worklist.worklist(
+        db, now=now, tz=settings.tz, max_score=settings.sla.max_score, channel=channel_of(who)
+    )
+    three = rates.rates(db, start=start, end=end, now=now, channel=channel_of(who)).as_dict()
+    return render(
+        request, "dashboard.html", who, d=d, data=d.as_dict(), start=start, end=end, work=work, rates=three
+    )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_TOKEN = "houqin-dev-token"
@@ -33,6 +34,42 @@ def _check_aes_key(name: str, value: str) -> str:
     if len(raw) != 32:
         raise ConfigError(f"{name} does not decode to a 32-byte AES key")
     return value
+
+
+# --- the manager's day (issue 13): HOUQIN_SLA's shape (feedback/sla.py does the counting) --------------
+
+
+class SlaRule(BaseModel):
+    """One deadline rule: acknowledge within hours or working days; rectify within working days (or never)."""
+
+    ack_hours: float | None = Field(default=None, gt=0)
+    ack_days: int | None = Field(default=None, ge=1)
+    rectify_days: int | None = Field(default=None, ge=1)
+
+
+class SlaRules(BaseModel):
+    """HOUQIN_SLA: food safety first, then a low score (≤ max_score), then everything else."""
+
+    food_safety: SlaRule = SlaRule(ack_hours=2, rectify_days=1)
+    low_score: SlaRule = SlaRule(ack_days=1, rectify_days=5)
+    max_score: int = Field(default=2, ge=1, le=5)
+    other: SlaRule = SlaRule(ack_days=3)
+    # working hours, local time: spans of HH:MM-HH:MM
+    work_hours: list[str] = ["08:30-12:00", "13:30-17:30"]
+
+    @field_validator("work_hours")
+    @classmethod
+    def _hours(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ConfigError("HOUQIN_SLA work_hours needs at least one span such as 08:30-17:30")
+        for span in v:
+            try:
+                a, b = (time.fromisoformat(x.strip()) for x in span.split("-"))
+            except ValueError:
+                raise ConfigError(f"HOUQIN_SLA work_hours: {span!r} is not HH:MM-HH:MM") from None
+            if a >= b:
+                raise ConfigError(f"HOUQIN_SLA work_hours: {span!r} ends before it starts")
+        return v
 
 
 class Settings(BaseSettings):
@@ -94,6 +131,15 @@ class Settings(BaseSettings):
     # issue 11: /metrics needs this bearer token (empty: direct loopback callers only); /docs in production
     metrics_token: str = ""
     docs_in_production: bool = False
+
+    # --- the manager's day (issue 13): deadlines in working time, escalation, the return visit ----------
+    # HOUQIN_SLA, JSON: {"food_safety": {"ack_hours": 2, "rectify_days": 1}, "low_score": {"ack_days": 1,
+    # "rectify_days": 5}, "max_score": 2, "other": {"ack_days": 3}, "work_hours": ["08:30-12:00", ...]}
+    sla: SlaRules = Field(default_factory=SlaRules)
+    # who gets overdue items (comma-separated WeCom userids or openids); empty: every admin with a WeChat id
+    escalate_to: str = ""
+    # how often the escalation job looks for overdue items, cron
+    escalate_cron: str = "*/15 * * * *"
 
     @field_validator("wechat_aes_key")
     @classmethod

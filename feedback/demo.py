@@ -8,6 +8,7 @@ FeedbackEvent rows and each feedback's status is set with a plain UPDATE. Nothin
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -21,7 +22,18 @@ from sqlmodel import Session, col
 from core.settings import Settings
 from feedback import service
 from feedback.meetings import add_meeting
-from feedback.models import Channel, Feedback, FeedbackEvent, FeedbackMedia, Meal, Meeting, Site, Status
+from feedback.models import (
+    Action,
+    Channel,
+    Feedback,
+    FeedbackEvent,
+    FeedbackMedia,
+    Meal,
+    Meeting,
+    Person,
+    Site,
+    Status,
+)
 
 # --- constants (Chinese text lives here) -----------------------------------------------------------------
 
@@ -283,9 +295,11 @@ def fill_demo(session: Session, *, settings: Settings, count: int, seed: int, to
             score=plan.score,
             comment=plan.comment,
             created_at=plan.created_at,
+            settings=settings,
         )
         rows.append((plan, row))
 
+    add_roster(session)
     photos = _photos(session, rng, settings, rows)
     events = _handling(session, rng, rows, cutoff=cutoff, photo_ids=set(photos))
     return DemoSummary(
@@ -536,22 +550,26 @@ def _handling(
     cutoff: datetime,
     photo_ids: set[int],
 ) -> int:
-    """Walk each feedback along new → acknowledged → … → closed until the cutoff; record events, set statuses."""
+    """Walk each feedback along new → acknowledged → … → closed until the cutoff, as managers do: a reply
+    to the diner, the rectification (措施/责任人/期限/完成情况) for complaints, and a return visit (回访)
+    answered after closing a score ≤ 3; records events, statuses and the 三率 columns."""
     events: list[FeedbackEvent] = []
     updates: list[dict[str, Any]] = []
     for plan, row in rows:
-        details = MEETING_DETAILS if plan.channel == Channel.meeting else CANTEEN_DETAILS
+        meeting = plan.channel == Channel.meeting
+        details = MEETING_DETAILS if meeting else CANTEEN_DETAILS
+        actor = rng.choice(MEETING_ACTORS if meeting else CANTEEN_ACTORS)
         if plan.mood == "neg":
             steps = [
-                (Status.acknowledged, 1, 30),
-                (Status.rectifying, 4, 48),
-                (Status.resolved, 48, 168),
-                (Status.closed, 24, 120),
+                (Status.acknowledged, 0.3, 20),
+                (Status.rectifying, 2, 30),
+                (Status.resolved, 24, 120),
+                (Status.closed, 12, 72),
             ]
         elif plan.mood in ("mid", "idea"):
-            steps = [(Status.acknowledged, 2, 48), (Status.resolved, 48, 168), (Status.closed, 24, 120)]
+            steps = [(Status.acknowledged, 1, 40), (Status.resolved, 24, 140), (Status.closed, 24, 96)]
         else:
-            steps = [(Status.acknowledged, 2, 72), (Status.closed, 48, 168)]
+            steps = [(Status.acknowledged, 1, 60), (Status.closed, 24, 140)]
         roll = rng.random()
         if roll < UNHANDLED_SHARE:
             steps = []
@@ -560,28 +578,97 @@ def _handling(
         at = plan.created_at
         last: datetime | None = None
         status = Status.new
+        values: dict[str, Any] = {}
         for action, low, high in steps:
             at = at + timedelta(hours=rng.uniform(low, high))
             if at >= cutoff:
                 break
-            events.append(
-                FeedbackEvent(
-                    feedback_id=row.id,
-                    at=at,
-                    actor=ACTOR,
-                    action=str(action),
-                    detail=rng.choice(details[action]),
+            detail = rng.choice(details[action])
+            if action == Status.acknowledged:
+                events.append(_ev(row.id, at, actor, Action.acknowledged, ""))
+                values.update(acknowledged_at=at, acknowledged_by=actor)
+                replied = at + timedelta(minutes=3)
+                if (plan.mood != "pos" or rng.random() < 0.5) and replied < cutoff:
+                    events.append(_ev(row.id, replied, actor, Action.replied, detail))
+                    at = replied
+            elif action == Status.rectifying:
+                rect = {"措施": detail, "责任人": rng.choice(OWNERS), "期限": str((at + timedelta(days=3)).date()),
+                        "完成情况": ""}  # fmt: skip
+                events.append(
+                    _ev(row.id, at, actor, Action.rectification, json.dumps(rect, ensure_ascii=False))
                 )
-            )
+            else:
+                events.append(_ev(row.id, at, actor, str(action), detail))
+                values.setdefault("rectified_at", at)
             status, last = action, at
+        asked = (last or at) + timedelta(minutes=1)
+        if status == Status.closed and plan.score is not None and plan.score <= 3 and asked < cutoff:
+            events.append(_ev(row.id, asked, actor, Action.revisit_asked, "客服消息"))
+            values["revisit_asked_at"] = last = asked
+            answered = asked + timedelta(hours=rng.uniform(0.2, 20))
+            if answered < cutoff and rng.random() < REVISIT_ANSWER_SHARE:
+                answer = rng.choices(("1", "2", "3"), weights=REVISIT_WEIGHTS)[0]
+                events.append(_ev(row.id, answered, row.sender, Action.revisit_answered, answer))
+                values.update(revisit_answer=int(answer), revisit_answered_at=answered)
+                last = answered
+                if answer == "3":
+                    events.append(_ev(row.id, answered, row.sender, Action.reopened, ""))
+                    status = Status.rectifying
         if last is not None:
-            updates.append({"id": row.id, "status": str(status), "updated_at": last})
+            updates.append({"id": row.id, "status": str(status), "updated_at": last, **_all_keys(values)})
         elif row.id in photo_ids:
             updates.append(
-                {"id": row.id, "status": str(status), "updated_at": plan.created_at + timedelta(minutes=2)}
+                {
+                    "id": row.id,
+                    "status": str(status),
+                    "updated_at": plan.created_at + timedelta(minutes=2),
+                    **_all_keys({}),
+                }
             )
     session.add_all(events)
     session.flush()
     if updates:
         session.execute(update(Feedback), updates)
     return len(events)
+
+
+# --- the manager's day in the demo (issue 13): who handles, the return visit, a staff roster -------------
+
+CANTEEN_ACTORS = ("李经理", "王主管", "陈值班")
+MEETING_ACTORS = ("赵主任", "孙会务")
+OWNERS = ("王师傅", "刘班长", "张采购", "周保洁")
+REVISIT_ANSWER_SHARE = 0.7  # of the diners asked, how many answer
+REVISIT_WEIGHTS = (0.6, 0.28, 0.12)  # 满意, 基本满意, 不满意
+_LOOP_KEYS = ("acknowledged_at", "acknowledged_by", "rectified_at", "revisit_asked_at", "revisit_answer",
+              "revisit_answered_at")  # fmt: skip
+# staff who can try 绑定 工号 姓名 in the simulator (and a duty manager for alerts)
+ROSTER = (
+    ("10001", "张伟", "办公室", ""),
+    ("10002", "王芳", "财务处", ""),
+    ("10003", "李娜", "人事处", "archivist"),
+    ("10004", "刘洋", "后勤服务中心", "canteen_manager,on_duty"),
+    ("10005", "陈静", "机关事务局领导", "admin"),
+)
+
+
+def _ev(feedback_id: int, at: datetime, actor: str, action: str, detail: str) -> FeedbackEvent:
+    return FeedbackEvent(feedback_id=feedback_id, at=at, actor=actor, action=str(action), detail=detail)
+
+
+def _all_keys(values: dict[str, Any]) -> dict[str, Any]:
+    # a bulk UPDATE by primary key needs the same keys in every row
+    return {k: values.get(k) for k in _LOOP_KEYS}
+
+
+def add_roster(session: Session) -> int:
+    """The demo staff roster (Person rows with 工号), when none of it is there yet; returns how many added."""
+    known = set(
+        session.execute(select(col(Person.staff_no)).where(col(Person.staff_no).is_not(None))).scalars()
+    )
+    added = 0
+    for staff_no, name, department, roles in ROSTER:
+        if staff_no not in known:
+            session.add(Person(staff_no=staff_no, name=name, department=department, roles=roles))
+            added += 1
+    session.flush()
+    return added

@@ -109,6 +109,10 @@ class Feedback(SQLModel, table=True):
     __table_args__ = (
         Index("ix_feedback_service_date_channel", "service_date", "channel"),
         Index("ix_feedback_sender_created", "sender", "created_at"),
+        # the worklist (今日待办) and the escalation job: open items by deadline (migration 0011)
+        Index("ix_feedback_status_ack_due", "status", "ack_due_at"),
+        Index("ix_feedback_status_rectify_due", "status", "rectify_due_at"),
+        Index("ix_feedback_created_id", "created_at", "id"),  # the inbox, newest first, by keyset
     )
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=40, unique=True)
@@ -138,6 +142,10 @@ class Feedback(SQLModel, table=True):
     revisit_asked_at: datetime | None = None
     revisit_answer: int | None = None  # Revisit: 1 满意, 2 基本满意, 3 不满意
     revisit_answered_at: datetime | None = None
+    # --- 三率 (issue 13, migration 0011): when and by whom it was first acknowledged (首接负责), when rectified
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = Field(default=None, max_length=128)
+    rectified_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 from core.clock import utcnow
 from core.models import InboundMessage
 from core.outbox import enqueue, enqueue_template
+from feedback import revisit
 from feedback.models import Action, Feedback, FeedbackEvent, Status
 from feedback.service import ArchivedError
 
@@ -67,7 +68,24 @@ def acknowledge(session: Session, *, feedback_id: int, actor: str) -> Feedback:
     if fb.status == Status.new:
         fb.status = Status.acknowledged
         _event(session, fb, actor=actor, action=Action.acknowledged)
+    _first_receipt(fb, actor)
     return fb
+
+
+# --- the 三率 clock (issue 13): first acknowledgement (首接负责) and rectification, kept on the row --------
+
+
+def _first_receipt(fb: Feedback, actor: str, now: datetime | None = None) -> None:
+    """The first acknowledgement owns the case: remember when and who (响应率, per manager)."""
+    if fb.acknowledged_at is None:
+        fb.acknowledged_at = now or utcnow()
+        fb.acknowledged_by = actor[:128]
+
+
+def _rectified(fb: Feedback, now: datetime | None = None) -> None:
+    """When the problem was first marked rectified (解决率)."""
+    if fb.rectified_at is None:
+        fb.rectified_at = now or utcnow()
 
 
 def last_message_at(session: Session, *, sender: str) -> datetime | None:
@@ -105,6 +123,7 @@ def reply(
     fb = _editable(session, feedback_id)
     window = reply_window(session, fb=fb, now=now)
     _advance(fb, Status.acknowledged)
+    _first_receipt(fb, actor, now)
     _event(session, fb, actor=actor, action=Action.replied, detail=text)
     if window.deliverable:
         app = "wecom" if fb.source == "wecom" else "mp"
@@ -152,15 +171,30 @@ def resolve(session: Session, *, feedback_id: int, actor: str, note: str = "") -
     """Mark the problem as rectified (已整改)."""
     fb = _editable(session, feedback_id)
     _advance(fb, Status.resolved)
+    _rectified(fb)
     _event(session, fb, actor=actor, action=Action.resolved, detail=note)
     return fb
 
 
-def close(session: Session, *, feedback_id: int, actor: str, note: str = "") -> Feedback:
-    """Close the loop (已办结): from then on the feedback waits to be bound into a volume."""
+def close(
+    session: Session,
+    *,
+    feedback_id: int,
+    actor: str,
+    note: str = "",
+    template_id: str = "",
+    now: datetime | None = None,
+) -> Feedback:
+    """Close the loop (已办结): from then on the feedback waits to be bound into a volume; a score ≤ 3 or
+    an alert gets its return visit (回访) queued (feedback.revisit.ask)."""
     fb = _editable(session, feedback_id)
+    now = now or utcnow()
     fb.status = Status.closed
+    _first_receipt(fb, actor, now)
+    _rectified(fb, now)
     _event(session, fb, actor=actor, action=Action.closed, detail=note)
+    session.flush()
+    revisit.ask(session, feedback=fb, actor=actor, now=now, template_id=template_id)
     return fb
 
 

@@ -20,6 +20,8 @@ from sqlmodel import Session, col
 from core.clock import utcnow
 from core.counters import next_number
 from core.fastsql import KeyLookup, Rows, Sql, defer, driver, memo, parse_date
+from core.settings import Settings
+from feedback import sla
 from feedback.models import Channel, Meeting, Site, Status
 from feedback.search import feedback_tokens
 from feedback.vocabulary import TOPIC_WORDS
@@ -33,15 +35,18 @@ class ArchivedError(Exception):
 
 _INSERT = Sql(
     "INSERT INTO feedback (reference, channel, source, sender, site_id, table_no, meeting_id, meal, service_date, "
-    "score, comment, search_tokens, topics, status, misuse, volume_id, created_at, updated_at) VALUES (:reference, "
+    "score, comment, search_tokens, topics, status, misuse, volume_id, created_at, updated_at, ack_due_at, "
+    "rectify_due_at) VALUES (:reference, "
     ":channel, :source, :sender, :site_id, :table_no, :meeting_id, :meal, :service_date, :score, :comment, "
-    ":search_tokens, :topics, 'new', :misuse, NULL, :created_at, :created_at) RETURNING id"
+    ":search_tokens, :topics, 'new', :misuse, NULL, :created_at, :created_at, :ack_due_at, :rectify_due_at) "
+    "RETURNING id"
 )
 _COLUMNS = {
     "id": "integer", "reference": "text", "channel": "text", "source": "text", "sender": "text",
     "site_id": "integer", "table_no": "text", "meeting_id": "integer", "meal": "text", "service_date": "date",
     "score": "integer", "comment": "text", "search_tokens": "text", "topics": "text", "status": "text",
     "misuse": "boolean", "volume_id": "integer", "created_at": "timestamptz", "updated_at": "timestamptz",
+    "ack_due_at": "timestamptz", "rectify_due_at": "timestamptz",
 }  # fmt: skip
 _INSERT_ROWS = Rows(f"INSERT INTO feedback ({', '.join(_COLUMNS)}) {{rows}}", _COLUMNS)
 _NEXT_IDS_PG = Sql("SELECT nextval(pg_get_serial_sequence('feedback', 'id')) FROM generate_series(1, :n)")
@@ -61,6 +66,11 @@ _UPDATE = Sql(
     "WHERE id = :id"
 )
 _UPDATE_SCORE = Sql("UPDATE feedback SET score = :score, updated_at = :now WHERE id = :id")
+# a score or words that came later can only bring the deadlines nearer (HOUQIN_SLA)
+_TIGHTEN = Sql(
+    "UPDATE feedback SET ack_due_at = CASE WHEN ack_due_at IS NULL OR ack_due_at > :ack THEN :ack "
+    "ELSE ack_due_at END, rectify_due_at = coalesce(rectify_due_at, :rectify) WHERE id = :id"
+)
 _TOUCH = Sql("UPDATE feedback SET updated_at = :now WHERE id = :id")
 _EVENT = Sql(
     "INSERT INTO feedback_event (feedback_id, at, actor, action, detail) VALUES (:feedback_id, :at, :actor, :action, :detail)"
@@ -187,8 +197,9 @@ def create_feedback(
     score: int | None = None,
     comment: str = "",
     created_at: datetime | None = None,
+    settings: Settings | None = None,
 ) -> FeedbackRow:
-    """Record a new feedback and give it a reference number."""
+    """Record a new feedback and give it a reference number (and, given settings, its HOUQIN_SLA deadlines)."""
     if score is not None and not 1 <= score <= 5:
         raise ValueError(f"score must be 1–5, got {score}")
     now = created_at or utcnow()
@@ -220,6 +231,13 @@ def create_feedback(
         "source": source,
         "misuse": False,
     }
+    due = (
+        sla.deadlines(settings.sla, score=score, comment=text, received_at=now, tz=settings.tz)
+        if settings
+        else None
+    )
+    extra["ack_due_at"] = due.ack_due_at if due else None
+    extra["rectify_due_at"] = due.rectify_due_at if due else None
     pending: _Pending | None = memo(session).get(_PENDING)
     if pending is not None:
         new_id = _reserve_id(session, pending)
@@ -267,9 +285,16 @@ def get_feedback(session: Session, *, feedback_id: int) -> FeedbackRow | None:
 
 
 def add_to_feedback(
-    session: Session, *, feedback: FeedbackRow, score: int | None = None, comment: str = "", actor: str
+    session: Session,
+    *,
+    feedback: FeedbackRow,
+    score: int | None = None,
+    comment: str = "",
+    actor: str,
+    settings: Settings | None = None,
 ) -> FeedbackRow:
-    """Add a score (when it has none) and/or more comment text to a feedback still open for the diner."""
+    """Add a score (when it has none) and/or more comment text to a feedback still open for the diner
+    (given settings, a low score or food-safety words bring its HOUQIN_SLA deadlines nearer)."""
     if feedback.volume_id is not None:
         raise ArchivedError(feedback.reference)
     _flush_if_pending(session, feedback.id)
@@ -312,6 +337,12 @@ def add_to_feedback(
             action="diner_added",
             detail=",".join(changed),
         )
+        if settings is not None:
+            due = sla.deadlines(
+                settings.sla, score=feedback.score, comment=feedback.comment, received_at=now, tz=settings.tz
+            )
+            if due.ack_due_at is not None:
+                _TIGHTEN.run(session, ack=due.ack_due_at, rectify=due.rectify_due_at, id=feedback.id)
     return feedback
 
 

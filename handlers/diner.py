@@ -163,7 +163,14 @@ def record(msg: Incoming, ctx: Context, *, score: int | None, meal: Meal | None,
     window = dialogs.current_window(ctx.session, sender=msg.sender, now=ctx.now)
     current = _window_feedback(ctx, window)
     if window is not None and current is not None and (score is None or current.score is None):
-        service.add_to_feedback(ctx.session, feedback=current, score=score, comment=comment, actor=msg.sender)
+        service.add_to_feedback(
+            ctx.session,
+            feedback=current,
+            score=score,
+            comment=comment,
+            actor=msg.sender,
+            settings=ctx.settings,
+        )
         _maybe_alert(ctx, current.reference, score=score, comment=comment)
         _keep_window(ctx, msg, window, current)
         if score is not None:
@@ -214,6 +221,7 @@ def _create(
         score=score,
         comment=comment,
         created_at=ctx.now,
+        settings=ctx.settings,
     )
 
 

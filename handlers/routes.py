@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from feedback.vocabulary import FEEDBACK_MENU_KEY
-from handlers import diner
+from handlers import diner, revisit
 from handlers.router import Router, click, event, message
 
 
@@ -16,6 +16,7 @@ def build_router() -> Router:
     router.add(
         event("unsubscribe", "view", "location", "templatesendjobfinish", "masssendjobfinish"), diner.no_reply
     )
+    router.add(revisit.bare_answer, revisit.answer)  # 回访: a bare 1/2/3 with a return visit pending
     router.add(message("text"), diner.text)
     router.add(message("image"), diner.image)
     router.add(message("voice"), diner.voice)

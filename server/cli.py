@@ -8,7 +8,7 @@ import socket
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlmodel import Session
@@ -252,6 +252,12 @@ def demo(
         bool, typer.Option("--force", help="Add demo data even when some is already there")
     ] = False,
     migrate: Annotated[bool, typer.Option(help="Apply migrations first")] = True,
+    months: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=120, help="Spread over this many months, written in bulk (no photos): for scale"
+        ),
+    ] = None,
 ) -> None:
     """Fill the database with a realistic month of demo feedback (演示数据) so a newcomer can look around."""
     from datetime import datetime
@@ -275,8 +281,12 @@ def demo(
                 err=True,
             )
             raise typer.Exit(1)
-        s = fill_demo(session, settings=settings, count=count, seed=seed, today=today)
-        accounts = _demo_accounts(session)
+        if months is None:
+            s = fill_demo(session, settings=settings, count=count, seed=seed, today=today)
+            accounts = _demo_accounts(session)
+    if months is not None:  # issue 13: a million in minutes, multi-row inserts per chunk
+        _bulk_demo(engine, settings, count=count, months=months, seed=seed, today=today)
+        return
     typer.echo(
         f"演示数据已生成 demo data: {s.sites} 个场所 sites, {s.meetings} 场会议 meetings, {s.feedbacks} 条反馈 "
         f"feedbacks, {s.photos} 张照片 photos ({s.first_day} – {s.last_day})"
@@ -287,6 +297,25 @@ def demo(
 
 
 from console.passwords import DEMO_PASSWORD  # noqa: E402 — one definition, refused in production
+
+
+def _bulk_demo(engine: Any, settings: Settings, *, count: int, months: int, seed: int, today: Any) -> None:
+    """`houqin demo --months M`: the bulk generator (feedback/bulkdemo.py), with the console accounts."""
+    from datetime import datetime
+
+    from feedback.bulkdemo import fill_bulk
+
+    started = datetime.now()
+    b = fill_bulk(engine, settings=settings, count=count, months=months, seed=seed, today=today)
+    with unit_of_work(engine) as session:
+        accounts = _demo_accounts(session)
+    typer.echo(
+        f"演示数据已生成 demo data (bulk): {b.feedbacks} 条反馈 feedbacks, {b.events} 条处理记录 events "
+        f"({b.first_day} – {b.last_day}) in {(datetime.now() - started).total_seconds():.0f} s"
+    )
+    if accounts:
+        typer.echo(f"控制台演示账号 console demo accounts (password {DEMO_PASSWORD}): {', '.join(accounts)}")
+
 
 DEMO_ACCOUNTS = (
     ("admin", "admin", "系统管理员"),

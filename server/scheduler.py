@@ -35,6 +35,7 @@ FIXITY = "fixity"
 OUTBOX = "outbox"
 MEDIA = "media"
 DIGEST = "digest"
+ESCALATE = "escalate"  # issue 13: overdue items to the supervisors (feedback/jobs.py)
 CRON_MISFIRE_GRACE_S = 24 * 3600
 OUTBOX_INTERVAL_S = 30
 RETRY_INTERVAL_S = 30 * 60  # a failed compile or audit is tried again this often (not only at restart)
@@ -74,12 +75,19 @@ def _digest(engine: Engine, *, settings: Settings, period: str) -> Any:
     return digest_job(engine, settings=settings, period=period)
 
 
+def _escalate(engine: Engine, *, settings: Settings, period: str) -> Any:
+    from feedback.jobs import escalate_job
+
+    return escalate_job(engine, settings=settings, period=period)
+
+
 DEFAULT_JOBS: dict[str, Callable[..., Any]] = {
     COMPILE: _compile,
     FIXITY: _fixity,
     OUTBOX: _outbox,
     MEDIA: _media,
     DIGEST: _digest,
+    ESCALATE: _escalate,
 }
 
 
@@ -192,6 +200,15 @@ def digest_tick(
     return run_job(engine, settings, jobs, job=DIGEST, period=str(day - timedelta(days=1)))
 
 
+def escalate_tick(
+    engine: Engine, settings: Settings, jobs: JobTable, *, now: datetime | None = None
+) -> RunOutcome:
+    """The escalation cron run (HOUQIN_ESCALATE_CRON): claimed per local minute, so two schedulers never
+    both run one slot."""
+    local = (now or datetime.now(ZoneInfo(settings.timezone))).astimezone(ZoneInfo(settings.timezone))
+    return run_job(engine, settings, jobs, job=ESCALATE, period=local.strftime("%Y-%m-%dT%H:%M"))
+
+
 def outbox_tick(engine: Engine, settings: Settings, jobs: JobTable) -> None:
     """The 30-second run: send due outbox messages (no claim row: every tick is its own period)."""
     try:
@@ -293,6 +310,16 @@ def build_scheduler(engine: Engine, settings: Settings, jobs: JobTable | None = 
         name="daily digest to the managers",
         # a digest hours late is still worth having; one a day later is not (the next one is due)
         misfire_grace_time=12 * 3600,
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        escalate_tick,
+        cron_trigger(settings.escalate_cron, tz=tz, setting="HOUQIN_ESCALATE_CRON"),
+        args=(engine, settings, table),
+        id=ESCALATE,
+        name="escalate overdue feedback to the supervisors",
+        misfire_grace_time=3600,
         coalesce=True,
         max_instances=1,
     )

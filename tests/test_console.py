@@ -220,12 +220,13 @@ def test_reception_manager_sees_only_meeting_feedback(client: TestClient, engine
 def test_archivist_cannot_reply_to_diners(client: TestClient, engine: Engine, demo: None) -> None:
     with Session(engine) as s:
         fb_id = s.execute(select(col(Feedback.id)).limit(1)).scalar_one()
+    replies = count(engine, FeedbackEvent, col(FeedbackEvent.action) == "replied")
     signed_in(client, "archivist")
     token = csrf_of(client, "/console/volumes")
     r = client.post(f"/console/feedback/{fb_id}/reply", data={"csrf": token, "text": "你好"})
     assert r.status_code == 403
     assert client.get(f"/console/feedback/{fb_id}").status_code == 403
-    assert count(engine, FeedbackEvent, col(FeedbackEvent.action) == "replied") == 0
+    assert count(engine, FeedbackEvent, col(FeedbackEvent.action) == "replied") == replies
     assert count(engine, Outbox) == 0
 
 
@@ -353,8 +354,11 @@ def test_manager_closes_the_loop_on_last_weeks_lowest_lunch(
     row = inbox.text[first.start() : inbox.text.index("</tr>", first.start())]
     assert f'data-label="评分">{score}</td>' in row and "午餐" in row
 
+    replied = col(FeedbackEvent.action) == "replied"
+    had_reply = count(engine, FeedbackEvent, col(FeedbackEvent.feedback_id) == fb_id, replied) > 0
     before = dashboard_numbers(client)
-    assert before["replied"] == 0 and before["first_reply_hours"] is None  # the demo writes no replies
+    # the demo reads like a working canteen: replies already, so nothing shows 0.0% or — on first view
+    assert before["replied"] > 0 and before["first_reply_hours"] is not None
 
     detail = client.get(f"/console/feedback/{fb_id}")
     assert "可通过客服消息送达" in detail.text
@@ -405,8 +409,8 @@ def test_manager_closes_the_loop_on_last_weeks_lowest_lunch(
     assert reference in sent["text"]["content"] and reply in sent["text"]["content"]
 
     after = dashboard_numbers(client)
-    assert after["replied"] == before["replied"] + 1
-    assert after["response_rate"] > (before["response_rate"] or 0)
+    assert after["replied"] == before["replied"] + (0 if had_reply else 1)
+    assert after["response_rate"] >= before["response_rate"]
     assert after["first_reply_hours"] is not None and after["first_reply_hours"] > 0
     assert after["overall"]["n"] == before["overall"]["n"]
     html = client.get("/console/dashboard").text

@@ -18,7 +18,14 @@ from typer.testing import CliRunner
 from core.db import make_engine
 from core.settings import Settings, get_settings
 from feedback import demo
-from feedback.demo import DemoSummary, demo_feedback_count, demo_period, fill_demo
+from feedback.demo import (
+    CANTEEN_ACTORS,
+    MEETING_ACTORS,
+    DemoSummary,
+    demo_feedback_count,
+    demo_period,
+    fill_demo,
+)
 from feedback.models import Feedback, FeedbackEvent, FeedbackMedia, Meeting, Site
 from server.cli import app as cli
 
@@ -214,14 +221,28 @@ def test_handling_history_matches_the_status(session: Session, settings: Setting
         events.setdefault(e.feedback_id, []).append(e)
     cutoff = datetime.combine(TODAY, time(0), tzinfo=settings.tz)
     order = ["new", "acknowledged", "rectifying", "resolved", "closed"]
+    status_of = {"acknowledged": "acknowledged", "rectification": "rectifying", "resolved": "resolved",
+                 "closed": "closed"}  # fmt: skip
+    managers = set(CANTEEN_ACTORS + MEETING_ACTORS)
     for r in rows:
         assert r.id is not None
         history = events.get(r.id, [])
-        assert r.status == (history[-1].action if history else "new")
-        assert [order.index(e.action) for e in history] == sorted({order.index(e.action) for e in history})
-        assert all(e.actor == "食堂管理员" and r.created_at < e.at < cutoff for e in history)
+        steps = [status_of[e.action] for e in history if e.action in status_of]
+        reopened = any(e.action == "reopened" for e in history)
+        assert r.status == ("rectifying" if reopened else steps[-1] if steps else "new")
+        assert [order.index(s) for s in steps] == sorted({order.index(s) for s in steps})
+        assert all(r.created_at < e.at < cutoff for e in history)
+        assert all(e.actor in managers for e in history if e.action not in ("revisit_answered", "reopened"))
         if history:
             assert history[0].action == "acknowledged" and r.updated_at == history[-1].at
+            assert r.acknowledged_at == history[0].at and r.acknowledged_by in managers
+        if r.revisit_answer is not None:
+            assert r.score is not None and r.score <= 3 and r.revisit_answered_at is not None
+    # a working canteen: replies, rectifications, answered return visits, open items past their deadline
+    actions = Counter(e.action for h in events.values() for e in h)
+    assert actions["replied"] > len(rows) / 2 and actions["rectification"] > 10
+    assert actions["revisit_answered"] > 5 and actions["reopened"] >= 1
+    assert all(r.ack_due_at is not None for r in rows)
     old = [r.status for r in rows if (TODAY - r.service_date).days > 21]
     recent = [r.status for r in rows if (TODAY - r.service_date).days <= 3]
     assert sum(s in ("closed", "resolved") for s in old) / len(old) > 0.8

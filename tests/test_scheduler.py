@@ -124,7 +124,7 @@ def test_the_scheduled_jobs_record_claimed_runs_with_counts(engine: Engine, sett
     fakes = FakeJobs()
     scheduler = build_scheduler(engine, settings, jobs=fakes.table())
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"compile", "fixity", "outbox", "media", "digest", "retry"}
+    assert set(jobs) == {"compile", "fixity", "outbox", "media", "digest", "retry", "escalate"}
     assert jobs["retry"].trigger.interval.total_seconds() == RETRY_INTERVAL_S
     for name in ("compile", "fixity"):
         job = jobs[name]
