@@ -97,6 +97,7 @@ def login(
     if not ok or user is None or not user.active:
         log.warning("login failed for %r from %s", username, client)
         raise AuthError("用户名或密码不正确。")
+    assert user.id is not None
     token = secrets.token_urlsafe(32)
     console_session = ConsoleSession(
         token_hash=_digest(token),

@@ -47,6 +47,13 @@ def _sqlite_cannot_write(context: Any) -> None:
         context.is_disconnect = True
 
 
+def _pg_read_only(context: Any) -> None:
+    # 25006 read_only_sql_transaction: this connection went to a standby (a failover) or was opened under
+    # default_transaction_read_only; drop it, so the next one reaches whatever is primary now (issue 11).
+    if getattr(context.original_exception, "sqlstate", None) == "25006":
+        context.is_disconnect = True
+
+
 def _sqlite_begin_mode(conn: Any) -> None:
     # Read-only units of work (`read_unit`) begin a plain deferred transaction: WAL readers never take
     # the write lock, so a console page or a lookup never stalls ingest. Writes begin IMMEDIATE.
@@ -68,6 +75,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "handle_error", _sqlite_cannot_write)
     elif parsed.get_backend_name() == "postgresql":
         engine = create_engine(url, echo=echo, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        event.listen(engine, "handle_error", _pg_read_only)
     else:
         raise ConfigError(
             f"HOUQIN_DATABASE_URL must be SQLite or PostgreSQL, got {parsed.get_backend_name()}"
@@ -175,9 +183,19 @@ def unit_of_work(bind: Engine | Connection) -> Iterator[Session]:
         try:
             yield session
             session.commit()
-        except BaseException:
+        except BaseException as exc:
+            _drop_if_read_only(session, exc)
             session.rollback()
             raise
+
+
+def _drop_if_read_only(session: Session, exc: BaseException) -> None:
+    # A PostgreSQL 25006 raised outside SQLAlchemy's execute (a pipeline's sync) skips the handle_error
+    # hook: invalidate the connection here, so the pool reconnects to the primary (issue 11).
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) == "25006":
+        with suppress(Exception):
+            session.connection().invalidate()
 
 
 def read_bind(engine: Engine) -> Engine:
