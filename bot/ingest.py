@@ -48,7 +48,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("houqin.ingest")
 
 # SQLite says "OperationalError" for outages and for bugs alike ("no such column"): only these are outages.
-_SQLITE_OUTAGE = ("unable to open", "database is locked", "disk i/o error", "database or disk is full")
+# "readonly": a filesystem remounted read-only or a file whose permissions changed; it cannot write now,
+# which is an outage to wait out like any other (issue 11), not a bug.
+_SQLITE_OUTAGE = (
+    "unable to open",
+    "database is locked",
+    "disk i/o error",
+    "database or disk is full",
+    "readonly database",
+    "read-only",
+)
+# PostgreSQL SQLSTATEs that mean "cannot write now": 25006 read_only_sql_transaction (a failover onto a
+# standby, default_transaction_read_only), 57P0x shutdowns and 53xxx (disk full, out of memory,
+# too many connections) whatever the exception class psycopg raises them as.
+_PG_OUTAGE_STATES = ("25006", "57P01", "57P02", "57P03", "53100", "53200", "53300", "08")
 
 
 def database_unavailable(exc: BaseException) -> bool:
@@ -64,6 +77,8 @@ def database_unavailable(exc: BaseException) -> bool:
     # connections, deadlocks and cancelled statements: all worth waiting out. InterfaceError: a closed
     # connection.
     if isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError):
+        return True
+    if isinstance(orig, psycopg.Error) and (orig.sqlstate or "").startswith(_PG_OUTAGE_STATES):
         return True
     if isinstance(orig, sqlite3.OperationalError):
         message = str(orig).lower()

@@ -12,6 +12,13 @@ to a dead process: any process's replayer adopts it (at start-up and every few s
 created under a temporary name, locked, then renamed into place, so no replayer ever sees an unlocked
 file of a live owner. A line that cannot be stored even once the database is back (a bug of ours, not an
 outage) is moved to `dead-<pid>-<token>.jsonl` for a person to look at: it is never dropped.
+
+Nothing acknowledged is lost (issue 11): a replayed line that comes back not stored is dead-lettered, never
+deleted; a line is written whole or not at all (short writes are looped, a failed write is truncated back
+and the webhook answers 503 so WeChat retries); a torn tail of an orphan file and an entry that cannot be
+opened are set aside (`torn-…` dead letters, `unreadable-…` renames) and never block the other files.
+`houqin spool status` shows what is waiting, `houqin spool replay-dead` feeds dead letters back once the
+cause is fixed.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.ingest import Delivery, database_unavailable, process_batch
+from bot.ingest import Delivery, Result, database_unavailable, process_batch
 from handlers.router import Incoming
 
 log = logging.getLogger("houqin.spool")
@@ -52,6 +59,7 @@ BACKOFF_MAX_S = 5.0
 
 PREFIX = "spool-"
 DEAD_PREFIX = "dead-"
+UNREADABLE_PREFIX = "unreadable-"  # a spool entry that could not be opened, renamed aside for a person
 SUFFIX = ".jsonl"
 _READ_CHUNK = 1 << 20
 
@@ -106,7 +114,25 @@ def _complete_lines(data: bytes) -> tuple[list[bytes], int]:
     return data[: end + 1].splitlines(), end + 1
 
 
-Ingest = Callable[[list[Delivery]], None]
+# stores a batch; returns its results (or None when the caller has none: every delivery stored)
+Ingest = Callable[[list[Delivery]], "list[Result] | None"]
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` at the end of `fd`, or none of it: loop on short writes (a full disk writes part
+    of a line and then fails); on failure cut the file back to where it was and raise OSError."""
+    start = os.lseek(fd, 0, os.SEEK_END)
+    done = 0
+    try:
+        while done < len(data):
+            n = os.write(fd, data[done:])
+            if n <= 0:
+                raise OSError("no progress writing the spool")
+            done += n
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, start)
+        raise
 
 
 class Spool:
@@ -119,7 +145,7 @@ class Spool:
         self._path: Path | None = None
         self._read_offset = 0
         self._pending = 0  # lines appended and not yet replayed
-        self._dead_fd: int | None = None
+        self._dead_path: Path | None = None
         self.appended = 0
         self.replayed = 0
         self.dead_lettered = 0
@@ -141,7 +167,7 @@ class Spool:
             if self._fd is None:
                 self._open()
             assert self._fd is not None
-            os.write(self._fd, line)  # O_APPEND, unbuffered: nothing sits in a user-space buffer
+            write_all(self._fd, line)  # O_APPEND, unbuffered: nothing sits in a user-space buffer
             os.fsync(self._fd)
             self._pending += 1
             self.appended += 1
@@ -168,11 +194,14 @@ class Spool:
             {"reason": reason[:500], "line": line.decode("utf-8", "replace")}, ensure_ascii=False
         )
         with self._lock:
-            if self._dead_fd is None:
-                self._dead_fd, path = self._new_locked_file(DEAD_PREFIX)
-                log.error("dead letters are kept in %s", path)
-            os.write(self._dead_fd, record.encode("utf-8") + b"\n")
-            os.fsync(self._dead_fd)
+            if self._dead_path is None:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._dead_path = (
+                    self.directory / f"{DEAD_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{SUFFIX}"
+                )
+                log.error("dead letters are kept in %s", self._dead_path)
+            # opened and locked per letter, not held: `houqin spool replay-dead` may rewrite the file
+            _append_locked(self._dead_path, record.encode("utf-8") + b"\n")
             self.dead_lettered += 1
 
     def replay_own(self, ingest: Ingest) -> int:
@@ -209,11 +238,25 @@ class Spool:
         for path in sorted(self.directory.glob(f"{PREFIX}*{SUFFIX}")):
             if path == self._path:
                 continue
-            with _adopted(path) as fd:
-                if fd is None:
-                    continue
-                done += self._replay_file(path, fd, ingest)
+            try:
+                with _adopted(path) as fd:
+                    if fd is None:
+                        continue
+                    done += self._replay_file(path, fd, ingest)
+            except OSError as exc:
+                # an entry we cannot open or read (permissions, a folder, an I/O error): set it aside for
+                # a person; it must not block the files after it
+                self._set_aside(path, exc)
         return done
+
+    def _set_aside(self, path: Path, exc: OSError) -> None:
+        aside = path.with_name(UNREADABLE_PREFIX + path.name)
+        try:
+            os.rename(path, aside)
+        except OSError:
+            log.error("spool entry %s cannot be read (%s) nor set aside", path.name, exc)
+            return
+        log.error("spool entry %s cannot be read (%s): set aside as %s", path.name, exc, aside.name)
 
     def _replay_file(self, path: Path, fd: int, ingest: Ingest) -> int:
         offset = 0
@@ -223,9 +266,12 @@ class Spool:
             lines, size = _complete_lines(data)
             if not lines:
                 if data:
-                    # a torn last line: its writer died before the fsync returned, so it was never
-                    # acknowledged; WeChat retried it (or will) and the retry is stored normally
-                    log.warning("spool %s: ignoring a torn last line of %d bytes", path.name, len(data))
+                    # a torn last line: its writer died before the fsync returned, so it was most likely
+                    # never acknowledged (WeChat retries it); kept as a dead letter all the same
+                    log.warning(
+                        "spool %s: torn last line of %d bytes kept as a dead letter", path.name, len(data)
+                    )
+                    self.dead_letter(data, "torn last line of a stopped process's spool")
                 break
             for chunk in _chunks(lines, REPLAY_BATCH):
                 self._ingest_lines(chunk, ingest)
@@ -251,7 +297,7 @@ class Spool:
 
     def _ingest(self, deliveries: list[Delivery], ingest: Ingest) -> None:
         try:
-            ingest(deliveries)
+            results = ingest(deliveries)
         except Exception as exc:
             if database_unavailable(exc):
                 raise  # still down: the lines stay where they are, the replayer tries again
@@ -262,17 +308,89 @@ class Spool:
                 return
             self.dead_letter(encode(deliveries[0]).rstrip(b"\n"), f"{type(exc).__name__}: {exc}")
             return
+        for d, r in zip(deliveries, results or [], strict=False):
+            if not r.stored:  # not even a `failed` row could be written: keep it, never delete it
+                self.dead_letter(encode(d).rstrip(b"\n"), "not storable on replay")
+                self.replayed -= 1
         self.replayed += len(deliveries)
 
     def close(self) -> None:
         """Release this process's files (a spool file with lines stays for the next replayer)."""
         with self._lock:
-            for fd in (self._fd, self._dead_fd):
-                if fd is not None:
-                    os.close(fd)
-            self._fd = self._dead_fd = None
+            if self._fd is not None:
+                os.close(self._fd)
+            self._fd = None
             self._path = None
             self._pending = 0
+
+
+def _append_locked(path: Path, data: bytes) -> None:
+    """Append `data` whole to `path` under its exclusive lock (the same inode the name points to), fsynced."""
+    while True:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # replaced or removed by replay-dead between our open and our lock: again
+                continue
+            write_all(fd, data)
+            os.fsync(fd)
+            _fsync_dir(path.parent)
+            return
+        finally:
+            os.close(fd)
+
+
+def replay_dead(directory: Path, ingest: Ingest) -> tuple[int, int]:
+    """Feed every dead letter back through `ingest`; keep those still not storable. Returns (stored, kept).
+
+    For operators once the cause is fixed (`houqin spool replay-dead`); replays are idempotent (dedupe key).
+    """
+    directory = Path(directory)
+    stored = kept = 0
+    if not directory.is_dir():
+        return 0, 0
+    for path in sorted(directory.glob(f"{DEAD_PREFIX}*{SUFFIX}")):
+        fd = os.open(path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                letters = fh.read().splitlines()
+            remaining: list[bytes] = []
+            for letter in letters:
+                if not letter.strip():
+                    continue
+                try:
+                    delivery = decode(json.loads(letter)["line"].encode("utf-8"))
+                except (ValueError, KeyError, TypeError):
+                    remaining.append(letter)  # torn or damaged: only a person can tell what it was
+                    continue
+                try:
+                    results = ingest([delivery])
+                except Exception as exc:
+                    if database_unavailable(exc):
+                        raise
+                    log.warning("dead letter %s still not storable: %s", delivery.key, type(exc).__name__)
+                    remaining.append(letter)
+                    continue
+                if results and not results[0].stored:
+                    remaining.append(letter)
+                else:
+                    stored += 1
+            kept += len(remaining)
+            if remaining:
+                tmp = path.with_name(f".{path.name}.tmp")
+                tmp.write_bytes(b"\n".join(remaining) + b"\n")
+                os.replace(tmp, path)
+            else:
+                os.unlink(path)
+            _fsync_dir(directory)
+        finally:
+            os.close(fd)
+    return stored, kept
 
 
 def _chunks(items: list[bytes], n: int) -> Iterator[list[bytes]]:
@@ -327,7 +445,7 @@ def status(directory: Path, *, now: float | None = None) -> SpoolStatus:
         if not name.endswith(SUFFIX):
             continue
         is_spool = name.startswith(PREFIX)
-        if not is_spool and not name.startswith(DEAD_PREFIX):
+        if not is_spool and not name.startswith((DEAD_PREFIX, UNREADABLE_PREFIX)):
             continue
         try:
             with path.open("rb") as fh:
@@ -336,6 +454,9 @@ def status(directory: Path, *, now: float | None = None) -> SpoolStatus:
                 while chunk := fh.read(_READ_CHUNK):
                     count += chunk.count(b"\n")
         except FileNotFoundError:  # replayed and removed while we looked
+            continue
+        except OSError:  # unreadable: the replayer sets it aside; counted as a dead letter meanwhile
+            dead += 1
             continue
         if not is_spool:
             dead += count
@@ -364,8 +485,8 @@ class Replayer:
     def for_engine(cls, spool: Spool, engine: Any, *, router: Any, settings: Any) -> Replayer:
         """A replayer that stores through `process_batch` on `engine` (the normal ingest path)."""
 
-        def ingest(deliveries: list[Delivery]) -> None:
-            process_batch(engine, deliveries, router=router, settings=settings)
+        def ingest(deliveries: list[Delivery]) -> list[Result]:
+            return process_batch(engine, deliveries, router=router, settings=settings)
 
         return cls(spool, ingest)
 

@@ -137,13 +137,18 @@ def to_incoming(data: dict[str, Any], *, app: str) -> Incoming:
 
 
 def dedupe_key(data: dict[str, Any], *, app: str) -> str:
-    """MsgId for messages; sender + CreateTime + event (+ key) for events, which carry no MsgId."""
-    msg_id = data.get("MsgId") or data.get("MsgID")
+    """Messages by app + sender + MsgId (MsgIds are not unique across senders); events — which WeChat
+    sometimes gives a MsgID of their own (template and mass-send completions) — never by that MsgID, but by
+    sender + CreateTime + Event + EventKey (+ AgentID for WeCom)."""
     sender = str(data.get("FromUserName") or "")
-    if msg_id:
-        return f"{app}:m:{msg_id}"
+    msg_type = str(data.get("MsgType") or "").lower()
+    msg_id = data.get("MsgId") or data.get("MsgID")
+    if msg_id and msg_type != "event":
+        return f"{app}:m:{sender}:{msg_id}"
     key = str(data.get("EventKey") or "")[:100]
-    return f"{app}:e:{sender}:{data.get('CreateTime', '')}:{str(data.get('Event', '')).lower()}:{key}"
+    event = str(data.get("Event", "")).lower()
+    agent = f":{data.get('AgentID')}" if app == "wecom" and data.get("AgentID") else ""
+    return f"{app}:e:{sender}:{data.get('CreateTime', '')}:{event}:{key}{agent}"
 
 
 def cdata(value: str) -> str:

@@ -669,7 +669,6 @@ def dashboard(
 # --- 今日待办 (issue 13) ----------------------------------------------------------------------------------
 
 
-
 @router.get("/worklist", response_model=list[WorkItemOut], tags=["feedback"])
 def get_worklist(
     request: Request, db: DbSession, who: Principal = Depends(require(*MANAGERS))

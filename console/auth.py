@@ -24,6 +24,7 @@ from console import passwords
 from console.models import ROLES, ApiToken, ConsoleSession, ConsoleUser, LoginAttempt, LoginThrottle
 from console.passwords import DEMO_PASSWORD
 from core.clock import utcnow
+from core.db import read_bind
 
 ROLES_ALL = ROLES
 
@@ -153,15 +154,18 @@ def login(
     ).scalar_one_or_none()
     if len(username) > 60:
         user = None
+    user_id, stored_hash, active = (
+        (user.id, user.password_hash, user.active) if user else (None, _DUMMY_HASH, False)
+    )
+    # argon2 takes tens of milliseconds: verify outside any transaction, so a login burst never holds
+    # SQLite's write lock (issue 11); the reads above are rolled back, the writes below begin anew
+    session.rollback()
     ok = False
     try:
-        ok = (
-            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-            and user is not None
-            and user.active
-        )
+        ok = _hasher.verify(stored_hash, password) and active
     except (VerificationError, InvalidHashError):
         ok = False
+    user = session.get(ConsoleUser, user_id) if user_id is not None else None
     if ok and production and hmac.compare_digest(password.encode(), DEMO_PASSWORD.encode()):
         log.warning("demo password refused in production for %r", username[:60])
         session.add(LoginAttempt(username=username[:60], client=client[:100], ok=False, at=now))
@@ -169,9 +173,10 @@ def login(
         raise AuthError("演示账户的密码不能在生产环境中使用，请管理员用 houqin user passwd 修改密码。")
     session.add(LoginAttempt(username=username[:60], client=client[:100], ok=ok, at=now))
     _after(session, keys, ok=ok, failures=counts, now=now)
-    if not ok or user is None:
+    if not ok or user is None or not user.active:
         log.warning("login failed for %r from %s", username[:60], client)
         raise AuthError("用户名或密码不正确。")
+    assert user.id is not None
     token = secrets.token_urlsafe(32)
     console_session = ConsoleSession(
         token_hash=_digest(token),
@@ -248,8 +253,11 @@ def principal(session: Session, request: Request) -> Principal | None:
 
 
 def get_db(request: Request) -> Any:
-    """One session per request; the route's service calls commit through it."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+    """One session per request; the route's service calls commit through it. GET and HEAD requests read
+    only: their transactions begin deferred and never take SQLite's write lock (issue 11)."""
+    engine = request.app.state.engine
+    bind = read_bind(engine) if request.method in ("GET", "HEAD") else engine
+    with Session(bind, expire_on_commit=False) as session:
         yield session
 
 

@@ -24,6 +24,7 @@ from core.models import InboundMessage
 from core.settings import Settings
 from feedback import rates, review, stats, worklist
 from feedback.alerts import alert_reason
+from feedback.media import MAX_ATTEMPTS as MEDIA_MAX_ATTEMPTS
 from feedback.models import Feedback, FeedbackMedia, Meal, Meeting, Site, Status
 from feedback.service import ArchivedError, pseudonym
 from feedback.vocabulary import MEAL_LABELS, STATUS_LABELS
@@ -290,6 +291,10 @@ def detail(
             "kind": m.kind,
             "recognition": m.recognition,
             "url": f"/console/media/{m.id}" if m.local_path else "",
+            # issue 11: a download that keeps failing is shown, not retried forever
+            "failed": bool(m.fetch_error) and not m.local_path,
+            "gave_up": m.fetch_attempts >= MEDIA_MAX_ATTEMPTS and not m.local_path,
+            "attempts": m.fetch_attempts,
         }
         for m in db.execute(select(FeedbackMedia).where(col(FeedbackMedia.feedback_id) == fb.id)).scalars()
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -37,6 +38,31 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _sqlite_cannot_write(context: Any) -> None:
+    # A connection opened while the file was read-only stays read-only after the file is writable again:
+    # treating the error as a disconnect makes the pool drop it, so the process recovers without a
+    # restart (issue 11).
+    orig = context.original_exception
+    if isinstance(orig, sqlite3.OperationalError) and "readonly" in str(orig).lower():
+        context.is_disconnect = True
+
+
+def _pg_read_only(context: Any) -> None:
+    # 25006 read_only_sql_transaction: this connection went to a standby (a failover) or was opened under
+    # default_transaction_read_only; drop it, so the next one reaches whatever is primary now (issue 11).
+    if getattr(context.original_exception, "sqlstate", None) == "25006":
+        context.is_disconnect = True
+
+
+def _sqlite_begin_mode(conn: Any) -> None:
+    # Read-only units of work (`read_unit`) begin a plain deferred transaction: WAL readers never take
+    # the write lock, so a console page or a lookup never stalls ingest. Writes begin IMMEDIATE.
+    if conn.get_execution_options().get("houqin_read_only"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        _sqlite_begin(conn)
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Create an engine for `url`, with SQLite's pragmas or PostgreSQL's pool set the way houqin needs."""
     parsed = make_url(url)
@@ -45,9 +71,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False}, pool_size=8)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", _sqlite_begin_mode)
+        event.listen(engine, "handle_error", _sqlite_cannot_write)
     elif parsed.get_backend_name() == "postgresql":
         engine = create_engine(url, echo=echo, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        event.listen(engine, "handle_error", _pg_read_only)
     else:
         raise ConfigError(
             f"HOUQIN_DATABASE_URL must be SQLite or PostgreSQL, got {parsed.get_backend_name()}"
@@ -155,6 +183,49 @@ def unit_of_work(bind: Engine | Connection) -> Iterator[Session]:
         try:
             yield session
             session.commit()
-        except BaseException:
+        except BaseException as exc:
+            _drop_if_read_only(session, exc)
             session.rollback()
             raise
+
+
+def _drop_if_read_only(session: Session, exc: BaseException) -> None:
+    # A PostgreSQL 25006 raised outside SQLAlchemy's execute (a pipeline's sync) skips the handle_error
+    # hook: invalidate the connection here, so the pool reconnects to the primary (issue 11).
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) == "25006":
+        with suppress(Exception):
+            session.connection().invalidate()
+
+
+def read_bind(engine: Engine) -> Engine:
+    """The same engine (pool, events) whose transactions begin deferred on SQLite: for reads only."""
+    return engine.execution_options(houqin_read_only=True)
+
+
+@contextmanager
+def read_unit(engine: Engine) -> Iterator[Session]:
+    """A session for reads only: no SQLite write lock is taken, and nothing is committed (rolled back)."""
+    with Session(read_bind(engine), expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+def cannot_write(conn: Connection) -> str | None:
+    """Why the database cannot take writes now (a read-only standby, a read-only file or filesystem), or None."""
+    if conn.dialect.name == "postgresql":
+        read_only = conn.execute(text("SHOW transaction_read_only")).scalar()
+        return (
+            "read-only transaction (standby or default_transaction_read_only)" if read_only == "on" else None
+        )
+    path = conn.engine.url.database
+    if not path or path == ":memory:":
+        return None
+    target = Path(path)
+    if os.statvfs(target.parent).f_flag & os.ST_RDONLY:
+        return "read-only filesystem"
+    if not os.access(target, os.W_OK) or not os.access(target.parent, os.W_OK):
+        return "database file or folder not writable"
+    return None

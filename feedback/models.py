@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
 from core.clock import utcnow
@@ -162,6 +162,12 @@ class FeedbackMedia(SQLModel, table=True):
     recognition: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     local_path: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
+    # --- issue 11: a failing download backs off and stops (feedback/media.py) ---
+    fetch_attempts: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, default=0, server_default="0")
+    )
+    next_fetch_at: datetime | None = Field(default=None)
+    fetch_error: str = Field(default="", max_length=300, sa_column_kwargs={"server_default": ""})
 
 
 class FeedbackEvent(SQLModel, table=True):

@@ -18,7 +18,7 @@ from bot.spool import status as spool_status
 from console import access, api, archive, errors, inputs, meetings, pages
 from console.auth import NotSignedIn
 from core import metrics
-from core.db import make_engine
+from core.db import cannot_write, make_engine
 from core.logs import setup_logging
 from core.settings import Settings, get_settings
 from handlers.routes import build_router
@@ -91,10 +91,18 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
+                # issue 11: answering is not enough, it must take writes (a failover onto a standby)
+                why = cannot_write(conn)
         except Exception as exc:
             # still answering: WeChat's deliveries go to the spool until the database is back
             body.update(status="degraded", database=f"unreachable: {type(exc).__name__}")
             return JSONResponse(body, status_code=503)
+        if why is not None:
+            body.update(status="degraded", database=f"cannot write: {why}")
+            return JSONResponse(body, status_code=503)
+        if spool.dead_letters:
+            # messages were acknowledged and are not stored: a person must look (houqin spool status)
+            body.update(status="degraded")
         return JSONResponse(body)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)

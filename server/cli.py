@@ -642,5 +642,11 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (h
     _account_change(lambda s: revoke_token(s, token_id=token_id), f"token {token_id} revoked")
 
 
+# --- issue 11: the outage spool's operator commands (server/spool_cli.py) ---
+from server.spool_cli import spool_app  # noqa: E402
+
+app.add_typer(spool_app, name="spool")
+
+
 if __name__ == "__main__":  # pragma: no cover - `python -m server.cli`, as the benchmarks run it
     app(prog_name="houqin")

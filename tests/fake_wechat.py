@@ -29,6 +29,7 @@ class FakeWeChat:
     fail_errcode: int = -1
     tokens_issued: int = 0
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fail_media: bool = False  # media/get answers WeChat's JSON error (40007 invalid media_id)
     _ticket: Any = field(default_factory=lambda: itertools.count(1))
 
     def _failing(self) -> Response | None:
@@ -74,6 +75,8 @@ class FakeWeChat:
 
     async def media_get(self, request: Request) -> Response:
         self.calls.append(("media_get", dict(request.query_params)))
+        if self.fail_media:
+            return JSONResponse({"errcode": 40007, "errmsg": "invalid media_id"})
         return Response(PNG_1PX, media_type="image/png")
 
     async def wecom_user(self, request: Request) -> Response:

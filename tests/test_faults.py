@@ -384,7 +384,7 @@ def test_database_outage_loses_nothing(
     assert wait_for(lambda: (h := server.health())[0] == 200 and h[1]["spool"]["depth"] == 0, timeout=30)
     assert stored(db_url) == (total + 1, total + 1, total + 1)  # + the warm-up message
     keys = stored_keys(db_url)
-    assert all(keys[f"mp:m:{i}"] == 1 for i in ids)
+    assert all(keys[f"mp:m:o_fault:{i}"] == 1 for i in ids)
     # and the webhook is back to normal replies
     r = post_once(server, _base + 20_000)
     assert "FK" in PEER.open_reply(r.content)["Content"]

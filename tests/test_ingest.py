@@ -57,8 +57,8 @@ def test_failing_handler_is_isolated_and_the_message_kept(engine, settings) -> N
     assert "FK" in results[0].reply and "FK" in results[2].reply
     with Session(engine) as s:
         rows = {r.dedupe_key: r for r in s.execute(select(InboundMessage)).scalars()}
-        assert rows["mp:m:12"].outcome == "failed" and "炸了" in rows["mp:m:12"].raw_xml
-        assert {rows["mp:m:11"].outcome, rows["mp:m:13"].outcome} == {"handled"}
+        assert rows["mp:m:o_i:12"].outcome == "failed" and "炸了" in rows["mp:m:o_i:12"].raw_xml
+        assert {rows["mp:m:o_i:11"].outcome, rows["mp:m:o_i:13"].outcome} == {"handled"}
         assert len(s.execute(select(Feedback)).scalars().all()) == 2
 
 
@@ -179,7 +179,11 @@ def test_a_write_that_fails_at_the_end_of_a_batch_loses_nothing(engine, settings
     assert later[0].stored
     with Session(engine) as s:
         keys = {r.dedupe_key for r in s.execute(select(InboundMessage)).scalars()}
-        assert keys == {"mp:m:71", "mp:m:72", "mp:m:73"}  # every delivery kept, whatever its outcome
+        assert keys == {
+            "mp:m:o_s:71",
+            "mp:m:o_t:72",
+            "mp:m:o_u:73",
+        }  # every delivery kept, whatever its outcome
         refs = [f.reference for f in s.execute(select(Feedback)).scalars()]
         assert len(refs) == len(set(refs))
     held.close()

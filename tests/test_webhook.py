@@ -354,7 +354,7 @@ def test_wecom_official_sample_vectors(db_url, tmp_path: Path, engine) -> None: 
         assert c.post("/wecom", params=bad, content=body).status_code == 403
     with Session(engine) as sess:
         row = sess.execute(select(InboundMessage)).scalar_one()
-    assert row.dedupe_key == "wecom:m:4561255354251345929" and row.sender == "mycreate"
+    assert row.dedupe_key == "wecom:m:mycreate:4561255354251345929" and row.sender == "mycreate"
 
 
 # --- QR scenes end to end ------------------------------------------------------------------------------
@@ -385,3 +385,44 @@ def test_database_down_is_spooled_and_answered(settings, peer) -> None:  # type:
     with TestClient(create_app(settings, engine=dead)) as c:
         r = post(c, *peer.safe(text_xml("5")))
         assert reply_text(peer, r) == SPOOLED_REPLY and "Traceback" not in r.text
+
+
+# --- issue 11: dedupe keys by sender, events never by MsgID, the timestamp parsed safely ---
+
+
+def test_two_senders_with_one_msgid_are_both_stored_and_answered_their_own_reference(  # type: ignore[no-untyped-def]
+    client, peer, engine
+) -> None:
+    a = reply_text(peer, post(client, *peer.safe(text_xml("4分 红烧肉偏咸", sender="o_a", msg_id=333))))
+    b = reply_text(peer, post(client, *peer.safe(text_xml("2分 米饭太硬", sender="o_b", msg_id=333))))
+    with Session(engine) as s:
+        refs = {f.sender: f.reference for f in s.execute(select(Feedback)).scalars()}
+    assert set(refs) == {"o_a", "o_b"} and refs["o_a"] != refs["o_b"]
+    assert refs["o_a"] in a and refs["o_b"] in b and refs["o_a"] not in b
+    assert count(engine, InboundMessage) == 2
+
+
+def test_template_and_mass_send_events_are_not_deduped_by_their_msgid(client, peer, engine) -> None:  # type: ignore[no-untyped-def]
+    def job_done(event: str, create: int) -> str:
+        return (
+            "<xml><ToUserName>gh_houqin</ToUserName><FromUserName>o_ev</FromUserName>"
+            f"<CreateTime>{create}</CreateTime><MsgType>event</MsgType><Event>{event}</Event>"
+            "<MsgID>555</MsgID><Status>success</Status></xml>"
+        )
+
+    now = int(time.time())
+    # a diner's text with the same number, then two completions with it: three deliveries, three rows
+    post(client, *peer.safe(text_xml("5分 好", sender="o_ev", msg_id=555)))
+    assert post(client, *peer.safe(job_done("TEMPLATESENDJOBFINISH", now))).status_code == 200
+    assert post(client, *peer.safe(job_done("MASSSENDJOBFINISH", now + 1))).status_code == 200
+    assert count(engine, InboundMessage) == 3
+
+
+@pytest.mark.parametrize("timestamp", ["9" * 400, "1" * 13, "²", "１７６４００００００", "-1", ""])
+def test_malformed_timestamps_are_403_not_500(client, peer, engine, timestamp) -> None:  # type: ignore[no-untyped-def]
+    params, body = peer.safe(text_xml("5"))
+    params["timestamp"] = timestamp
+    assert post(client, params, body).status_code == 403
+    params, body = peer.plain(text_xml("5"))
+    assert client.get("/wechat", params={**params, "timestamp": timestamp, "echostr": "x"}).status_code == 403
+    assert count(engine, InboundMessage) == 0

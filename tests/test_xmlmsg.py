@@ -113,7 +113,7 @@ def test_truncate_utf8_fits_and_is_a_prefix(text: str, limit: int) -> None:
 
 def test_dedupe_keys() -> None:
     msg = {"MsgId": "123", "FromUserName": "o", "CreateTime": "1", "MsgType": "text"}
-    assert dedupe_key(msg, app="mp") == "mp:m:123"
+    assert dedupe_key(msg, app="mp") == "mp:m:o:123"
     ev = {
         "FromUserName": "o",
         "CreateTime": "9",
@@ -123,6 +123,29 @@ def test_dedupe_keys() -> None:
     }
     assert dedupe_key(ev, app="mp") == "mp:e:o:9:scan:canteen:yst"
     assert dedupe_key({**ev, "Event": "CLICK"}, app="mp") != dedupe_key(ev, app="mp")
+
+
+# --- issue 11: dedupe keys that cannot collide ---
+
+
+def test_one_msgid_from_two_senders_gives_two_keys() -> None:
+    a = {"MsgId": "123", "FromUserName": "o_a", "CreateTime": "1", "MsgType": "text"}
+    assert dedupe_key(a, app="mp") != dedupe_key({**a, "FromUserName": "o_b"}, app="mp")
+
+
+def test_events_are_never_keyed_by_their_msgid() -> None:
+    done = {"FromUserName": "o", "CreateTime": "5", "MsgType": "event", "MsgID": "77"}
+    template = {**done, "Event": "TEMPLATESENDJOBFINISH"}
+    mass = {**done, "Event": "MASSSENDJOBFINISH"}
+    text = {"MsgId": "77", "FromUserName": "o", "CreateTime": "5", "MsgType": "text"}
+    keys = {dedupe_key(x, app="mp") for x in (template, mass, text)}
+    assert len(keys) == 3 and all(":77" not in k for k in keys if ":e:" in k)
+    assert dedupe_key(template, app="mp") == "mp:e:o:5:templatesendjobfinish:"
+
+
+def test_wecom_events_include_the_agent() -> None:
+    ev = {"FromUserName": "u", "CreateTime": "5", "MsgType": "event", "Event": "click", "EventKey": "k"}
+    assert dedupe_key({**ev, "AgentID": "1"}, app="wecom") != dedupe_key({**ev, "AgentID": "2"}, app="wecom")
 
 
 def test_subscribe_scene_is_stripped_of_qrscene_prefix() -> None:
