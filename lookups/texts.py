@@ -66,3 +66,6 @@ REGISTER_HEADERS = (
     "查阅次数",
 )
 CHANNEL = {"mp": "公众号", "wecom": "企业微信", "console": "控制台"}
+
+# 查阅 序号 目的 (issue 12)
+REQUEST_NO_HIT = "上次查档没有第{n}条结果。请先发送「查档 关键词」，再按序号查阅，例如：查阅 2 整改复核"
