@@ -8,7 +8,7 @@ from feedback.grammar import Parsed, infer_meal, parse_scene, parse_text
 from feedback.models import Channel, Meal, Meeting, Site
 from feedback.search import place_names
 from feedback.service import FeedbackRow
-from feedback.situations import Situation, chatter, situation
+from feedback.situations import Chatter, Situation, chatter, situation
 from feedback.vocabulary import MEAL_LABELS
 from handlers import conversation, dialogs, staff, texts
 from handlers.dialogs import DialogRow
@@ -123,7 +123,12 @@ def handle_text(msg: Incoming, ctx: Context, parsed: Parsed, *, said: str) -> Ou
         answered = conversation.answer_question(ctx, msg, window, said)
         if answered is not None:
             return answered
+    if chatter(said) == Chatter.decimal:  # 3.5分 is no score (the grammar would read its 5分)
+        return conversation.chatter_reply(Chatter.decimal, in_window=window is not None)
     if parsed.kind == "help":
+        # an emoji alone is chatter, not a call for the menu
+        if chatter(said) == Chatter.emoji:
+            return conversation.chatter_reply(Chatter.emoji, in_window=window is not None)
         return help_reply(msg, ctx)
     if parsed.kind == "meeting":
         meeting = service.meeting_by_code(ctx.session, code=parsed.args[0])
