@@ -368,6 +368,7 @@ _AMEND = Sql(
     "UPDATE feedback SET site_id = :site_id, meal = :meal, score = :score, search_tokens = :search_tokens, "
     "updated_at = :now WHERE id = :id"
 )
+_CANTEENS = "houqin.feedback.canteens"  # memo key: the active canteens, read once per transaction
 _LAST_PLACE = Sql(
     "SELECT site_id FROM feedback WHERE sender = :sender AND created_at >= :since AND site_id IS NOT NULL "
     "AND channel = 'canteen' ORDER BY created_at DESC, id DESC LIMIT 1"
@@ -425,17 +426,26 @@ def amend_feedback(
 
 def last_place(session: Session, *, sender: str, since: datetime) -> int | None:
     """The canteen (site id) of the sender's latest canteen feedback since `since`, or None."""
-    flush_inserts(session)  # a feedback this batch created for the sender counts too
+    pending: _Pending | None = memo(session).get(_PENDING)
+    if pending is not None:  # this batch's feedback, not written yet, is newer than any stored
+        for new in reversed(pending.rows):
+            if new["sender"] == sender and new["site_id"] is not None and new["channel"] == Channel.canteen:
+                return int(new["site_id"])  # type: ignore[call-overload]
     row = _LAST_PLACE.one(session, sender=sender, since=since)
     return None if row is None else int(row[0])
 
 
 def active_canteens(session: Session) -> list[Site]:
-    """The active canteens, in a stable order (the numbered list a diner answers with 回复序号)."""
-    return list(
-        session.execute(
-            select(Site)
-            .where(col(Site.kind) == "canteen", col(Site.active).is_(True))
-            .order_by(col(Site.code), col(Site.id))
-        ).scalars()
-    )
+    """The active canteens, in a stable order (the numbered list a diner answers with 回复序号); read once
+    per transaction (an ingest batch asks for every message without a place)."""
+    cache = memo(session)
+    found: list[Site] | None = cache.get(_CANTEENS)
+    if found is None:
+        found = cache[_CANTEENS] = list(
+            session.execute(
+                select(Site)
+                .where(col(Site.kind) == "canteen", col(Site.active).is_(True))
+                .order_by(col(Site.code), col(Site.id))
+            ).scalars()
+        )
+    return found
