@@ -191,12 +191,18 @@ def _new_meal(fb: FeedbackRow, meal: Meal | None) -> str | None:
 def record(msg: Incoming, ctx: Context, *, score: int | None, meal: Meal | None, comment: str) -> Outcome:
     """Record feedback: add to the open window's feedback, or create a new one in the window's context.
 
-    A second score for the same meal asks whether to replace the first; a meal word changes the meal."""
+    A bare second score asks whether to replace the first; a meal word changes the meal."""
     window = dialogs.current_window(ctx.session, sender=msg.sender, now=ctx.now)
     current = conversation.window_feedback(ctx, window)
     if window is not None and current is not None:
-        other_meal = score is not None and current.score is not None and _new_meal(current, meal) is not None
-        if not other_meal:
+        # a score with its own comment (「2分 汤凉了」) or for another meal is a feedback of its own; a bare
+        # second score asks whether to replace the first
+        separate = (
+            score is not None
+            and current.score is not None
+            and (bool(comment) or _new_meal(current, meal) is not None)
+        )
+        if not separate:
             return _add(ctx, msg, window, current, score=score, meal=meal, comment=comment)
 
     site_id = window.site_id if window is not None else None

@@ -191,6 +191,14 @@ def test_free_text_is_kept_unscored_and_the_next_score_fills_it(chat: Chat) -> N
     assert (fb.score, fb.comment) == (4, "今天的汤太咸了")
 
 
+def test_a_second_score_with_its_own_comment_starts_a_new_feedback(chat: Chat) -> None:
+    chat.text("4 红烧肉好吃")
+    chat.text("2 汤凉了", at=NOW + timedelta(minutes=1))
+    first, second = chat.feedbacks()
+    assert (first.score, first.comment) == (4, "红烧肉好吃")
+    assert (second.score, second.comment) == (2, "汤凉了")
+
+
 def test_a_second_score_for_another_meal_starts_a_new_feedback(chat: Chat) -> None:
     chat.text("4 红烧肉好吃")
     chat.text("晚餐 2 汤凉了", at=NOW + timedelta(minutes=1))
