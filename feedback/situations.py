@@ -88,6 +88,7 @@ ACK_WORDS = frozenset(
 )  # fmt: skip
 # trailing particles and punctuation that do not change what an acknowledgement is
 _TRIM = " \t\r\n\u3000,.!?;:，。！？；：、~～…·-—啊呀哈啦了哦噢"
+_PUNCT_ONLY = " \t\r\n\u3000,.!?;:，。！？；：、~～…·-—"
 _STICKER = re.compile(r"(?:\[[\u4e00-\u9fffA-Za-z]{1,6}\]|/:[^\s/]{1,8})")
 _NUM = r"(?:\d{1,3}|[一二两三四五六七八九十半]{1,3})"
 _TIME = re.compile(
@@ -116,12 +117,15 @@ def chatter(text: str) -> Chatter | None:
     if not without_stickers.strip() or all(_is_emoji_char(c) for c in without_stickers):
         # ★★★ is a score, not an emoji
         return None if any(c in "★⭐☆" for c in raw) else Chatter.emoji
-    core = "".join(c for c in without_stickers if not _is_emoji_char(c)).strip(_TRIM).lower()
+    text_only = "".join(c for c in without_stickers if not _is_emoji_char(c)).lower()
+    core = text_only.strip(_TRIM)
     if not core:
         return Chatter.ack
-    if core in THANKS_WORDS or core.removeprefix("好的").strip(_TRIM) in THANKS_WORDS:
+    # as typed (知道了) and without trailing particles (好的呀)
+    words = {text_only.strip(_PUNCT_ONLY), core, core.removeprefix("好的").strip(_TRIM)}
+    if words & THANKS_WORDS:
         return Chatter.thanks
-    if core in ACK_WORDS:
+    if words & ACK_WORDS:
         return Chatter.ack
     if _TIME.match(core):
         return Chatter.time
