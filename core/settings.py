@@ -141,6 +141,12 @@ class Settings(BaseSettings):
     # how often the escalation job looks for overdue items, cron
     escalate_cron: str = "*/15 * * * *"
 
+    # --- the conversation (issue 12) ---
+    # the phone number a diner reporting food safety (食品安全) is given: the duty manager's (值班电话)
+    duty_phone: str = ""
+    # how long the bot remembers the canteen a diner last gave feedback on (then it asks again)
+    place_memory_days: int = Field(default=30, ge=0, le=3650)
+
     @field_validator("wechat_aes_key")
     @classmethod
     def _wechat_key(cls, v: str) -> str:

@@ -391,3 +391,92 @@ def pseudonym(sender: str, *, secret: str) -> str:
     """A stable pseudonym for a diner (反馈人), so openids never leave the database."""
     digest = hmac.new(secret.encode(), sender.encode(), hashlib.sha256).hexdigest()
     return f"用户{digest[:12].upper()}"  # 48 bits: no two of a few million diners share one
+
+
+# --- the diner corrects what was recorded (issue 12): the place, the meal, a replaced score ------------
+
+_AMEND = Sql(
+    "UPDATE feedback SET site_id = :site_id, meal = :meal, score = :score, search_tokens = :search_tokens, "
+    "updated_at = :now WHERE id = :id"
+)
+_CANTEENS = "houqin.feedback.canteens"  # memo key: the active canteens, read once per transaction
+_LAST_PLACE = Sql(
+    "SELECT site_id FROM feedback WHERE sender = :sender AND created_at >= :since AND site_id IS NOT NULL "
+    "AND channel = 'canteen' ORDER BY created_at DESC, id DESC LIMIT 1"
+)
+
+
+def amend_feedback(
+    session: Session,
+    *,
+    feedback: FeedbackRow,
+    actor: str,
+    site_id: int | None = None,
+    meal: str | None = None,
+    score: int | None = None,
+) -> FeedbackRow:
+    """Set a feedback's place, meal or score as its diner says (the given ones; one diner_added event)."""
+    if feedback.volume_id is not None:
+        raise ArchivedError(feedback.reference)
+    _flush_if_pending(session, feedback.id)
+    changed = []
+    if site_id is not None and site_id != feedback.site_id:
+        feedback.site_id = site_id
+        changed.append(f"site={site_id}")
+    if meal is not None and meal != feedback.meal:
+        feedback.meal = str(meal)
+        changed.append(f"meal={meal}")
+    if score is not None and score != feedback.score:
+        changed.append(f"score={score} (was {feedback.score})")
+        feedback.score = score
+    if not changed:
+        return feedback
+    now = utcnow()
+    tokens = feedback_tokens(
+        session,
+        comment=feedback.comment,
+        service_date=feedback.service_date,
+        meal=feedback.meal,
+        site_id=feedback.site_id,
+        meeting_id=feedback.meeting_id,
+    )
+    _AMEND.run(
+        session,
+        site_id=feedback.site_id,
+        meal=feedback.meal,
+        score=feedback.score,
+        search_tokens=tokens,
+        now=now,
+        id=feedback.id,
+    )
+    _EVENT.run(
+        session, feedback_id=feedback.id, at=now, actor=actor, action="diner_added", detail=",".join(changed)
+    )
+    return feedback
+
+
+def last_place(session: Session, *, sender: str, since: datetime) -> int | None:
+    """The canteen (site id) of the sender's latest canteen feedback since `since`, or None."""
+    pending: _Pending | None = memo(session).get(_PENDING)
+    if pending is not None:  # this batch's feedback, not written yet, is newer than any stored
+        for new in reversed(pending.rows):
+            if new["sender"] == sender and new["site_id"] is not None and new["channel"] == Channel.canteen:
+                return int(new["site_id"])  # type: ignore[call-overload]
+    row = _LAST_PLACE.one(session, sender=sender, since=since)
+    return None if row is None else int(row[0])
+
+
+def active_canteens(session: Session) -> list[Site]:
+    """The active canteens, in a stable order (the numbered list a diner answers with 回复序号); read once
+    per transaction (an ingest batch asks for every message without a place)."""
+    cache = memo(session)
+    found: list[Site] | None = cache.get(_CANTEENS)
+    if found is None:
+        found = cache[_CANTEENS] = list(
+            session.execute(
+                select(Site)
+                .where(col(Site.kind) == "canteen", col(Site.active).is_(True))
+                .order_by(col(Site.code), col(Site.id))
+            ).scalars()
+        )
+    return found

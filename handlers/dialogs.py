@@ -17,10 +17,14 @@ from sqlmodel import Session
 
 from core.fastsql import KeyLookup, Rows, Sql, defer, memo, parse_dt
 
-_COLUMNS = "id, sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at"
+_COLUMNS = (
+    "id, sender, channel, site_id, table_no, meeting_id, meal, feedback_id, opened_at, expires_at, "
+    "awaiting, pending_score, asked_place"
+)
 _GET = Sql(f"SELECT {_COLUMNS} FROM dialog WHERE sender = :sender")
 _TYPES = {"sender": "text", "channel": "text", "site_id": "integer", "table_no": "text", "meeting_id": "integer",
-          "meal": "text", "feedback_id": "integer", "opened_at": "timestamptz", "expires_at": "timestamptz"}  # fmt: skip
+          "meal": "text", "feedback_id": "integer", "opened_at": "timestamptz", "expires_at": "timestamptz",
+          "awaiting": "text", "pending_score": "integer", "asked_place": "boolean"}  # fmt: skip
 # one upsert, written once: for a batch's windows at once (Rows), and for one window returning its id
 _UPSERT_ROWS = (
     f"INSERT INTO dialog ({', '.join(_TYPES)}) {{rows}} ON CONFLICT (sender) DO UPDATE SET "
@@ -30,7 +34,8 @@ _WRITE = Rows(_UPSERT_ROWS, _TYPES)
 _UPSERT = Sql(
     _UPSERT_ROWS.replace("{rows}", "VALUES (" + ", ".join(f":{c}" for c in _TYPES) + ")") + " RETURNING id"
 )
-_EXTEND = Sql("UPDATE dialog SET feedback_id = :feedback_id, expires_at = :expires_at WHERE sender = :sender")
+_MUTABLE = ("site_id", "meal", "feedback_id", "expires_at", "awaiting", "pending_score", "asked_place")
+_EXTEND = Sql("UPDATE dialog SET " + ", ".join(f"{c} = :{c}" for c in _MUTABLE) + " WHERE sender = :sender")
 _MANY = KeyLookup(f"SELECT {_COLUMNS} FROM dialog", "sender", chunk=500)
 _BATCH = "houqin.dialogs"  # memo key: this transaction's windows, by sender, and the ones to write
 
@@ -49,6 +54,9 @@ class DialogRow:
     feedback_id: int | None
     opened_at: datetime
     expires_at: datetime
+    awaiting: str | None = None  # the question the window waits on: "place", "replace" or None
+    pending_score: int | None = None  # the second score "replace" asks about
+    asked_place: bool = False  # the place was asked once in this window: never again
 
 
 def _dialog(row: Any) -> DialogRow:
@@ -65,6 +73,9 @@ def _dialog(row: Any) -> DialogRow:
         feedback_id=row[7],
         opened_at=opened,
         expires_at=expires,
+        awaiting=row[10],
+        pending_score=row[11],
+        asked_place=bool(row[12]),
     )
 
 
@@ -119,6 +130,9 @@ def flush(session: Session) -> None:
             "feedback_id": d.feedback_id,
             "opened_at": d.opened_at,
             "expires_at": d.expires_at,
+            "awaiting": d.awaiting,
+            "pending_score": d.pending_score,
+            "asked_place": d.asked_place,
         }
         for d in state.dirty.values()
     ]
@@ -162,6 +176,9 @@ def open_window(
         meeting_id=meeting_id,
         meal=str(meal) if meal else None,
         feedback_id=feedback_id,
+        awaiting=None,
+        pending_score=None,
+        asked_place=False,
     )
     state = _batch(session)
     if state is not None:
@@ -178,8 +195,13 @@ def extend_window(
     """Keep the window open for another `minutes` and point it at `feedback_id`."""
     dialog.feedback_id = feedback_id
     dialog.expires_at = now + timedelta(minutes=minutes)
+    save_window(session, dialog=dialog)
+
+
+def save_window(session: Session, *, dialog: DialogRow) -> None:
+    """Write the window's changed context (site, meal, feedback, expiry, the question it waits on)."""
     state = _batch(session)
     if state is not None:
         state.rows[dialog.sender] = state.dirty[dialog.sender] = dialog
         return
-    _EXTEND.run(session, feedback_id=feedback_id, expires_at=dialog.expires_at, sender=dialog.sender)
+    _EXTEND.run(session, sender=dialog.sender, **{c: getattr(dialog, c) for c in _MUTABLE})

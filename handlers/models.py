@@ -23,3 +23,8 @@ class Dialog(SQLModel, table=True):
     feedback_id: int | None = Field(default=None, foreign_key="feedback.id")
     opened_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime = Field(default_factory=utcnow)
+    # a question the window waits on (issue 12): "place" (which canteen, 回复序号), "replace" (a second
+    # score: replace the first?), or None
+    awaiting: str | None = Field(default=None, max_length=20)
+    pending_score: int | None = None  # the second score "replace" asks about
+    asked_place: bool = False  # the place was asked once in this window: never again

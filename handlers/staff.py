@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -16,12 +17,33 @@ from lookups import texts as t
 from lookups.models import LookupCursor, LookupRequest
 
 PAGE = 5
-_DOT = re.compile(r"WS[.．•・·。]", re.IGNORECASE)
+# separators a phone keyboard offers for the 档号's 「-」 and 「·」 (half- and full-width; NFKC folds most)
+_SEPARATORS = re.compile(r"[-·.・•。‐‑–—_\s\u00b7\u2027\u30fb\uff65]+")
+_HIT_NUMBER = re.compile(r"\d{1,3}")
+
+
+def _pad(part: str) -> str:
+    return part.zfill(4) if part.isdigit() else part
 
 
 def normalize_code(raw: str) -> str:
-    """A 档号 as people type it on a phone: upper case, and whatever dot they found turned into ·."""
-    return _DOT.sub("WS·", normalize(raw).upper())
+    """A 档号 as people type it on a phone: J001-WS·2026-D10-CYF-0003/0057 from 「j001-ws.2026-d10-cyf-3/57」,
+    「J001－WS・2026－D10…」 or any mix of 「·」「.」「-」「・」 and their full-width forms."""
+    text = unicodedata.normalize("NFKC", normalize(raw)).upper().strip()
+    head, slash, item = text.partition("/")
+    parts = [p for p in _SEPARATORS.split(head) if p]
+    if len(parts) < 3 or not parts[0].isalnum() or not parts[1].isalpha():
+        return text
+    code = f"{parts[0]}-{parts[1]}·{parts[2]}"
+    if len(parts) > 3:
+        code += "-" + "-".join([*parts[3:-1], _pad(parts[-1])])
+    item = item.strip(" .-·")
+    return f"{code}/{_pad(item)}" if slash and item else code
+
+
+def is_staff(msg: Incoming, ctx: Context) -> bool:
+    """Whether the sender is staff (a bound Official Account user, or any WeCom member): sees the staff menu."""
+    return msg.app == "wecom" or identity.staff_for(ctx.session, app=msg.app, sender=msg.sender) is not None
 
 
 APPROVE_WORDS = {"同意", "批准", "通过"}
@@ -128,6 +150,19 @@ def more(msg: Incoming, ctx: Context) -> Outcome:
     return search(msg, ctx, person, cursor.query, offset=cursor.offset)
 
 
+def hit_code(msg: Incoming, ctx: Context, n: int) -> str | None:
+    """The 档号 of hit `n` (counted from 1, across pages) of the sender's last 查档, or None."""
+    from feedback.search import search as run_search
+
+    cursor = ctx.session.execute(
+        select(LookupCursor).where(col(LookupCursor.sender) == msg.sender)
+    ).scalar_one_or_none()
+    if cursor is None or n < 1:
+        return None
+    result = run_search(ctx.session, query=cursor.query, archived_only=True, limit=1, offset=n - 1)
+    return result.hits[0].item_code if result.hits and result.hits[0].item_code else None
+
+
 def has_cursor(msg: Incoming, ctx: Context) -> bool:
     """Whether 更多 means something for this sender."""
     return (
@@ -143,6 +178,11 @@ def request(msg: Incoming, ctx: Context, person: Person, args: tuple[str, ...]) 
     if len(args) < 2:
         return Outcome(t.REQUEST_USAGE)
     code, purpose = normalize_code(args[0]), " ".join(args[1:])
+    if _HIT_NUMBER.fullmatch(args[0]):  # 查阅 2 目的: the second hit of one's last 查档
+        found = hit_code(msg, ctx, int(args[0]))
+        if found is None:
+            return Outcome(t.REQUEST_NO_HIT.format(n=args[0]))
+        code = found
     try:
         req = service.request_lookup(
             ctx.session, requester=person, code=code, purpose=purpose, channel=msg.app, settings=ctx.settings

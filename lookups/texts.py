@@ -96,3 +96,6 @@ EXTRACT_CHECK = (
 )
 DOWNLOAD_ITEM = "下载条目摘录（.xlsx，含规范行与 SHA-256）"
 DOWNLOAD_VOLUME = "下载封卷电子文件（.xlsx）"
+
+# 查阅 序号 目的 (issue 12)
+REQUEST_NO_HIT = "上次查档没有第{n}条结果。请先发送「查档 关键词」，再按序号查阅，例如：查阅 2 整改复核"
