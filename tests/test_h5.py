@@ -259,7 +259,7 @@ def test_mine_shows_only_ones_own_and_forged_tokens_see_nothing(client: TestClie
         page = c.get("/h5/mine")
         assert page.status_code == 200 and ref not in page.text
         answered = c.post(f"/h5/mine/{ref}/revisit", data={"csrf": open_form(c)["csrf"], "answer": "3"})
-        assert answered.status_code == 404
+        assert answered.status_code in (400, 404)  # refused: no identity, or not theirs
     with Session(engine) as s:
         assert s.execute(select(Feedback)).scalar_one().revisit_answer is None
 
