@@ -97,9 +97,11 @@ def _engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+def _page(
+    request: Request, name: str, status: int = 200, *, cache: str = "no-store", **context: Any
+) -> HTMLResponse:
     response = templates.TemplateResponse(request, name, {"t": texts, **context}, status_code=status)
-    response.headers["cache-control"] = "no-store"
+    response.headers["cache-control"] = cache
     return response
 
 
@@ -154,6 +156,9 @@ def feedback_page(request: Request, scene: str = "") -> Response:
         response = _page(
             request,
             "form.html",
+            # not no-store: the back button shows this very form again (same key), so sending it again
+            # is recognised as a resubmit
+            cache="private, max-age=0",
             place=place,
             aspects=_aspects(settings, place.channel),
             tags=_tags(settings, place.channel),
