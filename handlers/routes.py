@@ -13,6 +13,7 @@ def build_router() -> Router:
     router.add(event("subscribe_scan", "scan"), diner.scene)
     router.add(event("subscribe"), diner.welcome)
     router.add(click(FEEDBACK_MENU_KEY), diner.menu_feedback)
+    router.add(click("HELP"), diner.help_reply)  # the 帮助 button of `houqin menu push` (h5/sheets.py)
     router.add(
         event("unsubscribe", "view", "location", "templatesendjobfinish", "masssendjobfinish"), diner.no_reply
     )

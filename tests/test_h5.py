@@ -23,7 +23,16 @@ from sqlmodel import Session, col
 
 from core.db import unit_of_work
 from core.settings import Settings
-from feedback.models import Feedback, FeedbackAspect, FeedbackEvent, FeedbackForm, FeedbackMedia, Meeting, Site, Status
+from feedback.models import (
+    Feedback,
+    FeedbackAspect,
+    FeedbackEvent,
+    FeedbackForm,
+    FeedbackMedia,
+    Meeting,
+    Site,
+    Status,
+)
 from h5.identity import COOKIE
 from server.app import create_app
 from tests.conftest import make_settings
@@ -57,8 +66,17 @@ def open_form(c: TestClient, scene: str = "canteen:north:12", **kw: Any) -> dict
     return dict(FIELD.findall(page.text))
 
 
-def send(c: TestClient, fields: dict[str, str], *, photos: list[tuple[str, bytes, str]] = (), **values: Any) -> httpx.Response:  # type: ignore[assignment]
-    data: dict[str, Any] = {**fields, "overall": "4", "aspect0": "3", "aspect1": "5", "tag": ["偏咸", "排队久"], "comment": "红烧肉偏咸"}
+def send(
+    c: TestClient, fields: dict[str, str], *, photos: list[tuple[str, bytes, str]] = (), **values: Any
+) -> httpx.Response:  # type: ignore[assignment]
+    data: dict[str, Any] = {
+        **fields,
+        "overall": "4",
+        "aspect0": "3",
+        "aspect1": "5",
+        "tag": ["偏咸", "排队久"],
+        "comment": "红烧肉偏咸",
+    }
     data.update(values)
     files = [("photos", p) for p in photos] or None
     return c.post("/h5/feedback", data=data, files=files, follow_redirects=False)
@@ -103,11 +121,15 @@ def media_files(settings: Settings) -> list[Path]:
 
 
 @time_machine.travel(LUNCH, tick=False)
-def test_a_form_is_stored_once_with_aspects_tags_and_photo(client: TestClient, engine: Engine, settings: Settings) -> None:
+def test_a_form_is_stored_once_with_aspects_tags_and_photo(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
     fields = open_form(client)
     first = send(client, fields, photos=[("dish.jpg", jpeg_with_gps(), "image/jpeg")])
     ref = reference_after(client, first)
-    again = send(client, fields, photos=[("dish.jpg", jpeg_with_gps(), "image/jpeg")])  # double tap / back button
+    again = send(
+        client, fields, photos=[("dish.jpg", jpeg_with_gps(), "image/jpeg")]
+    )  # double tap / back button
     assert reference_after(client, again) == ref
     assert counts(engine) == (1, 1, 1, 2)  # nothing new stored by the resubmit
     with Session(engine) as s:
@@ -120,10 +142,14 @@ def test_a_form_is_stored_once_with_aspects_tags_and_photo(client: TestClient, e
 
 
 @time_machine.travel(LUNCH, tick=False)
-def test_a_photo_with_gps_exif_is_stored_without_it(client: TestClient, engine: Engine, settings: Settings) -> None:
+def test_a_photo_with_gps_exif_is_stored_without_it(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
     original = jpeg_with_gps()
     assert Image.open(io.BytesIO(original)).getexif().get_ifd(0x8825)  # the input really has a position
-    reference_after(client, send(client, open_form(client), photos=[("IMG_0001.JPG", original, "image/jpeg")]))
+    reference_after(
+        client, send(client, open_form(client), photos=[("IMG_0001.JPG", original, "image/jpeg")])
+    )
     with Session(engine) as s:
         media = s.execute(select(FeedbackMedia)).scalar_one()
     assert media.kind == "image" and media.local_path
@@ -144,7 +170,11 @@ def test_png_webp_and_heic_are_taken_as_jpeg(client: TestClient, engine: Engine,
         return out.getvalue()
 
     pillow_heif.register_heif_opener()
-    photos = [("a.png", encoded("PNG"), "image/png"), ("b.webp", encoded("WEBP"), "image/webp"), ("c.heic", encoded("HEIF"), "image/heic")]
+    photos = [
+        ("a.png", encoded("PNG"), "image/png"),
+        ("b.webp", encoded("WEBP"), "image/webp"),
+        ("c.heic", encoded("HEIF"), "image/heic"),
+    ]
     reference_after(client, send(client, open_form(client), photos=photos))
     stored = media_files(settings)
     assert len(stored) == 3 and all(Image.open(p).format == "JPEG" for p in stored)
@@ -161,7 +191,9 @@ def test_bad_or_oversized_files_are_refused_and_nothing_is_stored(
         expected = "第2张文件不是照片"
     elif case == "oversized_image":  # a real PNG of noise: about 12 MB that does not compress
         out = io.BytesIO()
-        Image.frombytes("RGB", (2000, 2000), os.urandom(2000 * 2000 * 3)).save(out, format="PNG", compress_level=0)
+        Image.frombytes("RGB", (2000, 2000), os.urandom(2000 * 2000 * 3)).save(
+            out, format="PNG", compress_level=0
+        )
         assert out.tell() > 10 * 1024 * 1024
         photos = [("big.png", out.getvalue(), "image/png")]
         expected = "第1张照片超过10MB"
@@ -182,7 +214,7 @@ def test_a_body_over_the_cap_is_refused_while_streaming(client: TestClient, engi
     fields = open_form(client)
 
     def chunks() -> Iterator[bytes]:
-        yield b"--x\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n" + fields["key"].encode() + b"\r\n"
+        yield b'--x\r\nContent-Disposition: form-data; name="key"\r\n\r\n' + fields["key"].encode() + b"\r\n"
         for _ in range(40):  # 40 MB, no Content-Length: the cap is counted while reading
             yield b"\0" * (1024 * 1024)
 
@@ -193,7 +225,9 @@ def test_a_body_over_the_cap_is_refused_while_streaming(client: TestClient, engi
     assert counts(engine) == (0, 0, 0, 0)
 
 
-def test_sending_again_within_30_minutes_edits_then_a_new_one_is_added(client: TestClient, engine: Engine) -> None:
+def test_sending_again_within_30_minutes_edits_then_a_new_one_is_added(
+    client: TestClient, engine: Engine
+) -> None:
     with time_machine.travel(LUNCH, tick=False):
         first = reference_after(client, send(client, open_form(client), comment="偏咸"))
     with time_machine.travel(LUNCH + timedelta(minutes=20), tick=False):
@@ -203,13 +237,22 @@ def test_sending_again_within_30_minutes_edits_then_a_new_one_is_added(client: T
     with Session(engine) as s:
         fb = s.execute(select(Feedback)).scalar_one()
         assert (fb.score, fb.comment.endswith("还是太咸")) == (2, True)
-        assert s.execute(select(func.count()).select_from(FeedbackEvent).where(col(FeedbackEvent.detail) == "form_edit")).scalar_one() == 1
+        assert (
+            s.execute(
+                select(func.count())
+                .select_from(FeedbackEvent)
+                .where(col(FeedbackEvent.detail) == "form_edit")
+            ).scalar_one()
+            == 1
+        )
     with time_machine.travel(LUNCH + timedelta(minutes=45), tick=False):
         assert reference_after(client, send(client, open_form(client))) != first
     assert counts(engine)[:2] == (2, 3)
 
 
-def test_identical_submissions_are_flagged_misuse_and_left_out_of_statistics(client: TestClient, engine: Engine, settings: Settings) -> None:
+def test_identical_submissions_are_flagged_misuse_and_left_out_of_statistics(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
     from feedback import stats
 
     for minutes in (0, 40, 80):
@@ -239,7 +282,9 @@ def test_rate_limit_per_diner(settings: Settings, engine: Engine, tmp_path: Path
 
 
 @time_machine.travel(LUNCH, tick=False)
-def test_mine_shows_only_ones_own_and_forged_tokens_see_nothing(client: TestClient, engine: Engine, settings: Settings) -> None:
+def test_mine_shows_only_ones_own_and_forged_tokens_see_nothing(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
     ref = reference_after(client, send(client, open_form(client)))
     assert ref in client.get("/h5/mine").text
     stranger = TestClient(client.app)
@@ -253,7 +298,9 @@ def test_mine_shows_only_ones_own_and_forged_tokens_see_nothing(client: TestClie
 
     with Session(engine) as s:
         sender = s.execute(select(Feedback.sender)).scalar_one()  # type: ignore[call-overload]
-    forged_other_secret = URLSafeSerializer("guessed", salt="houqin-h5-diner").dumps({"k": "h5", "i": sender.removeprefix("h5:")})
+    forged_other_secret = URLSafeSerializer("guessed", salt="houqin-h5-diner").dumps(
+        {"k": "h5", "i": sender.removeprefix("h5:")}
+    )
     for forged in (f"{body}.{sig[::-1]}", forged_other_secret):
         c = TestClient(client.app, cookies={COOKIE: forged})
         page = c.get("/h5/mine")
@@ -319,9 +366,13 @@ def test_silent_oauth_in_wechat_gives_the_openid(
 ) -> None:
     api, url = fake
     add_places(engine)
-    with TestClient(create_app(_oauth_settings(settings, tmp_path, url), engine=engine), headers={"user-agent": WECHAT_UA}) as c:
+    with TestClient(
+        create_app(_oauth_settings(settings, tmp_path, url), engine=engine), headers={"user-agent": WECHAT_UA}
+    ) as c:
         first = c.get("/h5/feedback?scene=canteen:north:3", follow_redirects=False)
-        assert first.status_code == 302 and first.headers["location"].startswith(f"{url}/connect/oauth2/authorize?")
+        assert first.status_code == 302 and first.headers["location"].startswith(
+            f"{url}/connect/oauth2/authorize?"
+        )
         assert "scope=snsapi_base" in first.headers["location"]
         back = httpx.get(first.headers["location"], follow_redirects=False)  # WeChat's side
         assert back.headers["location"].startswith("http://testserver/h5/oauth?")
@@ -335,11 +386,17 @@ def test_silent_oauth_in_wechat_gives_the_openid(
 
 
 @time_machine.travel(LUNCH, tick=True)
-def test_wecom_oauth_gives_the_userid(settings: Settings, engine: Engine, tmp_path: Path, fake: tuple[FakeWeChat, str]) -> None:
+def test_wecom_oauth_gives_the_userid(
+    settings: Settings, engine: Engine, tmp_path: Path, fake: tuple[FakeWeChat, str]
+) -> None:
     api, url = fake
     add_places(engine)
-    wecom = _oauth_settings(settings, tmp_path, url, wecom_corpid="ww_corp", wecom_secret="s", wecom_agentid="1000002")
-    with TestClient(create_app(wecom, engine=engine), headers={"user-agent": WECHAT_UA + " wxwork/4.1.20"}) as c:
+    wecom = _oauth_settings(
+        settings, tmp_path, url, wecom_corpid="ww_corp", wecom_secret="s", wecom_agentid="1000002"
+    )
+    with TestClient(
+        create_app(wecom, engine=engine), headers={"user-agent": WECHAT_UA + " wxwork/4.1.20"}
+    ) as c:
         first = c.get("/h5/mine", follow_redirects=False)
         assert "appid=ww_corp" in first.headers["location"] and "agentid=1000002" in first.headers["location"]
         back = httpx.get(first.headers["location"], follow_redirects=False)

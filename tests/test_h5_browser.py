@@ -56,14 +56,23 @@ def test_the_feedback_page_in_wechat(
         shots.append(path)
 
     with serve(create_app(app_settings, engine=engine), port=port) as url:
-        context = browser.new_context(user_agent=WECHAT_UA, viewport={"width": 390, "height": 844}, locale="zh-CN")
+        context = browser.new_context(
+            user_agent=WECHAT_UA, viewport={"width": 390, "height": 844}, locale="zh-CN"
+        )
         page = context.new_page()
         page.goto(f"{url}/h5/feedback?scene=canteen:north:12")
-        assert page.url.split("#")[0] == f"{url}/h5/feedback?scene=canteen:north:12"  # back from the silent OAuth
-        assert [name for name, _ in api.calls if name.startswith("oauth")] == ["oauth_authorize", "oauth_token"]
+        assert (
+            page.url.split("#")[0] == f"{url}/h5/feedback?scene=canteen:north:12"
+        )  # back from the silent OAuth
+        assert [name for name, _ in api.calls if name.startswith("oauth")] == [
+            "oauth_authorize",
+            "oauth_token",
+        ]
         assert page.locator(".place").inner_text() == "北区食堂 · 12号桌"
         shot(page, "form")
-        assert page.get_by_label("4星 满意").count() == 5  # each star is a labelled radio input (overall + 4 aspects)
+        assert (
+            page.get_by_label("4星 满意").count() == 5
+        )  # each star is a labelled radio input (overall + 4 aspects)
         page.locator("label[for=overall-4]").click()
         page.locator("label[for=aspect0-3]").click()
         page.locator("label[for=aspect1-5]").click()
