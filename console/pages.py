@@ -22,7 +22,7 @@ from console.auth import DbSession, Principal, check_csrf, require
 from core.clock import to_local, utcnow
 from core.models import InboundMessage
 from core.settings import Settings
-from feedback import review, stats
+from feedback import forms, review, stats
 from feedback.alerts import alert_reason
 from feedback.models import Feedback, FeedbackMedia, Meal, Meeting, Site, Status
 from feedback.service import ArchivedError, pseudonym
@@ -344,6 +344,7 @@ def detail(
         meal=MEAL_LABELS.get(Meal(fb.meal), "") if fb.meal else "",
         when=_local(fb.created_at, settings),
         pseudonym=pseudonym(fb.sender, secret=settings.pseudonym_secret),
+        aspects=forms.aspects_of(db, feedback_id=fb.id),  # type: ignore[arg-type]  # the form's stars (h5/)
     )
 
 
@@ -458,4 +459,8 @@ def dashboard(request: Request, db: DbSession, who: Principal = Depends(require(
     start = date.fromisoformat(request.query_params.get("start") or str(today - timedelta(days=29)))
     end = date.fromisoformat(request.query_params.get("end") or str(today))
     d = stats.dashboard(db, settings=settings, start=start, end=end, channel=channel_of(who))
-    return render(request, "dashboard.html", who, d=d, data=d.as_dict(), start=start, end=end)
+    # the feedback form's per-aspect stars (h5/, issue 15)
+    aspects = forms.aspect_summary(db, start=start, end=end, channel=channel_of(who))
+    return render(
+        request, "dashboard.html", who, d=d, data=d.as_dict(), start=start, end=end, aspects=aspects
+    )

@@ -390,3 +390,26 @@ def own_by_reference(session: Session, *, diner: str, reference: str) -> Feedbac
     return session.execute(
         select(Feedback).where(col(Feedback.reference) == reference, col(Feedback.sender) == diner)
     ).scalar_one_or_none()
+
+
+def aspect_summary(session: Session, *, start: date, end: date, channel: str | None = None) -> list[Any]:
+    """Per-aspect n, mean and CSAT (share of 4–5) of feedback served from `start` to `end` (misuse left out),
+    as stats.Group rows in the order the aspects were first seen."""
+    from feedback.stats import Group
+
+    query = (
+        select(col(FeedbackAspect.aspect), col(FeedbackAspect.score))
+        .join(Feedback, col(Feedback.id) == col(FeedbackAspect.feedback_id))
+        .where(
+            col(Feedback.service_date) >= start,
+            col(Feedback.service_date) <= end,
+            col(Feedback.misuse).is_(False),
+        )
+        .order_by(col(FeedbackAspect.id))
+    )
+    if channel:
+        query = query.where(col(Feedback.channel) == channel)
+    groups: dict[str, Group] = {}
+    for aspect, score in session.execute(query).all():
+        groups.setdefault(aspect, Group(aspect)).add(score)
+    return list(groups.values())

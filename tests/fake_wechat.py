@@ -99,7 +99,9 @@ class FakeWeChat:
         query = dict(request.query_params)
         self.calls.append(("oauth_authorize", query))
         sep = "&" if "?" in query["redirect_uri"] else "?"
-        return RedirectResponse(f"{query['redirect_uri']}{sep}code=CODE-{len(self.calls)}&state={query['state']}", 302)
+        return RedirectResponse(
+            f"{query['redirect_uri']}{sep}code=CODE-{len(self.calls)}&state={query['state']}", 302
+        )
 
     async def oauth_token(self, request: Request) -> Response:
         query = dict(request.query_params)
@@ -107,7 +109,12 @@ class FakeWeChat:
         if not query.get("code", "").startswith("CODE-") or query.get("grant_type") != "authorization_code":
             return JSONResponse({"errcode": 40029, "errmsg": "invalid code"})
         return JSONResponse(
-            {"access_token": "WEBTOKEN", "expires_in": 7200, "openid": self.oauth_openid, "scope": "snsapi_base"}
+            {
+                "access_token": "WEBTOKEN",
+                "expires_in": 7200,
+                "openid": self.oauth_openid,
+                "scope": "snsapi_base",
+            }
         )
 
     async def wecom_oauth_user(self, request: Request) -> Response:

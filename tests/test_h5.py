@@ -406,3 +406,30 @@ def test_wecom_oauth_gives_the_userid(
     with Session(engine) as s:
         fb = s.execute(select(Feedback)).scalar_one()
     assert (fb.sender, fb.source, fb.channel, fb.meal) == ("wecom_oauth_user", "wecom", "meeting", None)
+
+
+@time_machine.travel(LUNCH, tick=False)
+def test_the_console_shows_aspects_and_the_photo_and_the_dashboard_their_means(
+    client: TestClient, engine: Engine
+) -> None:
+    from tests.console_helpers import add_users, login
+
+    reference_after(
+        client, send(client, open_form(client), photos=[("a.jpg", jpeg_with_gps(), "image/jpeg")])
+    )
+    other = TestClient(client.app)
+    reference_after(other, send(other, open_form(other), aspect0="5"))
+    add_users(engine)
+    manager = TestClient(client.app)
+    login(manager, "canteen")
+    with Session(engine) as s:
+        fb = s.execute(select(Feedback).order_by(col(Feedback.id))).scalars().first()
+        media = s.execute(select(FeedbackMedia)).scalar_one()
+    assert fb is not None
+    page = manager.get(f"/console/feedback/{fb.id}").text
+    assert "分项评分" in page and "口味 3分" in page and "卫生 5分" in page
+    assert f'src="/console/media/{media.id}"' in page
+    photo = manager.get(f"/console/media/{media.id}")
+    assert photo.status_code == 200 and Image.open(io.BytesIO(photo.content)).format == "JPEG"
+    board = manager.get(f"/console/dashboard?start={LUNCH.date()}&end={LUNCH.date()}").text
+    assert "分项评价" in board and "口味 平均4.0分 · 满意率50.0%（n=2）" in board
