@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from core.clock import to_local, utcnow
@@ -204,6 +205,12 @@ async def submit(request: Request) -> Response:
         data = await request.form(max_files=MAX_PHOTOS + 1, max_fields=60)
     except Exception:  # noqa: BLE001 — malformed multipart, too many parts
         return _error(request, texts.BAD_FORM, 400)
+    # the database work and the photo decoding run in a worker thread: the event loop (and /wechat's fast
+    # path on it) is never blocked by a form
+    return await run_in_threadpool(_take, request, settings, data)
+
+
+def _take(request: Request, settings: Settings, data: Any) -> Response:
     diner = identity.diner_of(request, settings)
     if diner is None or not identity.token_ok(settings, diner, str(data.get("csrf", ""))):
         return _error(request, texts.NO_IDENTITY, 400)
@@ -234,7 +241,7 @@ async def submit(request: Request) -> Response:
     if len(comment) > MAX_COMMENT:
         return _error(request, texts.COMMENT_TOO_LONG, 400)
     uploads = [u for u in data.getlist("photos") if isinstance(u, UploadFile) and (u.filename or u.size)]
-    raw_photos = [await u.read(MAX_PHOTO_BYTES + 1) for u in uploads]
+    raw_photos = [u.file.read(MAX_PHOTO_BYTES + 1) for u in uploads]
     try:
         photos = clean_photos([p for p in raw_photos if p])
     except PhotoError as exc:
