@@ -22,7 +22,7 @@ from console.delivery import deliveries
 from core.clock import to_local, utcnow
 from core.models import InboundMessage
 from core.settings import Settings
-from feedback import rates, review, stats, worklist
+from feedback import forms, rates, review, stats, worklist
 from feedback.alerts import alert_reason
 from feedback.media import MAX_ATTEMPTS as MEDIA_MAX_ATTEMPTS
 from feedback.models import Feedback, FeedbackMedia, Meal, Meeting, Site, Status
@@ -359,6 +359,7 @@ def detail(
         pseudonym=pseudonym(fb.sender, secret=settings.pseudonym_secret),
         loop=worklist.loop_fields(fb, now=utcnow()),  # issue 13: deadlines and the return visit
         local=lambda dt: _local(dt, settings) if dt else "",
+        aspects=forms.aspects_of(db, feedback_id=fb.id),  # type: ignore[arg-type]  # the form's stars (h5/)
     )
 
 
@@ -522,12 +523,22 @@ def dashboard(request: Request, db: DbSession, who: Principal = Depends(require(
     except inputs.InputError as exc:
         raise HTTPException(400, str(exc)) from exc
     d = stats.dashboard(db, settings=settings, start=start, end=end, channel=channel_of(who))
-    # issue 13: 今日待办 at the top, 三率 with n and 环比
+    # issue 13: 今日待办 at the top, 三率 with n and 环比; the feedback form's per-aspect stars (h5/, issue 15)
     now = utcnow()
     work = worklist.worklist(
         db, now=now, tz=settings.tz, max_score=settings.sla.max_score, channel=channel_of(who)
     )
     three = rates.rates(db, start=start, end=end, now=now, channel=channel_of(who)).as_dict()
+    aspects = forms.aspect_summary(db, start=start, end=end, channel=channel_of(who))
     return render(
-        request, "dashboard.html", who, d=d, data=d.as_dict(), start=start, end=end, work=work, rates=three
+        request,
+        "dashboard.html",
+        who,
+        d=d,
+        data=d.as_dict(),
+        start=start,
+        end=end,
+        work=work,
+        rates=three,
+        aspects=aspects,
     )

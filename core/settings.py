@@ -147,6 +147,24 @@ class Settings(BaseSettings):
     # how long the bot remembers the canteen a diner last gave feedback on (then it asks again)
     place_memory_days: int = Field(default=30, ge=0, le=3650)
 
+    # --- the tap-to-rate page (h5/, issue 15) ---
+    # aspects rated 1–5 besides the overall score: canteens, and meetings after DB32/T 3833-2020 appendix H
+    h5_canteen_aspects: list[str] = Field(default_factory=lambda: ["口味", "卫生", "服务", "环境"])
+    h5_meeting_aspects: list[str] = Field(default_factory=lambda: ["会场", "会务", "餐饮", "住宿"])
+    h5_canteen_tags: list[str] = Field(
+        default_factory=lambda: ["好吃", "偏咸", "偏油", "菜凉了", "分量少", "排队久", "餐具不洁", "态度好"]
+    )
+    h5_meeting_tags: list[str] = Field(
+        default_factory=lambda: ["安排周到", "会场太冷", "会场太热", "音响不清", "用餐满意", "住宿满意"]
+    )
+    # sending again within this many minutes edits one's feedback for that meal and place instead of adding one
+    h5_edit_minutes: int = 30
+    # rate limits: accepted submissions per diner (or device) per hour, and per place per minute
+    h5_diner_per_hour: int = 12
+    h5_place_per_minute: int = 120
+    # the authorize page of WeChat's (and WeCom's) web OAuth; tests point it at the fake API
+    wechat_oauth_base: str = "https://open.weixin.qq.com"
+
     @field_validator("wechat_aes_key")
     @classmethod
     def _wechat_key(cls, v: str) -> str:

@@ -180,3 +180,36 @@ class FeedbackEvent(SQLModel, table=True):
     actor: str = Field(max_length=128)
     action: str = Field(max_length=40)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+# --- the tap-to-rate page (h5/, issue 15; migration 0013) -------------------------------------------
+
+
+class FeedbackAspect(SQLModel, table=True):
+    """One aspect's 1–5 stars on a feedback from the form (canteens: 口味, 卫生, …; meetings: 会场, 会务, …)."""
+
+    __tablename__ = "feedback_aspect"
+    __table_args__ = (Index("ux_feedback_aspect_feedback_aspect", "feedback_id", "aspect", unique=True),)
+    id: int | None = Field(default=None, primary_key=True)
+    feedback_id: int = Field(foreign_key="feedback.id")
+    aspect: str = Field(max_length=20)
+    score: int
+
+
+class FeedbackForm(SQLModel, table=True):
+    """One accepted form submission: its idempotency key (a resubmit finds it), who sent it, where, and a
+    fingerprint of its content (repeated identical submissions are flagged as misuse)."""
+
+    __tablename__ = "feedback_form"
+    __table_args__ = (
+        Index("ix_feedback_form_diner_created", "diner", "created_at"),
+        Index("ix_feedback_form_place_created", "place", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    diner: str = Field(max_length=128)
+    place: str = Field(max_length=100)  # canteen:<site> or meeting:<code>
+    feedback_id: int = Field(foreign_key="feedback.id", index=True)
+    fingerprint: str = Field(max_length=64)
+    edited: bool = False  # this submission changed an earlier feedback (within the edit window)
+    created_at: datetime = Field(default_factory=utcnow)

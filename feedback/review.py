@@ -128,7 +128,7 @@ def reply(
     if window.deliverable:
         app = "wecom" if fb.source == "wecom" else "mp"
         enqueue(session, to_user=fb.sender, text=REPLY_PREFIX.format(ref=fb.reference) + text, app=app)
-    elif template_id and fb.source != "wecom":
+    elif template_id and fb.source not in ("wecom", "h5"):  # h5: an anonymous device has no openid
         enqueue_template(
             session,
             to_user=fb.sender,

@@ -33,6 +33,7 @@ def build_router() -> Router:
     # 回访: a bare 1/2/3 with a return visit pending and no feedback window open (an open window's
     # place question 「回复序号」 goes to diner.text instead)
     router.add(revisit.bare_answer, revisit.answer)
+    router.add(click("HELP"), diner.help_reply)  # the 帮助 button of `houqin menu push` (h5/sheets.py)
     router.add(message("text"), diner.text)
     router.add(message("image"), diner.image)
     router.add(message("voice"), diner.voice)

@@ -21,6 +21,7 @@ from core import metrics
 from core.db import cannot_write, make_engine
 from core.logs import setup_logging
 from core.settings import Settings, get_settings
+from h5 import routes as h5_routes
 from handlers.routes import build_router
 from server import docs, exposure
 
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(archive.router)
     app.include_router(meetings.router)
     app.include_router(api.router)
+    app.include_router(h5_routes.router)  # the tap-to-rate feedback page (issue 15)
 
     @app.exception_handler(NotSignedIn)
     async def _sign_in(_request: Request, _exc: NotSignedIn) -> Response:

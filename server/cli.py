@@ -650,3 +650,55 @@ app.add_typer(spool_app, name="spool")
 
 if __name__ == "__main__":  # pragma: no cover - `python -m server.cli`, as the benchmarks run it
     app(prog_name="houqin")
+
+
+# --- the tap-to-rate page (h5/, issue 15): table QR sheets and the Official Account menu ---
+menu_app = typer.Typer(help="The Official Account menu (评价, 我的反馈, 帮助).", no_args_is_help=True)
+app.add_typer(menu_app, name="menu")
+
+
+@site_app.command("qr")
+def site_qr(
+    code: Annotated[str, typer.Argument(help="the canteen's code")],
+    tables: Annotated[
+        str, typer.Option(help="table numbers, e.g. 1-40 or 1,3,5-8; none: one code for the canteen")
+    ] = "",
+    out: Annotated[Path, typer.Option(help="the sheet to write: .pdf (all pages) or .png")] = Path("qr.pdf"),
+) -> None:
+    """Print an A4 sheet of per-table QR codes that open the feedback form, the table number under each."""
+    from feedback.service import site_by_code
+    from h5.sheets import parse_tables, qr_sheets, save_sheets
+
+    settings = _settings()
+    try:
+        numbers: list[str | None] = list(parse_tables(tables)) if tables else [None]
+    except ValueError:
+        typer.echo(f"error: --tables {tables!r} is not like 1-40 or 1,3,5-8", err=True)
+        raise typer.Exit(2) from None
+    engine = _ready_engine(settings)
+    with Session(engine) as session:
+        site = site_by_code(session, code=code)
+        if site is None:
+            typer.echo(f"error: no active site {code!r} (houqin site add)", err=True)
+            raise typer.Exit(2)
+        pages = qr_sheets(settings=settings, site_code=site.code, site_name=site.name, tables=numbers)
+    save_sheets(pages, out)
+    typer.echo(f"{out}: {len(numbers)} QR codes on {len(pages)} A4 page(s) for {site.name}")
+
+
+@menu_app.command("push")
+def menu_push() -> None:
+    """Create the Official Account menu through WeChat's menu API (needs HOUQIN_WECHAT_APPID/SECRET)."""
+    from core.wechat_api import NotConfigured
+    from h5.sheets import push_menu
+
+    settings = _settings()
+    try:
+        push_menu(settings)
+    except NotConfigured as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except Exception as exc:  # noqa: BLE001 — WeChat's error (errcode, errmsg) in one line
+        typer.echo(f"error: WeChat refused the menu: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("menu created: 评价, 我的反馈, 帮助")

@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 PNG_1PX = bytes.fromhex(
@@ -31,6 +31,9 @@ class FakeWeChat:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     fail_media: bool = False  # media/get answers WeChat's JSON error (40007 invalid media_id)
     _ticket: Any = field(default_factory=lambda: itertools.count(1))
+    # web OAuth (the feedback page): the openid WeChat's silent authorize gives, and WeCom's userid
+    oauth_openid: str = "o_oauth_diner"
+    oauth_userid: str = "wecom_oauth_user"
 
     def _failing(self) -> Response | None:
         if self.fail_next > 0:
@@ -94,6 +97,41 @@ class FakeWeChat:
         self.calls.append(("wecom_send", body))
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
 
+    async def oauth_authorize(self, request: Request) -> Response:
+        # open.weixin.qq.com's silent (snsapi_base) authorize: straight back with a code
+        query = dict(request.query_params)
+        self.calls.append(("oauth_authorize", query))
+        sep = "&" if "?" in query["redirect_uri"] else "?"
+        return RedirectResponse(
+            f"{query['redirect_uri']}{sep}code=CODE-{len(self.calls)}&state={query['state']}", 302
+        )
+
+    async def oauth_token(self, request: Request) -> Response:
+        query = dict(request.query_params)
+        self.calls.append(("oauth_token", query))
+        if not query.get("code", "").startswith("CODE-") or query.get("grant_type") != "authorization_code":
+            return JSONResponse({"errcode": 40029, "errmsg": "invalid code"})
+        return JSONResponse(
+            {
+                "access_token": "WEBTOKEN",
+                "expires_in": 7200,
+                "openid": self.oauth_openid,
+                "scope": "snsapi_base",
+            }
+        )
+
+    async def wecom_oauth_user(self, request: Request) -> Response:
+        query = dict(request.query_params)
+        self.calls.append(("wecom_getuserinfo", query))
+        if not query.get("code", "").startswith("CODE-"):
+            return JSONResponse({"errcode": 40029, "errmsg": "invalid code"})
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "userid": self.oauth_userid})
+
+    async def menu_create(self, request: Request) -> Response:
+        body = json.loads(await request.body())
+        self.calls.append(("menu_create", body))
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -105,6 +143,10 @@ class FakeWeChat:
                 Route("/cgi-bin/media/get", self.media_get),
                 Route("/cgi-bin/user/get", self.wecom_user),
                 Route("/cgi-bin/message/send", self.wecom_send, methods=["POST"]),
+                Route("/connect/oauth2/authorize", self.oauth_authorize),
+                Route("/sns/oauth2/access_token", self.oauth_token),
+                Route("/cgi-bin/auth/getuserinfo", self.wecom_oauth_user),
+                Route("/cgi-bin/menu/create", self.menu_create, methods=["POST"]),
             ]
         )
 
