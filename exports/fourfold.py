@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,7 @@ def xlsx_problems(path: Path) -> tuple[list[str], list[str], list[str]]:
                                 content.append(TEXT["formula"].format(name=name, part=part))
                                 break
                             tail = chunk[-3:]
-    except (OSError, zipfile.BadZipFile) as exc:
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
         fmt.append(TEXT["not_xlsx"].format(name=name, detail=f"{type(exc).__name__}: {exc}"))
     return fmt, content, []
 
