@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Alignment, Font
+from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 
 from core.settings import Settings
@@ -29,9 +29,9 @@ from exports.workbook import (
     TITLE_FONT,
     Header,
     Written,
+    _as_written,
     _cells,
     _cells_first,
-    _as_written,
     _Stats,
     _Styled,
     _use_default_font,
@@ -89,7 +89,9 @@ def height(lines: int) -> str:
     return f"{lines * LINE_PT + PAD_PT:.0f}"
 
 
-def _sheet(wb: Workbook, title: str, widths: Sequence[float], *, code: str, landscape: bool, header_rows: int) -> Any:
+def _sheet(
+    wb: Workbook, title: str, widths: Sequence[float], *, code: str, landscape: bool, header_rows: int
+) -> Any:
     ws = wb.create_sheet(title)
     for i, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
@@ -122,7 +124,9 @@ def _labelled(ws: Any, rows: Iterable[tuple[str, Any]], value_width: float, star
     r = start
     for label, value in rows:
         text = canonical(value)
-        pieces = split_lines(text, value_width, MAX_LINES) if line_count(text, value_width) > MAX_LINES else [text]
+        pieces = (
+            split_lines(text, value_width, MAX_LINES) if line_count(text, value_width) > MAX_LINES else [text]
+        )
         for k, piece in enumerate(pieces):
             _set_height(ws, r, line_count(piece, value_width))
             ws.append(
@@ -232,7 +236,11 @@ def write_volume_v2(
                     row[i] = styled(piece) if piece else None
                 if k:
                     row[0] = None
-                _set_height(detail, detail_row, max(line_count(parts[i][k], item_w[i]) for i in WRAPPED_V2 if k < len(parts[i])))
+                _set_height(
+                    detail,
+                    detail_row,
+                    max(line_count(parts[i][k], item_w[i]) for i in WRAPPED_V2 if k < len(parts[i])),
+                )
                 detail.append(row)
                 del detail.row_dimensions[detail_row]
                 detail_row += 1
@@ -258,7 +266,9 @@ def write_volume_v2(
         for key in sorted(stats.groups[by]):
             stats_ws.append(_cells(stats_ws, _Stats.row(key, stats.groups[by][key]), border=True))
     stats_ws.append([])
-    stats_ws.append(_cells(stats_ws, _Stats.row(texts.STATS_TOTALS, stats.total), font=HEAD_FONT, border=True))
+    stats_ws.append(
+        _cells(stats_ws, _Stats.row(texts.STATS_TOTALS, stats.total), font=HEAD_FONT, border=True)
+    )
     median_hours = round(statistics.median(stats.hours), 1) if stats.hours else ""
     rate = f"{stats.replied / digest.count:.1%}" if digest.count else ""
     stats_ws.append(_cells(stats_ws, list(texts.STATS_RESPONSE), font=HEAD_FONT, border=True))
@@ -368,4 +378,3 @@ def read_labels(path: Path, sheet: str) -> dict[str, Any]:
         return out
     finally:
         wb.close()
-

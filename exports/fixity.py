@@ -30,12 +30,12 @@ from core.db import reader, unit_of_work
 from core.models import Counter
 from core.settings import Settings
 from exports.bagging import external_identifier, validate_bag
+from exports.fourfold import Checks, code_problems, file_checks, metadata_problems
+from exports.lines import CODE_AT, RECORDS
 from exports.models import FixityEvent, Volume, VolumeItem, VolumeStatus
 from exports.records import ContentDigest, canonical, file_digests, seal_of
 from exports.service import archival_code as make_archival_code
 from exports.service import transfer_dir
-from exports.fourfold import Checks, code_problems, file_checks, metadata_problems
-from exports.lines import CODE_AT, RECORDS
 from exports.source import iter_items
 from exports.workbook import read_records
 from feedback.models import Feedback
@@ -444,9 +444,7 @@ def _pdf_digest_problems(vol: Volume, pdf: Path, rec: dict[str, Any] | None) -> 
     return out
 
 
-def _log_checks(
-    session: Session, *, vol: Volume, checks: Checks, stage: str, agent: str
-) -> dict[str, Any]:
+def _log_checks(session: Session, *, vol: Volume, checks: Checks, stage: str, agent: str) -> dict[str, Any]:
     """One FixityEvent per 四性 check with its result; return the report."""
     report = checks.report(volume=vol.archival_code, stage=stage)
     for c in report["checks"]:

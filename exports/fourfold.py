@@ -73,11 +73,13 @@ class Checks:
         for code, (category, name) in CHECKS.items():
             if code in self.skipped:
                 result, detail = "not_checked", self.skipped[code]
-            elif code in self.problems and self.problems[code]:
+            elif self.problems.get(code):
                 result, detail = "fail", "\n".join(self.problems[code])
             else:
                 result, detail = "pass", ""
-            checks.append({"code": code, "category": category, "name": name, "result": result, "detail": detail})
+            checks.append(
+                {"code": code, "category": category, "name": name, "result": result, "detail": detail}
+            )
         return {"volume": volume, "stage": STAGES.get(stage, stage), "checks": checks}
 
     def flat(self) -> list[str]:
@@ -94,10 +96,12 @@ def xlsx_problems(path: Path) -> tuple[list[str], list[str], list[str]]:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
             if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
-                fmt.append(TEXT["not_xlsx"].format(name=name, detail="缺少 [Content_Types].xml / xl/workbook.xml"))
+                fmt.append(
+                    TEXT["not_xlsx"].format(name=name, detail="缺少 [Content_Types].xml / xl/workbook.xml")
+                )
             for part in names:
                 low = part.lower()
-                if low.endswith("vbaproject.bin") or low.endswith(".bin") and "vba" in low:
+                if low.endswith("vbaproject.bin") or (low.endswith(".bin") and "vba" in low):
                     content.append(TEXT["macro"].format(name=name, part=part))
                 elif low.startswith("xl/externallinks/"):
                     content.append(TEXT["external"].format(name=name, part=part))
@@ -140,7 +144,9 @@ def virus_scan(paths: list[Path]) -> tuple[str, list[str]]:
     exe = shutil.which("clamscan")
     if exe is None:
         return "not_checked", [TEXT["no_clamav"]]
-    run = subprocess.run([exe, "--no-summary", "--infected", *map(str, paths)], capture_output=True, text=True)
+    run = subprocess.run(
+        [exe, "--no-summary", "--infected", *map(str, paths)], capture_output=True, text=True
+    )
     if run.returncode == 0:
         return "pass", []
     return "fail", [TEXT["virus"].format(detail=(run.stdout or run.stderr).strip()[:500])]
@@ -159,7 +165,9 @@ def file_checks(checks: Checks, *, files: list[Path], pdf: Path | None) -> None:
         checks.add("KY-02", fmt)
         checks.add("KY-03", content)
         checks.add("AQ-02", enc)
-    result, problems = virus_scan([f for f in files if f.is_file()] + ([pdf] if pdf and pdf.is_file() else []))
+    result, problems = virus_scan(
+        [f for f in files if f.is_file()] + ([pdf] if pdf and pdf.is_file() else [])
+    )
     if result == "not_checked":
         checks.skipped["AQ-01"] = problems[0]
     else:

@@ -62,7 +62,23 @@ def record_v2(item: Item, *, settings: Settings) -> tuple[list[Any], Sanitised]:
     reply, rect, done, revisit = handling_texts(item, settings=settings)
     # v1: 0 seq, 1 code, 2 time, 3 channel, 4 pseudonym, 5 where, 6 topics, 7 score, 8 comment,
     #     9 attachments, 10 status, 11 reply, 12 replier, 13 reply time
-    values = [v1[0], v1[2], v1[4], v1[5], v1[7], v1[8], reply, rect, done, revisit, v1[1], v1[3], v1[6], v1[9], v1[10]]
+    values = [
+        v1[0],
+        v1[2],
+        v1[4],
+        v1[5],
+        v1[7],
+        v1[8],
+        reply,
+        rect,
+        done,
+        revisit,
+        v1[1],
+        v1[3],
+        v1[6],
+        v1[9],
+        v1[10],
+    ]
     return values, comment
 
 
@@ -71,5 +87,11 @@ RECORDS: dict[int, Callable[..., tuple[list[Any], Sanitised]]] = {1: record, 2: 
 CODE_AT = {1: (0, 1), 2: (0, 10)}
 DETAIL_SHEET = {1: texts.SHEET_DETAIL, 2: texts.SHEET_ITEMS}
 DETAIL_HEADERS = {1: texts.DETAIL_HEADERS, 2: texts.ITEM_HEADERS}
-WRAPPED_V2 = (3, 5, 6, 7, 8)  # 食堂/会议, 反馈内容, 处理回复, 整改情况, 办结情况: wrapped, may run to continuation rows
+WRAPPED_V2 = (
+    3,
+    5,
+    6,
+    7,
+    8,
+)  # 食堂/会议, 反馈内容, 处理回复, 整改情况, 办结情况: wrapped, may run to continuation rows
 PRINTED_V2 = 10  # columns A–J print; the machine columns stay outside the print area

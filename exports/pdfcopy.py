@@ -59,7 +59,9 @@ def _register(path: str) -> None:
     from reportlab.pdfbase.ttfonts import TTFont
 
     if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont(FONT, path, subfontIndex=0) if path.endswith(".ttc") else TTFont(FONT, path))
+        pdfmetrics.registerFont(
+            TTFont(FONT, path, subfontIndex=0) if path.endswith(".ttc") else TTFont(FONT, path)
+        )
 
 
 @dataclass
@@ -115,7 +117,8 @@ class _Doc:
         return out
 
     def new_page(self, sheet: str, *, landscape: bool) -> None:
-        from reportlab.lib.pagesizes import A4, landscape as land
+        from reportlab.lib.pagesizes import A4
+        from reportlab.lib.pagesizes import landscape as land
 
         if self.page:
             self.c.showPage()
@@ -248,7 +251,11 @@ def write_pdf(
             yield record_v2(item, settings=settings)[0][:10]
 
     doc.table(
-        texts.SHEET_ITEMS, texts.ITEM_HEADERS[:10], (7, 11, 11, 14, 5, 34, 24, 26, 16, 9), printed(), landscape=True
+        texts.SHEET_ITEMS,
+        texts.ITEM_HEADERS[:10],
+        (7, 11, 11, 14, 5, 34, 24, 26, 16, 9),
+        printed(),
+        landscape=True,
     )
     rows: list[list[Any]] = []
     for by, label in texts.STATS_BY.items():
@@ -261,7 +268,11 @@ def write_pdf(
         texts.SHEET_NOTES_V2,
         (),
         (16, 64),
-        zip(texts.NOTES_LABELS_V2, (summary, header.compiler, texts.NOTES_CHECKER, header.compiled_at), strict=True),
+        zip(
+            texts.NOTES_LABELS_V2,
+            (summary, header.compiler, texts.NOTES_CHECKER, header.compiled_at),
+            strict=True,
+        ),
         landscape=False,
     )
     doc.table(

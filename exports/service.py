@@ -35,11 +35,11 @@ from core.db import reader, unit_of_work
 from core.settings import Settings
 from exports import texts
 from exports.bagging import Bagger
+from exports.book import write_volume_v2
+from exports.lines import CURRENT
 from exports.models import FixityEvent, Volume, VolumeItem, VolumeStatus
 from exports.records import file_digests, seal_of
-from exports.lines import CURRENT
 from exports.source import iter_items, snapshot_names
-from exports.book import write_volume_v2
 from exports.workbook import Header, write_volume
 from feedback.models import Action, Feedback, FeedbackEvent, Person, Status
 

@@ -25,7 +25,12 @@ from feedback.models import Feedback, Meeting
 from server.cli import app as cli
 from tests.volume_data import fill_period
 
-RECT = {"measure": "更换盐勺并培训厨师控盐", "owner": "王师傅", "deadline": "2026-10-20", "progress": "已完成，复查合格"}
+RECT = {
+    "measure": "更换盐勺并培训厨师控盐",
+    "owner": "王师傅",
+    "deadline": "2026-10-20",
+    "progress": "已完成，复查合格",
+}
 
 
 def _files(settings, code: str) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
@@ -75,7 +80,9 @@ def test_handling_record_word_for_word_in_workbook_and_pdf(engine, settings) -> 
     if shutil.which("pdffonts"):
         fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
         rows = fonts.splitlines()[2:]
-        assert rows and all(" yes " in r.split("Identity-H")[-1] or "yes" in r.split()[-4] for r in rows), fonts
+        assert rows and all(" yes " in r.split("Identity-H")[-1] or "yes" in r.split()[-4] for r in rows), (
+            fonts
+        )
 
 
 @pytest.mark.parametrize("which", ["xlsx", "pdf"])
@@ -139,7 +146,13 @@ def test_meeting_edited_after_sealing_still_verifies(engine, settings) -> None: 
     from datetime import date
 
     with unit_of_work(engine) as s:
-        m = Meeting(code="HY1", title="全市后勤工作会议", starts_on=date(2026, 10, 5), ends_on=date(2026, 10, 6), organiser="办公室")
+        m = Meeting(
+            code="HY1",
+            title="全市后勤工作会议",
+            starts_on=date(2026, 10, 5),
+            ends_on=date(2026, 10, 6),
+            organiser="办公室",
+        )
         s.add(m)
         s.flush()
         mid = m.id

@@ -32,7 +32,9 @@ def upgrade() -> None:
         ),
     )
     op.add_column("volume", sa.Column("names", sa.Text(), nullable=False, server_default=""))
-    op.add_column("volume", sa.Column("pdf_sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+    op.add_column(
+        "volume", sa.Column("pdf_sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True)
+    )
     op.add_column("volume", sa.Column("pdf_sm3", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
     bind = op.get_bind()
     rows = bind.execute(sa.text("SELECT id, scope, channel FROM volume")).all()
