@@ -38,7 +38,7 @@ from exports.workbook import (
 )
 
 CATALOGUE_WIDTHS = (7, 17, 16, 56, 10, 6, 14, 30, 6)
-ITEM_WIDTHS = (7, 11, 11, 14, 5, 34, 24, 26, 16, 9, 30, 6, 10, 16, 8, 66)
+ITEM_WIDTHS = (6, 10, 10, 12, 5, 28, 19, 21, 12, 7, 30, 6, 10, 16, 8, 66)
 LINE_PT = 14.0  # one wrapped line of 10 pt text (宋体 or the CJK font that stands in for it)
 PAD_PT = 4.0
 MAX_LINES = 26  # a row holds at most this many lines (Excel's row height limit is 409 pt)
@@ -189,7 +189,9 @@ def write_volume_v2(
     _cells_first(catalogue)
     _cells_first(detail)
     catalogue.append(_cells(catalogue, texts.CATALOGUE_HEADERS_V2, font=HEAD_FONT, border=True))
-    detail.append(_cells(detail, texts.ITEM_HEADERS, font=HEAD_FONT, border=True))
+    _set_height(detail, 1, 2)
+    detail.append(_cells(detail, texts.ITEM_HEADERS, font=HEAD_FONT, border=True, wrap=True))
+    del detail.row_dimensions[1]
     digest = ContentDigest()
     stats = _Stats()
     sanitised: list[tuple[str, str]] = []

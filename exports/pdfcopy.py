@@ -253,7 +253,7 @@ def write_pdf(
     doc.table(
         texts.SHEET_ITEMS,
         texts.ITEM_HEADERS[:10],
-        (7, 11, 11, 14, 5, 34, 24, 26, 16, 9),
+        (6, 10, 10, 12, 5, 28, 19, 21, 12, 7),
         printed(),
         landscape=True,
     )
