@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -57,17 +58,13 @@ def _check_pages(pdf: Path) -> str:
             if body:
                 assert min(c["size"] for c in body) >= 8.95, (n, min(c["size"] for c in body))
             # lines: characters grouped by baseline; two lines overlap when a glyph box of one crosses the other
-            boxes: dict[tuple[int, int], list[float]] = {}
-            for c in body:
-                key = (round(c["x0"] // 40), round(c["bottom"]))
-                boxes.setdefault(key, [c["top"], c["bottom"], c["x0"], c["x1"]])
             tops = sorted({(round(c["bottom"], 1), round(c["top"], 1), int(c["x0"] // 60)) for c in body})
             by_col: dict[int, list[tuple[float, float]]] = {}
             for bottom, top, col in tops:
                 by_col.setdefault(col, []).append((top, bottom))
             for col, spans in by_col.items():
                 lines = sorted(set(spans))
-                for (t1, b1), (t2, b2) in zip(lines, lines[1:], strict=False):
+                for (t1, b1), (t2, b2) in pairwise(lines):
                     if abs(b1 - b2) < 0.5:
                         continue  # the same line
                     assert t2 >= b1 - 1.5, (n, col, (t1, b1), (t2, b2))
