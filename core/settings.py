@@ -110,6 +110,14 @@ class Settings(BaseSettings):
     retention_by_channel: dict[str, str] = Field(default_factory=lambda: {"canteen": "D10", "meeting": "D10"})
     volume_max_items: int = 2000
     channel_codes: dict[str, str] = Field(default_factory=lambda: {"canteen": "CYF", "meeting": "HWF"})
+    # --- issue 14: the people on a volume (立卷人 / 立卷单位, the scheduled audits' agent) and its PDF font ---
+    # empty: the fonds name's office (「{fonds_name}办公室」)
+    volume_compiler: str = ""
+    volume_compiler_unit: str = ""
+    fixity_by: str = ""
+    # a TrueType/OpenType (or .ttc) CJK font for the volumes' PDF/A copy; empty: the first one found on the
+    # machine (fonts-wqy-microhei, fonts-noto-cjk)
+    pdf_font: str = ""
 
     # edge limits (DESIGN §3)
     max_body_bytes: int = 64 * 1024
@@ -203,6 +211,22 @@ class Settings(BaseSettings):
     def tz(self) -> ZoneInfo:
         """The local time zone: meals, periods and volume dates are local."""
         return ZoneInfo(self.timezone)
+
+    # --- issue 14: who compiles and audits volumes ---------------------------------------------------
+    @property
+    def compiler_unit(self) -> str:
+        """立卷单位: HOUQIN_VOLUME_COMPILER_UNIT, or the fonds name's office."""
+        return self.volume_compiler_unit.strip() or f"{self.fonds_name}办公室"
+
+    @property
+    def compiler_name(self) -> str:
+        """立卷人: HOUQIN_VOLUME_COMPILER, or the 立卷单位."""
+        return self.volume_compiler.strip() or self.compiler_unit
+
+    @property
+    def fixity_agent(self) -> str:
+        """Who the scheduled fixity audits are done by: HOUQIN_FIXITY_BY, or the 立卷单位."""
+        return self.fixity_by.strip() or self.compiler_unit
 
     @property
     def simulator_enabled(self) -> bool:

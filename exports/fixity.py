@@ -30,11 +30,13 @@ from core.db import reader, unit_of_work
 from core.models import Counter
 from core.settings import Settings
 from exports.bagging import external_identifier, validate_bag
+from exports.fourfold import Checks, code_problems, file_checks, metadata_problems
+from exports.lines import CODE_AT, RECORDS
 from exports.models import FixityEvent, Volume, VolumeItem, VolumeStatus
 from exports.records import ContentDigest, canonical, file_digests, seal_of
 from exports.service import archival_code as make_archival_code
 from exports.service import transfer_dir
-from exports.source import iter_items, record
+from exports.source import iter_items
 from exports.workbook import read_records
 from feedback.models import Feedback
 
@@ -44,8 +46,11 @@ TEXT = {
     "bag_invalid": "案卷包校验不通过 / bag invalid: {detail}",
     "bag_id": "案卷包外部标识与档号不符 / bag External-Identifier is {found!r}, not the 档号",
     "file_missing": "电子文件缺失 / workbook missing: {path}",
-    "file_db": "电子文件摘要与数据库不符（{algos}） / workbook {algos} differs from the database",
-    "file_seal": "电子文件摘要与封卷记录不符（{algos}） / workbook {algos} differs from the seal record",
+    "pdf_missing": "版式文件缺失 / PDF copy missing: {path}",
+    "pdf_db": "版式文件摘要与数据库不符（{algos}）：{name} / {name} {algos} differs from the database",
+    "pdf_seal": "版式文件摘要与封卷记录不符（{algos}）：{name} / {name} {algos} differs from the seal record",
+    "file_db": "电子文件摘要与数据库不符（{algos}）：{name} / workbook {name} {algos} differs from the database",
+    "file_seal": "电子文件摘要与封卷记录不符（{algos}）：{name} / workbook {name} {algos} differs from the seal record",
     "file_unreadable": "电子文件无法读取 / workbook unreadable: {detail}",
     "catalogue_bad": "文件目录无法解析 / 文件目录.xml is not well-formed: {detail}",
     "catalogue": "文件目录与案卷不符：{what} / 文件目录.xml disagrees with the volume: {what}",
@@ -99,6 +104,7 @@ class Report:
     checked: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)
     received: bool = False
+    reports: list[dict[str, Any]] = field(default_factory=list)  # the 四性检测 report of each volume
 
     @property
     def ok(self) -> bool:
@@ -196,13 +202,17 @@ SEAL_FIELDS = (
 )
 
 
+SEAL_FIELDS_V2 = ("line_version", "series", "compiler_unit", "pdf_sha256", "pdf_sm3")
+
+
 def _seal_problems(vol: Volume, rec: dict[str, Any]) -> list[str]:
     out = []
     if seal_of(rec) != rec.get("seal"):
         out.append(TEXT["seal_recompute"])
     if rec.get("seal") != vol.seal:
         out.append(TEXT["seal_db"])
-    for name in SEAL_FIELDS:
+    names = SEAL_FIELDS + (SEAL_FIELDS_V2 if (vol.line_version or 1) >= 2 else ())
+    for name in names:
         if rec.get(name) != getattr(vol, name):
             out.append(TEXT["seal_field"].format(field=name))
     return out
@@ -215,42 +225,48 @@ def _file_problems(vol: Volume, xlsx: Path, rec: dict[str, Any] | None) -> list[
     out = []
     algos = _algos([("SHA-256", sha, vol.file_sha256), ("SM3", sm3, vol.file_sm3)])
     if algos:
-        out.append(TEXT["file_db"].format(algos=algos))
+        out.append(TEXT["file_db"].format(name=xlsx.name, algos=algos))
     if rec is not None:
         algos = _algos([("SHA-256", sha, rec.get("file_sha256")), ("SM3", sm3, rec.get("file_sm3"))])
         if algos:
-            out.append(TEXT["file_seal"].format(algos=algos))
+            out.append(TEXT["file_seal"].format(name=xlsx.name, algos=algos))
     return out
 
 
-def _workbook_rows(xlsx: Path, errors: list[str]) -> Iterator[tuple[list[Any], str]]:
+def _workbook_rows(xlsx: Path, errors: list[str], version: int = 1) -> Iterator[tuple[list[Any], str]]:
     """The workbook's 明细 rows; an unreadable file ends the stream with a problem, never an exception."""
     if not xlsx.is_file():
         return
     try:
-        yield from read_records(xlsx)
+        yield from read_records(xlsx, version)
     except Exception as exc:  # a damaged .xlsx fails in zipfile, zlib, XML or openpyxl: all are one problem
         errors.append(TEXT["file_unreadable"].format(detail=f"{type(exc).__name__}: {exc}"))
 
 
-def _content_problems(engine: Engine, *, settings: Settings, vol: Volume, xlsx: Path) -> list[str]:
+def _content_problems(engine: Engine, *, settings: Settings, vol: Volume, xlsx: Path, checks: Checks) -> None:
     """Recompute the content digests from the database and from the workbook in one streamed pass."""
     assert vol.id is not None
     code = vol.archival_code
-    out: list[str] = []
+    version = vol.line_version or 1
+    make_record = RECORDS[version]
+    seq_at, code_at = CODE_AT[version]
+    out: list[str] = []  # numbering problems (完整性)
+    digests: list[str] = []  # content problems (真实性)
     wb_errors: list[str] = []
     db_digest, wb_digest = ContentDigest(), ContentDigest()
     seq_bad, code_bad, unbound, changed, row_digest, row_number = (_Capped() for _ in range(6))
     last_seq = 0
     with Session(engine) as session:
         items = iter_items(session, volume_id=vol.id)
-        for n, (item, wb_row) in enumerate(zip_longest(items, _workbook_rows(xlsx, wb_errors)), start=1):
+        for n, (item, wb_row) in enumerate(
+            zip_longest(items, _workbook_rows(xlsx, wb_errors, version)), start=1
+        ):
             carried: str | None = None
             if wb_row is not None:
                 values, carried = wb_row
                 if wb_digest.add(values) != carried:
                     row_digest.add(TEXT["item_digest"].format(item=f"{code}/{n:04d}"))
-                found = f"{canonical(values[0])} {canonical(values[1])}"
+                found = f"{canonical(values[seq_at])} {canonical(values[code_at])}"
                 if found != f"{n} {code}/{n:04d}":
                     row_number.add(TEXT["item_row"].format(n=n, found=found))
             if item is None:
@@ -264,11 +280,13 @@ def _content_problems(engine: Engine, *, settings: Settings, vol: Volume, xlsx: 
                 )
             if item.feedback.volume_id != vol.id:
                 unbound.add(TEXT["unbound"].format(item=item.item_code))
-            db_hash = db_digest.add(record(item, settings=settings)[0])
+            db_hash = db_digest.add(make_record(item, settings=settings)[0])
             if carried is not None and db_hash != carried:
                 changed.add(TEXT["item_changed"].format(item=item.item_code))
-        for capped in (seq_bad, code_bad, unbound, changed, row_digest, row_number):
+        for capped in (seq_bad, code_bad, unbound, row_number):
             out += capped.lines()
+        for capped in (changed, row_digest):
+            digests += capped.lines()
         rows = session.execute(
             select(func.count()).select_from(VolumeItem).where(col(VolumeItem.volume_id) == vol.id)
         ).scalar_one()
@@ -291,8 +309,8 @@ def _content_problems(engine: Engine, *, settings: Settings, vol: Volume, xlsx: 
         [("SHA-256", db_digest.sha256, vol.content_sha256), ("SM3", db_digest.sm3, vol.content_sm3)]
     )
     if algos:
-        out.append(TEXT["content_db"].format(algos=algos))
-    out += wb_errors
+        digests.append(TEXT["content_db"].format(algos=algos))
+    checks.add("KY-01", wb_errors)
     if xlsx.is_file() and not wb_errors:
         if wb_digest.count != vol.item_count:
             wb_zh, wb_en = WHERE["wb"]
@@ -305,8 +323,9 @@ def _content_problems(engine: Engine, *, settings: Settings, vol: Volume, xlsx: 
             [("SHA-256", wb_digest.sha256, vol.content_sha256), ("SM3", wb_digest.sm3, vol.content_sm3)]
         )
         if algos:
-            out.append(TEXT["content_wb"].format(algos=algos))
-    return out
+            digests.append(TEXT["content_wb"].format(algos=algos))
+    checks.add("WZ-03", out)
+    checks.add("ZS-03", digests)
 
 
 @dataclass(frozen=True)
@@ -316,20 +335,25 @@ class _Link:
     id: int
     archival_code: str
     seal: str | None
+    series: str | None = None
 
 
 def _chain(session: Session) -> tuple[dict[str, _Link], list[_Link]]:
     """Every volume (any status) by 档号 and in creation order."""
     links = [
-        _Link(id=i, archival_code=c, seal=s)
-        for i, c, s in session.execute(
-            select(col(Volume.id), col(Volume.archival_code), col(Volume.seal)).order_by(col(Volume.id))
+        _Link(id=i, archival_code=c, seal=s, series=r)
+        for i, c, s, r in session.execute(
+            select(col(Volume.id), col(Volume.archival_code), col(Volume.seal), col(Volume.series)).order_by(
+                col(Volume.id)
+            )
         ).all()
     ]
     return {link.archival_code: link for link in links}, links
 
 
 def _chain_problems(vol: Volume, by_code: dict[str, _Link], ordered: list[_Link]) -> list[str]:
+    if (vol.line_version or 1) >= 2:  # a chain per series (全宗 + 门类 + channel)
+        ordered = [link for link in ordered if link.series == vol.series]
     at = bisect_left([link.id for link in ordered], vol.id or 0)
     expected = ordered[at - 1] if at > 0 else None
     if vol.prev_archival_code is None:
@@ -376,24 +400,65 @@ def _scope_gaps(session: Session) -> list[tuple[str, str]]:
 
 def _check_volume(
     engine: Engine, *, settings: Settings, vol: Volume, by_code: dict[str, _Link], ordered: list[_Link]
-) -> list[str]:
-    # every problem of one sealed volume: bag, file digests, seal record, content, numbering, chain
+) -> Checks:
+    # every problem of one sealed volume, sorted under the 四性 check codes: bag, file digests, seal record,
+    # content, numbering, chain, formats, security
     code = vol.archival_code
     bag = transfer_dir(settings, code)
     xlsx = settings.data_dir / vol.file_name
-    out = _bag_problems(bag, code)
+    pdf = xlsx.with_suffix(".pdf") if (vol.line_version or 1) >= 2 else None
+    checks = Checks()
+    checks.add("WZ-01", _bag_problems(bag, code))
     rec: dict[str, Any] | None = None
     if bag.is_dir():
-        out += _catalogue_problems(bag, vol)
+        checks.add("WZ-04", _catalogue_problems(bag, vol))
         rec, why = _seal_record(bag)
         if rec is None:
-            out.append(TEXT["seal_missing"].format(detail=why))
+            checks.add("ZS-02", TEXT["seal_missing"].format(detail=why))
         else:
-            out += _seal_problems(vol, rec)
-    out += _file_problems(vol, xlsx, rec)
-    out += _content_problems(engine, settings=settings, vol=vol, xlsx=xlsx)
-    out += _chain_problems(vol, by_code, ordered)
+            checks.add("ZS-02", _seal_problems(vol, rec))
+    checks.add("ZS-01", _file_problems(vol, xlsx, rec))
+    if pdf is not None:
+        checks.add("ZS-01", _pdf_digest_problems(vol, pdf, rec))
+    _content_problems(engine, settings=settings, vol=vol, xlsx=xlsx, checks=checks)
+    checks.add("ZS-04", _chain_problems(vol, by_code, ordered))
+    checks.add("ZS-05", code_problems(code))
+    checks.add("WZ-02", metadata_problems(vol))
+    file_checks(checks, files=[xlsx], pdf=pdf)
+    return checks
+
+
+def _pdf_digest_problems(vol: Volume, pdf: Path, rec: dict[str, Any] | None) -> list[str]:
+    """The PDF/A copy's digests against the database and the seal record, naming the file."""
+    if not pdf.is_file():
+        return [TEXT["pdf_missing"].format(path=pdf)]
+    sha, sm3 = file_digests(str(pdf))
+    out = []
+    algos = _algos([("SHA-256", sha, vol.pdf_sha256), ("SM3", sm3, vol.pdf_sm3)])
+    if algos:
+        out.append(TEXT["pdf_db"].format(name=pdf.name, algos=algos))
+    if rec is not None:
+        algos = _algos([("SHA-256", sha, rec.get("pdf_sha256")), ("SM3", sm3, rec.get("pdf_sm3"))])
+        if algos:
+            out.append(TEXT["pdf_seal"].format(name=pdf.name, algos=algos))
     return out
+
+
+def _log_checks(session: Session, *, vol: Volume, checks: Checks, stage: str, agent: str) -> dict[str, Any]:
+    """One FixityEvent per 四性 check with its result; return the report."""
+    report = checks.report(volume=vol.archival_code, stage=stage)
+    for c in report["checks"]:
+        session.add(
+            FixityEvent(
+                volume_id=vol.id,
+                archival_code=vol.archival_code,
+                event_type=f"4x:{stage}",
+                outcome=c["result"],
+                detail=json.dumps({**c, "stage": report["stage"]}, ensure_ascii=False),
+                agent=agent,
+            )
+        )
+    return report
 
 
 def _find(session: Session, code: str) -> Volume:
@@ -404,10 +469,11 @@ def _find(session: Session, code: str) -> Volume:
 
 
 def verify(
-    engine: Engine, *, settings: Settings, archival_code: str | None = None, agent: str = "houqin"
+    engine: Engine, *, settings: Settings, archival_code: str | None = None, agent: str = ""
 ) -> Report:
     """Re-validate every sealed or received volume (or the one named) and log a fixity_check event each."""
     report = Report()
+    agent = agent or settings.fixity_agent
     with Session(engine, expire_on_commit=False) as session:
         by_code, ordered = _chain(session)
         if archival_code is not None:
@@ -426,10 +492,12 @@ def verify(
         session.expunge_all()
     for vol in volumes:
         with reader(engine) as ro:
-            problems = _check_volume(ro, settings=settings, vol=vol, by_code=by_code, ordered=ordered)
+            checks = _check_volume(ro, settings=settings, vol=vol, by_code=by_code, ordered=ordered)
+        problems = checks.flat()
         report.checked += 1
         report.problems += [(vol.archival_code, p) for p in problems]
         with unit_of_work(engine) as session:
+            report.reports.append(_log_checks(session, vol=vol, checks=checks, stage="preserve", agent=agent))
             session.add(
                 FixityEvent(
                     volume_id=vol.id,
@@ -479,9 +547,11 @@ def receive(engine: Engine, *, settings: Settings, archival_code: str, by: str) 
         session.expunge_all()
     assert vol.id is not None
     with reader(engine) as ro:
-        problems = _check_volume(ro, settings=settings, vol=vol, by_code=by_code, ordered=ordered)
+        checks = _check_volume(ro, settings=settings, vol=vol, by_code=by_code, ordered=ordered)
+    problems = checks.flat()
     report = Report(checked=1, problems=[(archival_code, p) for p in problems])
     with unit_of_work(engine) as session:
+        report.reports.append(_log_checks(session, vol=vol, checks=checks, stage="receipt", agent=by))
         if not problems:
             # conditional on still being sealed: of two archivists receiving at once, exactly one wins
             won = session.execute(

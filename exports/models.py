@@ -64,6 +64,18 @@ class Volume(SQLModel, table=True):
     sealed_at: datetime | None = None
     received_at: datetime | None = None
     received_by: str | None = Field(default=None, max_length=100)  # 检查人
+    # --- issue 14 (migration 0012) ---------------------------------------------------------------------
+    # the canonical line format: 1 the first (明细 without the handling record), 2 with it (exports/lines.py)
+    line_version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # the hash chain's series: 全宗 + 门类 + channel (J001-WS-canteen); NULL on volumes before 0012
+    series: str | None = Field(default=None, max_length=80, index=True)
+    compiler_unit: str = Field(
+        default="", max_length=200, sa_column_kwargs={"server_default": ""}
+    )  # 立卷单位
+    # the names the items were sealed with (sites, meetings, organisers), JSON; "" on volumes before 0012
+    names: str = Field(default="", sa_column=Column(Text, nullable=False, default="", server_default=""))
+    pdf_sha256: str | None = Field(default=None, max_length=64)  # the PDF/A copy's file digests
+    pdf_sm3: str | None = Field(default=None, max_length=64)
 
 
 class VolumeItem(SQLModel, table=True):

@@ -26,7 +26,7 @@ def compile_job(engine: Engine, *, settings: Settings, period: str) -> dict[str,
 
 def fixity_job(engine: Engine, *, settings: Settings) -> dict[str, int]:
     """Re-validate every sealed and received volume; return {"checked": n, "failed": m}."""
-    report = verify(engine, settings=settings, agent="houqin-scheduler")
+    report = verify(engine, settings=settings, agent=settings.fixity_agent)
     for code, problem in report.problems:
         log.warning("fixity: %s: %s", code, problem)
     return report.counts()

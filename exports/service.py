@@ -35,9 +35,11 @@ from core.db import reader, unit_of_work
 from core.settings import Settings
 from exports import texts
 from exports.bagging import Bagger
+from exports.book import write_volume_v2
+from exports.lines import CURRENT
 from exports.models import FixityEvent, Volume, VolumeItem, VolumeStatus
 from exports.records import file_digests, seal_of
-from exports.source import iter_items
+from exports.source import iter_items, snapshot_names
 from exports.workbook import Header, write_volume
 from feedback.models import Action, Feedback, FeedbackEvent, Person, Status
 
@@ -45,7 +47,7 @@ _ITEMS = VolumeItem.__table__  # type: ignore[attr-defined]
 _EVENTS = FeedbackEvent.__table__  # type: ignore[attr-defined]
 _FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
 
-GENERATOR = "houqin 0.1.0 (openpyxl write-only, bagit)"
+GENERATOR = "houqin 0.1.0 (openpyxl write-only, reportlab + pikepdf PDF/A-2b, bagit)"
 BOUND_STATUSES = (Status.closed,)
 
 
@@ -86,6 +88,11 @@ def scope_of(settings: Settings, *, year: int, retention: str, problem_code: str
 def archival_code(scope: str, volume_no: int) -> str:
     """档号 {全宗号}-WS·{年度}-{保管期限}-{问题代码}-{件号:04d}."""
     return f"{scope}-{volume_no:04d}"
+
+
+def series_of(settings: Settings, channel: str) -> str:
+    """The hash chain a channel's volumes form: 全宗号 + 门类 (WS) + channel."""
+    return f"{settings.fonds_code}-WS-{channel}"
 
 
 def retention_for(settings: Settings, channel: str) -> str:
@@ -145,9 +152,22 @@ def plan(
             select(col(Volume.id)).where(col(Volume.period) == period, col(Volume.channel) == channel)
         ).all()
     )
+    series = series_of(settings, channel)
+    # the chain runs per series (全宗 + 门类 + channel); volumes before 0012 got their series from it
     prev = session.execute(
-        select(col(Volume.archival_code)).order_by(col(Volume.id).desc()).limit(1)
+        select(col(Volume.archival_code))
+        .where(col(Volume.series) == series)
+        .order_by(col(Volume.id).desc())
+        .limit(1)
     ).scalar_one_or_none()
+    names = snapshot_names(
+        session,
+        meeting_ids=session.execute(
+            select(_FEEDBACK.c.meeting_id)
+            .where(*in_period, col(Feedback.status).in_(BOUND_STATUSES), _FEEDBACK.c.meeting_id.is_not(None))
+            .distinct()
+        ).scalars(),
+    )
     title = texts.TITLE[channel].format(fonds=settings.fonds_name, year=start.year, month=start.month)
     ids = []
     now = utcnow()
@@ -170,8 +190,12 @@ def plan(
             file_name=f"transfer/{code}/data/电子档案/{code}.xlsx",
             open_items="\n".join(open_refs),
             prev_archival_code=prev,
-            compiler=compiler,
+            compiler=compiler or settings.compiler_name,
+            compiler_unit=settings.compiler_unit,
             generator=GENERATOR,
+            line_version=CURRENT,
+            series=series,
+            names=names,
         )
         session.add(vol)
         session.flush()
@@ -324,15 +348,38 @@ def _stage(
     part = xlsx.with_name(xlsx.name + ".part")
     catalogue = _CatalogueXml(staging / "文件目录.xml", vol)
     with reader(engine) as ro, Session(ro) as session:  # never hold SQLite's write lock while writing files
-        written = write_volume(
-            part,
-            header=header,
-            items=iter_items(session, volume_id=volume_id),
-            settings=settings,
-            on_catalogue=catalogue.add,
-        )
+        if vol.line_version >= 2:
+            written = write_volume_v2(
+                part,
+                header=header,
+                items=iter_items(session, volume_id=volume_id),
+                settings=settings,
+                compiler_unit=vol.compiler_unit,
+                on_catalogue=catalogue.add,
+            )
+        else:  # a volume planned before 0012 and rebuilt after a crash keeps its format
+            written = write_volume(
+                part,
+                header=header,
+                items=iter_items(session, volume_id=volume_id),
+                settings=settings,
+                on_catalogue=catalogue.add,
+            )
     catalogue.close()
     os.replace(part, xlsx)
+    pdf_fields: dict[str, Any] = {}
+    if vol.line_version >= 2:
+        pdf = staging / "电子档案" / f"{code}.pdf"
+        write_pdf_copy(engine, settings=settings, vol=vol, header=header, written=written, path=pdf)
+        pdf_sha256, pdf_sm3 = file_digests(str(pdf))
+        pdf_fields = {
+            "line_version": vol.line_version,
+            "series": vol.series,
+            "compiler_unit": vol.compiler_unit,
+            "pdf": f"电子档案/{code}.pdf",
+            "pdf_sha256": pdf_sha256,
+            "pdf_sm3": pdf_sm3,
+        }
     if written.count != vol.item_count:
         raise RuntimeError(f"{code}: wrote {written.count} items, planned {vol.item_count}")
     missing = []
@@ -367,6 +414,7 @@ def _stage(
         "open_items": header.open_refs,
         "sanitised": [list(x) for x in written.sanitised],
         "missing_attachments": missing,
+        **pdf_fields,
     }
     seal = seal_of(seal_record)
     (staging / "其他" / "封卷记录.json").write_text(
@@ -374,6 +422,27 @@ def _stage(
     )
     (staging / "说明文件.txt").write_text(_description(vol, seal_record, seal), encoding="utf-8")
     return seal_record, seal
+
+
+def write_pdf_copy(
+    engine: Engine, *, settings: Settings, vol: Volume, header: Header, written: Any, path: Path
+) -> int:
+    """The volume's PDF/A-2b copy, rendered from the database records (a step of its own: bench.compile
+    measures it apart); return its page count."""
+    from exports.pdfcopy import SealInfo, write_pdf
+
+    assert vol.id is not None
+    volume_id = vol.id
+    with reader(engine) as ro, Session(ro) as session:
+        return write_pdf(
+            path,
+            header=header,
+            items=lambda: iter_items(session, volume_id=volume_id),
+            settings=settings,
+            compiler_unit=vol.compiler_unit,
+            seal=SealInfo(written.content_sha256, written.content_sm3),
+            sanitised=len(written.sanitised),
+        )
 
 
 def _description(vol: Volume, record: dict[str, Any], seal: str) -> str:
@@ -399,6 +468,8 @@ def _seal(engine: Engine, *, settings: Settings, volume_id: int, record: dict[st
         vol.file_sha256 = record["file_sha256"]
         vol.file_sm3 = record["file_sm3"]
         vol.prev_seal = record["prev_seal"]
+        vol.pdf_sha256 = record.get("pdf_sha256")
+        vol.pdf_sm3 = record.get("pdf_sm3")
         vol.seal = seal
         vol.status = VolumeStatus.sealed
         vol.sealed_at = utcnow()
@@ -450,7 +521,7 @@ def resume(engine: Engine, *, settings: Settings) -> list[str]:
 
 
 def compile_locked(
-    engine: Engine, *, settings: Settings, period: str, channel: str | None = None, compiler: str = "houqin"
+    engine: Engine, *, settings: Settings, period: str, channel: str | None = None, compiler: str = ""
 ) -> CompileResult:
     """Compile a period (both channels unless one is named); the caller holds the compile lock."""
     month_bounds(period)
@@ -474,7 +545,7 @@ def compile_locked(
 
 
 def compile_period(
-    engine: Engine, *, settings: Settings, period: str, channel: str | None = None, compiler: str = "houqin"
+    engine: Engine, *, settings: Settings, period: str, channel: str | None = None, compiler: str = ""
 ) -> CompileResult:
     """Compile a period under the cross-process compile lock (one compile at a time)."""
     from core.locks import exclusive

@@ -6,7 +6,8 @@ however large the volume.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -18,7 +19,7 @@ from sqlmodel import Session, col
 from core.clock import to_local
 from core.settings import Settings
 from exports import texts
-from exports.models import VolumeItem
+from exports.models import Volume, VolumeItem
 from exports.records import FORMULA_PREFIXES, Sanitised, sanitise
 from feedback.models import (
     Action,
@@ -48,6 +49,8 @@ class Item:
     closed_at: datetime | None = None
     where: str = ""  # 食堂/餐次 or 会议, computed once
     meal: str = ""
+    # the handling record (issue 14): every reply, rectification, resolve, close and return-visit event
+    handling: list[FeedbackEvent] = field(default_factory=list)
 
 
 _FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
@@ -79,10 +82,42 @@ class FeedbackRow(NamedTuple):
 _COLUMNS = [_FEEDBACK.c[name] for name in FeedbackRow._fields[2:]]
 
 
+HANDLING = (Action.replied, Action.rectification, Action.resolved, Action.closed, Action.revisit_answered)
+
+
+def snapshot_names(session: Session, *, meeting_ids: Iterable[int | None]) -> str:
+    """The names a volume's items are sealed with (every site; the meetings given), as JSON."""
+    ids = {i for i in meeting_ids if i is not None}
+    sites = {str(s.id): [s.code, s.name] for s in session.execute(select(Site)).scalars()}
+    meetings = {
+        str(m.id): [m.code, m.title, m.organiser]
+        for m in session.execute(select(Meeting).where(col(Meeting.id).in_(ids))).scalars()
+    }
+    return json.dumps({"sites": sites, "meetings": meetings}, ensure_ascii=False, sort_keys=True)
+
+
+def _named(session: Session, volume_id: int) -> tuple[dict[Any, Site], dict[Any, Meeting]]:
+    """Sites and meetings by id: as the volume's snapshot names them (issue 11 finding 11: edits after
+    sealing change nothing), or as they are now for volumes sealed before snapshots."""
+    names = session.execute(select(col(Volume.names)).where(col(Volume.id) == volume_id)).scalar_one_or_none()
+    if names:
+        snap = json.loads(names)
+        return (
+            {int(k): Site(id=int(k), code=c, name=n) for k, (c, n) in snap["sites"].items()},
+            {
+                int(k): Meeting(id=int(k), code=c, title=t, organiser=o, starts_on=date.min, ends_on=date.min)
+                for k, (c, t, o) in snap["meetings"].items()
+            },
+        )
+    return (
+        {s.id: s for s in session.execute(select(Site)).scalars()},
+        {m.id: m for m in session.execute(select(Meeting)).scalars()},
+    )
+
+
 def iter_items(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterator[Item]:
     """The volume's items in seq order."""
-    sites = {s.id: s for s in session.execute(select(Site)).scalars()}
-    meetings = {m.id: m for m in session.execute(select(Meeting)).scalars()}
+    sites, meetings = _named(session, volume_id)
     wheres: dict[tuple[Any, ...], tuple[str, str]] = {}  # (channel, site, meeting, meal) -> (meal, where)
     in_volume = col(VolumeItem.volume_id) == volume_id
     last = 0
@@ -112,15 +147,17 @@ def iter_items(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterat
             media.setdefault(m.feedback_id, []).append(m)
         replies: dict[int, FeedbackEvent] = {}
         closed: dict[int, datetime] = {}
+        handling: dict[int, list[FeedbackEvent]] = {}
         for ev in session.execute(
             select(FeedbackEvent)
             .join(VolumeItem, col(VolumeItem.feedback_id) == col(FeedbackEvent.feedback_id))
-            .where(*in_chunk, col(FeedbackEvent.action).in_([Action.replied, Action.closed]))
+            .where(*in_chunk, col(FeedbackEvent.action).in_(HANDLING))
             .order_by(col(FeedbackEvent.id))
         ).scalars():
+            handling.setdefault(ev.feedback_id, []).append(ev)
             if ev.action == Action.replied:
                 replies[ev.feedback_id] = ev  # the latest reply wins
-            else:
+            elif ev.action == Action.closed:
                 closed[ev.feedback_id] = ev.at
         for fb in rows:
             item = Item(
@@ -132,6 +169,7 @@ def iter_items(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterat
                 media=media.get(fb.id, []),
                 reply=replies.get(fb.id),
                 closed_at=closed.get(fb.id),
+                handling=handling.get(fb.id, []),
             )
             key = (fb.channel, fb.site_id, fb.meeting_id, fb.meal)
             labels = wheres.get(key)

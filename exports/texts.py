@@ -89,3 +89,62 @@ SANITISED_FORMULA = "以“{c}”开头，按文本收录（不作公式）"
 FOOTER = "第 &P 页 共 &N 页"
 WHAT = {"canteen": "机关食堂就餐反馈", "meeting": "会务接待服务反馈"}
 PERIOD_TEXT = "{year}年{month}月"
+
+# --- version 2 volumes (issue 14): GB/T 9705-2008 案卷 (docs/archival.md) -----------------------------
+SHEET_COVER_V2 = "案卷封面"
+SHEET_ITEMS = "卷内文件"
+SHEET_NOTES_V2 = "卷内备考表"
+SHEET_SEAL = "封卷信息"
+SHEET_ORDER_V2 = (SHEET_COVER_V2, SHEET_CATALOGUE, SHEET_ITEMS, SHEET_STATS, SHEET_NOTES_V2, SHEET_SEAL)
+CATALOGUE_HEADERS_V2 = ("顺序号", "文号", "责任者", "题名", "日期", "页数", "备注", "条目标识", "密级")
+CATALOGUE_PRINTED_V2 = 7
+ITEM_HEADERS = (
+    "顺序号",
+    "反馈时间",
+    "反馈人",
+    "食堂/餐次或会议",
+    "评分",
+    "反馈内容",
+    "处理回复",
+    "整改情况",
+    "办结情况",
+    "回访结果",
+    "条目标识",
+    "渠道",
+    "类别",
+    "附件",
+    "处理状态",
+    "条目SHA-256",
+)
+COVER_LABELS_V2 = (
+    "全宗名称",
+    "类目名称",
+    "案卷题名",
+    "起止日期",
+    "保管期限",
+    "密级",
+    "卷内文件数",
+    "档号",
+    "立卷单位",
+)
+NOTES_LABELS_V2 = ("本卷情况说明", "立卷人", "检查人", "立卷时间")
+SEAL_LABELS = (
+    "档号",
+    "条目范围",
+    "内容摘要SHA-256",
+    "内容摘要SM3",
+    "上一卷档号",
+    "上一卷封卷摘要",
+    "规范行格式",
+    "生成程序",
+)
+H_REPLY = "{at} {actor}：{text}"
+H_RECT_KEYS = ("措施", "责任人", "期限", "完成情况")
+H_RECT = "整改（{at} {actor}）措施：{措施}；责任人：{责任人}；期限：{期限}；完成情况：{完成情况}"
+H_RESOLVED = "{at} 由{actor}确认整改完成"
+H_CLOSED = "{at} 由{actor}办结"
+REVISIT = {"1": "满意", "2": "基本满意", "3": "不满意"}
+TITLED = "{code}　{sheet}"  # a sheet's page header: 档号 and sheet name
+CONTINUED = "（续）"
+GENERATOR_NOTE = "生成程序：{generator}（仅记录生成工具，不是责任者）"
+NOTES_SUMMARY_V2 = "本卷收录{period_text}{what}{count}件，按时间排列，卷内顺序号{first}至{last}。"

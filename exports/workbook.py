@@ -379,8 +379,13 @@ class ReadBack:
     sheets: list[str]
 
 
-def read_records(path: Path) -> Iterator[tuple[list[Any], str]]:
-    """Each 明细 row as (record values, the 条目SHA-256 it carries)."""
+def read_records(path: Path, line_version: int = 1) -> Iterator[tuple[list[Any], str]]:
+    """Each 明细 row as (record values, the 条目SHA-256 it carries); version-2 workbooks' 卷内文件 lines."""
+    if line_version >= 2:
+        from exports.book import read_lines
+
+        yield from read_lines(path)
+        return
     wb = load_workbook(path, read_only=True, data_only=False)
     try:
         ws = wb[texts.SHEET_DETAIL]
@@ -397,6 +402,13 @@ def read_records(path: Path) -> Iterator[tuple[list[Any], str]]:
 def read_back(path: Path) -> ReadBack:
     """The cover and notes of a workbook, and its sheet names."""
     wb = load_workbook(path, read_only=True)
+    if texts.SHEET_COVER_V2 in wb.sheetnames:  # a version-2 (GB/T 9705) workbook
+        sheets = list(wb.sheetnames)
+        wb.close()
+        from exports.book import read_labels
+
+        notes = {**read_labels(path, texts.SHEET_NOTES_V2), **read_labels(path, texts.SHEET_SEAL)}
+        return ReadBack(cover=read_labels(path, texts.SHEET_COVER_V2), notes=notes, sheets=sheets)
     try:
         cover = {
             r[0]: r[1] for r in wb[texts.SHEET_COVER].iter_rows(min_row=3, values_only=True) if r and r[0]

@@ -382,6 +382,10 @@ def verify_command(
     register: Annotated[
         bool, typer.Option("--register", help="Verify the access register (查阅登记簿) instead")
     ] = False,
+    report_file: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write the 四性检测 report (DA/T 70-2018) of the volume(s) as JSON"),
+    ] = None,
 ) -> None:
     """Re-validate sealed volumes (bag, digests, seal, numbering, hash chain), or the access register; exit 1 on any problem."""
     from exports.fixity import FixityError, verify
@@ -392,10 +396,15 @@ def verify_command(
         _verify_register(engine)
         return
     try:
-        report = verify(engine, settings=settings, archival_code=archival_code, agent="houqin-cli")
+        report = verify(engine, settings=settings, archival_code=archival_code, agent=settings.fixity_agent)
     except FixityError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if report_file is not None:  # issue 14: one report for one volume, a list for several
+        import json
+
+        body = report.reports[0] if archival_code and report.reports else report.reports
+        report_file.write_text(json.dumps(body, ensure_ascii=False, indent=2), encoding="utf-8")
     for code, problem in report.problems:
         typer.echo(f"{code}: {problem}")
     if report.ok:

@@ -45,19 +45,19 @@ def test_compile_a_period(engine, settings) -> None:  # type: ignore[no-untyped-
     assert result.volumes == ["J001-WS·2026-D10-CYF-0001"] and result.items == 20
     path = xlsx_of(settings, result.volumes[0])
     back = read_back(path)
-    assert back.sheets == ["封面", "卷内目录", "明细", "统计汇总", "备考表"]
-    assert CODE_RE.match(back.cover["档号"]) and back.cover["条目数"] == 20
+    assert back.sheets == ["案卷封面", "卷内目录", "卷内文件", "统计汇总", "卷内备考表", "封卷信息"]
+    assert CODE_RE.match(back.cover["档号"]) and back.cover["卷内文件数"] == 20
     assert back.cover["保管期限"] == "10年" and back.cover["全宗名称"] == settings.fonds_name
     wb = load_workbook(path, read_only=True)
     catalogue = list(wb["卷内目录"].iter_rows(min_row=2, values_only=True))
     assert [r[0] for r in catalogue] == list(range(1, 21))
-    assert all(r[1] == f"{result.volumes[0]}/{i:04d}" for i, r in enumerate(catalogue, 1))
+    assert all(r[7] == f"{result.volumes[0]}/{i:04d}" for i, r in enumerate(catalogue, 1))
     assert all(
-        re.fullmatch(r"FK2026\d{4}-\d{4}", r[2]) and re.fullmatch(r"202610\d\d", r[5]) for r in catalogue
+        re.fullmatch(r"FK2026\d{4}-\d{4}", r[1]) and re.fullmatch(r"202610\d\d", r[4]) for r in catalogue
     )
     wb.close()
-    records = list(read_records(path))
-    assert len(records) == 20  # one 明细 row per feedback
+    records = list(read_records(path, 2))
+    assert len(records) == 20  # one 卷内文件 line per feedback
     assert all(
         sha == __import__("exports.records", fromlist=["item_digest"]).item_digest(r) for r, sha in records
     )
@@ -125,11 +125,12 @@ def test_user_text_is_always_text_and_counted(engine, settings) -> None:  # type
     set_comment(engine, ids[2], "长" * 40000)
     code = compile_locked(engine, settings=settings, period="2026-10").volumes[0]
     wb = load_workbook(xlsx_of(settings, code))  # full mode: see cell types
-    detail = wb["明细"]
-    hostile = detail.cell(row=2, column=9)
+    detail = wb["卷内文件"]
+    hostile = detail.cell(row=2, column=6)
     assert hostile.value == HOSTILE and hostile.data_type == "s"
-    assert detail.cell(row=3, column=9).value == "坏字符[31m"
-    assert len(detail.cell(row=4, column=9).value) == 32000
+    assert detail.cell(row=3, column=6).value == "坏字符[31m"
+    lines = [r for r, _ in read_records(xlsx_of(settings, code), 2)]
+    assert len(lines[2][5]) == 32000  # continued over rows, joined back whole
     assert not any(c.data_type == "f" for row in detail.iter_rows() for c in row)
     notes = read_back(xlsx_of(settings, code)).notes
     assert "经技术处理的条目3处" in notes["本卷情况说明"]
@@ -147,7 +148,7 @@ def test_diners_are_pseudonyms_never_openids(engine, settings) -> None:  # type:
                 assert all(b"oPENID_SECRET" not in z.read(n) for n in z.namelist())
         elif path.is_file():
             assert b"oPENID_SECRET" not in path.read_bytes()
-    names = {r[4] for r, _ in read_records(xlsx_of(settings, code))}
+    names = {r[2] for r, _ in read_records(xlsx_of(settings, code), 2)}
     assert names == {
         service.pseudonym(f"oPENID_SECRET_{i}", secret=settings.pseudonym_secret) for i in range(7)
     }
@@ -181,16 +182,16 @@ def test_every_row_keeps_its_own_values_and_styles(engine, settings) -> None:  #
     fill_period(engine, n=12)
     code = compile_locked(engine, settings=settings, period="2026-10").volumes[0]
     wb = load_workbook(xlsx_of(settings, code))
-    detail, catalogue = wb["明细"], wb["卷内目录"]
-    comments = [detail.cell(row=r, column=9) for r in range(2, 14)]
+    detail, catalogue = wb["卷内文件"], wb["卷内目录"]
+    comments = [detail.cell(row=r, column=6) for r in range(2, 14)]
     assert len({c.value for c in comments}) == 12 and all(c.alignment.wrap_text for c in comments)
-    digests = [detail.cell(row=r, column=15) for r in range(2, 14)]
-    assert len({c.value for c in digests}) == 12 and all(c.font.sz == 6 for c in digests)
-    titles = [catalogue.cell(row=r, column=5) for r in range(2, 14)]
+    digests = [detail.cell(row=r, column=16) for r in range(2, 14)]
+    assert len({c.value for c in digests}) == 12  # outside the print area (A–J)
+    titles = [catalogue.cell(row=r, column=4) for r in range(2, 14)]
     assert len({c.value for c in titles}) == 12 and all(c.alignment.wrap_text for c in titles)
-    plain = detail.cell(row=5, column=2)
+    plain = detail.cell(row=5, column=11)
     assert plain.value == f"{code}/0004" and not plain.alignment.wrap_text and plain.font.name == "宋体"
-    assert not detail.cell(row=5, column=2).border.left.style  # headers have borders, rows do not
+    assert not detail.cell(row=5, column=11).border.left.style  # headers have borders, rows do not
     wb.close()
 
 

@@ -555,7 +555,7 @@ def test_scheduled_jobs_compile_and_audit(engine: Engine, settings: Settings) ->
     (code,) = codes(engine)
     shutil.rmtree(transfer_dir(settings, code))
     assert fixity_job(engine, settings=settings) == {"checked": 1, "failed": 1}
-    assert [e.agent for e in events(engine, event_type="fixity_check")] == ["houqin-scheduler"] * 2
+    assert [e.agent for e in events(engine, event_type="fixity_check")] == [settings.fixity_agent] * 2
 
 
 # --- CLI -------------------------------------------------------------------------------------------------

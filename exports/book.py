@@ -1,0 +1,382 @@
+"""The version-2 volume workbook (GB/T 9705-2008 案卷, docs/archival.md): print-ready on A4.
+
+Sheets: 案卷封面, 卷内目录, 卷内文件 (with the handling record), 统计汇总, 卷内备考表, 封卷信息 (machine data:
+digests, chain, 生成程序). Every sheet has the 档号 and its name in the page header, page numbers, repeated
+header rows and printed grid lines; machine columns (条目标识, digests) lie outside the print area. Row
+heights are computed from the wrapped text (CJK characters count double); a text longer than a row can
+hold continues in the rows below (顺序号 empty), which `read_lines` joins back, so nothing is cut.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Alignment
+from openpyxl.utils import get_column_letter
+
+from core.settings import Settings
+from exports import texts
+from exports.lines import PRINTED_V2, WRAPPED_V2, record_v2
+from exports.records import ContentDigest, canonical
+from exports.source import Item, attachment_names, catalogue_row
+from exports.workbook import (
+    HEAD_FONT,
+    TITLE_FONT,
+    Header,
+    Written,
+    _as_written,
+    _cells,
+    _cells_first,
+    _Stats,
+    _Styled,
+    _use_default_font,
+)
+
+CATALOGUE_WIDTHS = (7, 17, 16, 56, 10, 6, 14, 30, 6)
+ITEM_WIDTHS = (6, 10, 10, 12, 5, 28, 19, 21, 12, 7, 30, 6, 10, 16, 8, 66)
+LINE_PT = 14.0  # one wrapped line of 10 pt text (宋体 or the CJK font that stands in for it)
+PAD_PT = 4.0
+MAX_LINES = 26  # a row holds at most this many lines (Excel's row height limit is 409 pt)
+CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+
+
+def display_width(text: str) -> int:
+    """Columns a text takes: CJK (3 UTF-8 bytes) counts two, ASCII one."""
+    n = len(text)
+    return n + (len(text.encode("utf-8")) - n) // 2
+
+
+def line_count(text: str, width: float) -> int:
+    """Lines a wrapped text needs in a column `width` characters wide."""
+    cap = max(1, int(width) - 2)
+    if "\n" not in text:
+        return max(1, -(-display_width(text) // cap))
+    return sum(max(1, -(-display_width(p) // cap)) for p in text.split("\n"))
+
+
+def split_lines(text: str, width: float, lines: int) -> list[str]:
+    """`text` cut (without losing a character) into pieces of at most `lines` wrapped lines each."""
+    cap = max(1, int(width) - 2)
+    pieces: list[str] = []
+    cur: list[str] = []
+    used = 0
+    col = 0
+    for ch in text:
+        w = 1 if ch == "\n" else (2 if ord(ch) > 0x2E7F else 1)
+        if ch == "\n":
+            used += 1
+            col = 0
+        elif col + w > cap:
+            used += 1
+            col = w
+        else:
+            col += w
+        if used >= lines:
+            pieces.append("".join(cur))
+            cur, used = [], 0
+        cur.append(ch)
+    pieces.append("".join(cur))
+    return pieces
+
+
+def height(lines: int) -> str:
+    """A row height (pt) for so many lines."""
+    return f"{lines * LINE_PT + PAD_PT:.0f}"
+
+
+def _sheet(
+    wb: Workbook, title: str, widths: Sequence[float], *, code: str, landscape: bool, header_rows: int
+) -> Any:
+    ws = wb.create_sheet(title)
+    for i, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.page_setup.paperSize = "9"  # A4
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.page_margins.left = ws.page_margins.right = 0.5
+    ws.page_margins.top = ws.page_margins.bottom = 0.8
+    ws.oddHeader.center.text = texts.TITLED.format(code=code, sheet=title)
+    ws.oddHeader.center.font = "宋体"
+    ws.oddHeader.center.size = 10
+    ws.oddFooter.center.text = texts.FOOTER
+    ws.oddFooter.center.font = "宋体"
+    ws.oddFooter.center.size = 10
+    ws.print_options.gridLines = True  # the ruled form (卷内目录, 卷内文件) of GB/T 9705
+    if header_rows:
+        ws.print_title_rows = f"1:{header_rows}"
+        ws.freeze_panes = f"A{header_rows + 1}"
+    return ws
+
+
+def _set_height(ws: Any, row: int, lines: int) -> None:
+    ws.row_dimensions[row] = {"ht": height(lines), "customHeight": "1"}
+
+
+def _labelled(ws: Any, rows: Iterable[tuple[str, Any]], value_width: float, start: int) -> int:
+    """Label | value rows with computed heights; return the next row number."""
+    r = start
+    for label, value in rows:
+        text = canonical(value)
+        pieces = (
+            split_lines(text, value_width, MAX_LINES) if line_count(text, value_width) > MAX_LINES else [text]
+        )
+        for k, piece in enumerate(pieces):
+            _set_height(ws, r, line_count(piece, value_width))
+            ws.append(
+                _cells(ws, [label if k == 0 else label + texts.CONTINUED], font=HEAD_FONT, border=True)
+                + _cells(ws, [piece if isinstance(value, str) or k else value], wrap=True, border=True)
+            )
+            del ws.row_dimensions[r]
+            r += 1
+    return r
+
+
+def write_volume_v2(
+    path: Path,
+    *,
+    header: Header,
+    items: Iterable[Item],
+    settings: Settings,
+    compiler_unit: str,
+    on_catalogue: Callable[[list[Any]], None] | None = None,
+    on_item: Callable[[Item, list[Any]], None] | None = None,
+) -> Written:
+    """Write the version-2 workbook to `path` (fsynced) in one pass over the items; each catalogue row goes
+    to `on_catalogue` too (文件目录.xml), each item and its line to `on_item` (the PDF copy)."""
+    code = header.archival_code
+    wb = Workbook(write_only=True)
+    _use_default_font(wb)
+    cover = _sheet(wb, texts.SHEET_COVER_V2, (16, 64), code=code, landscape=False, header_rows=0)
+    catalogue = _sheet(wb, texts.SHEET_CATALOGUE, CATALOGUE_WIDTHS, code=code, landscape=True, header_rows=1)
+    detail = _sheet(wb, texts.SHEET_ITEMS, ITEM_WIDTHS, code=code, landscape=True, header_rows=1)
+    stats_ws = _sheet(wb, texts.SHEET_STATS, (30, 10, 12, 10, 14), code=code, landscape=False, header_rows=0)
+    notes_ws = _sheet(wb, texts.SHEET_NOTES_V2, (16, 64), code=code, landscape=False, header_rows=0)
+    seal_ws = _sheet(wb, texts.SHEET_SEAL, (16, 70), code=code, landscape=False, header_rows=0)
+
+    _set_height(cover, 1, 2)
+    cover.append(_cells(cover, [header.title], font=TITLE_FONT))
+    del cover.row_dimensions[1]
+    cover.append([])
+    retention = texts.RETENTION.get(header.retention, header.retention)
+    _labelled(
+        cover,
+        zip(
+            texts.COVER_LABELS_V2,
+            (
+                header.fonds_name,
+                texts.CATEGORY[header.channel],
+                header.title,
+                f"{header.date_from:%Y%m%d}—{header.date_to:%Y%m%d}",
+                retention,
+                "",
+                header.item_count,
+                code,
+                compiler_unit,
+            ),
+            strict=True,
+        ),
+        64,
+        3,
+    )
+
+    _cells_first(catalogue)
+    _cells_first(detail)
+    catalogue.append(_cells(catalogue, texts.CATALOGUE_HEADERS_V2, font=HEAD_FONT, border=True))
+    _set_height(detail, 1, 2)
+    detail.append(_cells(detail, texts.ITEM_HEADERS, font=HEAD_FONT, border=True, wrap=True))
+    del detail.row_dimensions[1]
+    digest = ContentDigest()
+    stats = _Stats()
+    sanitised: list[tuple[str, str]] = []
+    attachments: list[tuple[str, str]] = []
+    cat_wrap = {i: _Styled(catalogue, wrap=True) for i in (2, 3, 6)}
+    wrap = {i: _Styled(detail, wrap=True) for i in WRAPPED_V2}
+    cat_row = detail_row = 2
+    cat_w, item_w = CATALOGUE_WIDTHS, ITEM_WIDTHS
+    for item in items:
+        cat = catalogue_row(item, settings=settings)
+        if on_catalogue is not None:
+            on_catalogue(cat)
+        # 顺序号, 文号, 责任者, 题名, 日期, 页数, 备注 | 条目标识, 密级
+        shown = [cat[0], cat[2], cat[3], cat[4], cat[5], cat[7], cat[8], cat[1], cat[6]]
+        lines = max(line_count(str(shown[i]), cat_w[i]) for i in (2, 3, 6))
+        _set_height(catalogue, cat_row, lines)
+        row = _as_written(catalogue, shown)
+        for i, styled in cat_wrap.items():
+            row[i] = styled(shown[i])
+        catalogue.append(row)
+        del catalogue.row_dimensions[cat_row]
+        cat_row += 1
+
+        values, comment = record_v2(item, settings=settings)
+        if on_item is not None:
+            on_item(item, values)
+        item_hash = digest.add(values)
+        lines = max(line_count(values[i], item_w[i]) for i in WRAPPED_V2)
+        if lines <= MAX_LINES:
+            _set_height(detail, detail_row, lines)
+            row = _as_written(detail, values)
+            for i, styled in wrap.items():
+                row[i] = styled(values[i])
+            row.append(item_hash)
+            detail.append(row)
+            del detail.row_dimensions[detail_row]
+            detail_row += 1
+        else:  # continuation rows: each wrapped column cut into pieces of at most MAX_LINES lines
+            parts = {i: split_lines(values[i], item_w[i], MAX_LINES) for i in WRAPPED_V2}
+            for k in range(max(len(p) for p in parts.values())):
+                row = [*_as_written(detail, values), item_hash] if k == 0 else [None] * len(values)
+                for i, styled in wrap.items():
+                    piece = parts[i][k] if k < len(parts[i]) else None
+                    row[i] = styled(piece) if piece else None
+                if k:
+                    row[0] = None
+                _set_height(
+                    detail,
+                    detail_row,
+                    max(line_count(parts[i][k], item_w[i]) for i in WRAPPED_V2 if k < len(parts[i])),
+                )
+                detail.append(row)
+                del detail.row_dimensions[detail_row]
+                detail_row += 1
+        stats.add(item)
+        for kind, n in comment.notes:
+            if kind == "control":
+                note = texts.SANITISED_CONTROL.format(n=n)
+            elif kind == "truncated":
+                note = texts.SANITISED_TRUNCATED.format(n=n, limit=len(comment.text))
+            else:
+                note = texts.SANITISED_FORMULA.format(c=chr(n))
+            sanitised.append((item.item_code, note))
+        for media, name in attachment_names(item):
+            if media.local_path:
+                attachments.append((media.local_path, name))
+    catalogue.print_area = f"A1:{get_column_letter(texts.CATALOGUE_PRINTED_V2)}{max(cat_row - 1, 1)}"
+    detail.print_area = f"A1:{get_column_letter(PRINTED_V2)}{max(detail_row - 1, 1)}"
+
+    stats_ws.append(_cells(stats_ws, [texts.STATS_TITLE.format(title=header.title)], font=HEAD_FONT))
+    for by, label in texts.STATS_BY.items():
+        stats_ws.append([])
+        stats_ws.append(_cells(stats_ws, [label, *texts.STATS_HEADERS[1:]], font=HEAD_FONT, border=True))
+        for key in sorted(stats.groups[by]):
+            stats_ws.append(_cells(stats_ws, _Stats.row(key, stats.groups[by][key]), border=True))
+    stats_ws.append([])
+    stats_ws.append(
+        _cells(stats_ws, _Stats.row(texts.STATS_TOTALS, stats.total), font=HEAD_FONT, border=True)
+    )
+    median_hours = round(statistics.median(stats.hours), 1) if stats.hours else ""
+    rate = f"{stats.replied / digest.count:.1%}" if digest.count else ""
+    stats_ws.append(_cells(stats_ws, list(texts.STATS_RESPONSE), font=HEAD_FONT, border=True))
+    stats_ws.append(_cells(stats_ws, [stats.replied, rate, median_hours], border=True))
+
+    summary = notes_summary(header, count=digest.count, sanitised=len(sanitised))
+    _set_height(notes_ws, 1, 2)
+    notes_ws.append(_cells(notes_ws, [texts.SHEET_NOTES_V2], font=TITLE_FONT))
+    del notes_ws.row_dimensions[1]
+    _labelled(
+        notes_ws,
+        zip(
+            texts.NOTES_LABELS_V2,
+            (summary, header.compiler, texts.NOTES_CHECKER, header.compiled_at),
+            strict=True,
+        ),
+        64,
+        2,
+    )
+    if sanitised:
+        notes_ws.append([])
+        notes_ws.append(_cells(notes_ws, texts.NOTES_TABLE, font=HEAD_FONT, border=True))
+        for item_code, note in sanitised:
+            notes_ws.append(_cells(notes_ws, [item_code, note], wrap=True, border=True))
+    _labelled(
+        seal_ws,
+        zip(
+            texts.SEAL_LABELS,
+            (
+                code,
+                f"{header.first_item} — {header.last_item}",
+                digest.sha256,
+                digest.sm3,
+                header.prev_archival_code or texts.NOTES_NO_PREV,
+                header.prev_seal or texts.NOTES_NO_PREV,
+                "2",
+                texts.GENERATOR_NOTE.format(generator=header.generator),
+            ),
+            strict=True,
+        ),
+        70,
+        1,
+    )
+    with open(path, "wb") as fh:
+        wb.save(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return Written(digest.sha256, digest.sm3, digest.count, sanitised, attachments)
+
+
+def notes_summary(header: Header, *, count: int, sanitised: int) -> str:
+    """本卷情况说明 of a version-2 volume."""
+    year, month = header.period.split("-")
+    summary = texts.NOTES_SUMMARY_V2.format(
+        period_text=texts.PERIOD_TEXT.format(year=year, month=int(month)),
+        what=texts.WHAT[header.channel],
+        count=count,
+        first=header.first_item,
+        last=header.last_item,
+    )
+    if header.open_refs:
+        summary += texts.NOTES_OPEN.format(n=len(header.open_refs), refs="、".join(header.open_refs))
+    else:
+        summary += texts.NOTES_NO_OPEN
+    summary += texts.NOTES_SANITISED.format(n=sanitised) if sanitised else texts.NOTES_NONE_SANITISED
+    return summary
+
+
+def read_lines(path: Path) -> Iterator[tuple[list[Any], str]]:
+    """Each 卷内文件 item as (line values, the 条目SHA-256 it carries), continuation rows joined back."""
+    width = len(texts.ITEM_HEADERS)
+    wb = load_workbook(path, read_only=True, data_only=False)
+    try:
+        ws = wb[texts.SHEET_ITEMS]
+        cur: list[Any] | None = None
+        for row in ws.iter_rows(min_row=2, values_only=True):
+            values = list(row[:width]) + [None] * (width - len(row))
+            if all(v is None for v in values):
+                continue
+            if values[0] is None and cur is not None:  # a continuation row
+                for i in WRAPPED_V2:
+                    if values[i] is not None:
+                        cur[i] = canonical(cur[i]) + canonical(values[i])
+                continue
+            if cur is not None:
+                yield cur[:-1], canonical(cur[-1])
+            cur = values
+        if cur is not None:
+            yield cur[:-1], canonical(cur[-1])
+    finally:
+        wb.close()
+
+
+def read_labels(path: Path, sheet: str) -> dict[str, Any]:
+    """Label → value of a labelled sheet (封面, 备考表, 封卷信息), continuation rows joined."""
+    wb = load_workbook(path, read_only=True)
+    try:
+        out: dict[str, Any] = {}
+        for r in wb[sheet].iter_rows(values_only=True):
+            if r and len(r) > 1 and r[0]:
+                label = str(r[0])
+                if label.endswith(texts.CONTINUED):
+                    base = label[: -len(texts.CONTINUED)]
+                    out[base] = canonical(out.get(base)) + canonical(r[1])
+                else:
+                    out[label] = r[1]
+        return out
+    finally:
+        wb.close()

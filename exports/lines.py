@@ -1,0 +1,97 @@
+"""Canonical line formats by version (the volume's `line_version`), so volumes sealed under an older format
+keep verifying while new ones carry more.
+
+- version 1: the first format — the 明细 row of `exports.source.record` (no handling record).
+- version 2 (issue 14): the 卷内文件 row — the printed columns first (顺序号, 反馈时间, 反馈人, 食堂/餐次或会议,
+  评分, 反馈内容, 处理回复, 整改情况, 办结情况, 回访结果), then the machine columns (条目标识, 渠道, 类别, 附件,
+  处理状态); the 条目SHA-256 follows in the sheet. The handling record (every reply, rectification with
+  措施/责任人/期限/完成情况, who resolved and closed it and when, the return-visit answer) is thus in the line,
+  under the content digest and the seal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from core.settings import Settings
+from exports import texts
+from exports.records import Sanitised, sanitise
+from exports.source import Item, _local, record
+from feedback.models import Action
+
+CURRENT = 2
+
+
+def handling_texts(item: Item, *, settings: Settings) -> tuple[str, str, str, str]:
+    """(处理回复, 整改情况, 办结情况, 回访结果) of an item, as printed and sealed."""
+    replies: list[str] = []
+    rects: list[str] = []
+    done: list[str] = []
+    revisit = ""
+    for ev in item.handling:
+        at = _local(ev.at, settings)
+        actor = sanitise(ev.actor).text
+        if ev.action == Action.replied:
+            replies.append(texts.H_REPLY.format(at=at, actor=actor, text=sanitise(ev.detail).text))
+        elif ev.action == Action.rectification:
+            try:
+                data = json.loads(ev.detail)
+            except ValueError:
+                data = {"措施": ev.detail}
+            rects.append(
+                texts.H_RECT.format(
+                    at=at,
+                    actor=actor,
+                    **{k: sanitise(str(data.get(k, "") or "")).text for k in texts.H_RECT_KEYS},
+                )
+            )
+        elif ev.action == Action.resolved:
+            done.append(texts.H_RESOLVED.format(at=at, actor=actor))
+        elif ev.action == Action.closed:
+            done.append(texts.H_CLOSED.format(at=at, actor=actor))
+        elif ev.action == Action.revisit_answered:
+            revisit = texts.REVISIT.get(ev.detail.strip(), ev.detail) + f"（{at}）"
+    return "\n".join(replies), "\n".join(rects), "\n".join(done), revisit
+
+
+def record_v2(item: Item, *, settings: Settings) -> tuple[list[Any], Sanitised]:
+    """The 卷内文件 values of one item (version 2, without its digest column), and its sanitised comment."""
+    v1, comment = record(item, settings=settings)
+    reply, rect, done, revisit = handling_texts(item, settings=settings)
+    # v1: 0 seq, 1 code, 2 time, 3 channel, 4 pseudonym, 5 where, 6 topics, 7 score, 8 comment,
+    #     9 attachments, 10 status, 11 reply, 12 replier, 13 reply time
+    values = [
+        v1[0],
+        v1[2],
+        v1[4],
+        v1[5],
+        v1[7],
+        v1[8],
+        reply,
+        rect,
+        done,
+        revisit,
+        v1[1],
+        v1[3],
+        v1[6],
+        v1[9],
+        v1[10],
+    ]
+    return values, comment
+
+
+RECORDS: dict[int, Callable[..., tuple[list[Any], Sanitised]]] = {1: record, 2: record_v2}
+# where the 顺序号 and the 条目标识 sit in a line, and the sheet and headers that hold the lines
+CODE_AT = {1: (0, 1), 2: (0, 10)}
+DETAIL_SHEET = {1: texts.SHEET_DETAIL, 2: texts.SHEET_ITEMS}
+DETAIL_HEADERS = {1: texts.DETAIL_HEADERS, 2: texts.ITEM_HEADERS}
+WRAPPED_V2 = (
+    3,
+    5,
+    6,
+    7,
+    8,
+)  # 食堂/会议, 反馈内容, 处理回复, 整改情况, 办结情况: wrapped, may run to continuation rows
+PRINTED_V2 = 10  # columns A–J print; the machine columns stay outside the print area

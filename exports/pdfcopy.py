@@ -1,0 +1,329 @@
+"""The fixed-layout (版式) copy of a volume: PDF/A-2b rendered from the same records as the workbook
+(GB/T 18894-2016 keeps electronic records in fixed-layout formats).
+
+reportlab draws the pages (the CJK font embedded as a subset, with a ToUnicode map so the Chinese text can be
+extracted); pikepdf then adds the XMP metadata with `pdfaid:part=2`, `pdfaid:conformance=B` and an sRGB
+output intent. Same sheets in the same order as the workbook (案卷封面, 卷内目录, 卷内文件, 统计汇总, 卷内备考表,
+封卷信息); every page carries the 档号, the sheet name and 「第 n 页」.
+
+The font: HOUQIN_PDF_FONT, else the first of FONT_CANDIDATES found (the set-up installs fonts-wqy-microhei).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.settings import Settings
+from exports import texts
+from exports.book import notes_summary
+from exports.lines import record_v2
+from exports.records import canonical
+from exports.source import Item, catalogue_row
+from exports.workbook import Header, _Stats
+
+FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+)
+FONT = "HouqinCJK"
+BODY = 9.5
+HEAD = 10.0
+TITLE = 16.0
+LEAD = 1.3  # line height / font size
+MARGIN = 30.0
+PDF_PRODUCER = "houqin (reportlab, pikepdf)"
+
+
+class PdfError(RuntimeError):
+    """The PDF copy cannot be made (no CJK font); the message says what to install."""
+
+
+def font_path(settings: Settings) -> str:
+    """The CJK font file the PDF embeds."""
+    for p in [settings.pdf_font, *FONT_CANDIDATES]:
+        if p and os.path.isfile(p):
+            return p
+    raise PdfError(
+        "没有可嵌入的中文字体：请安装 fonts-wqy-microhei（apt-get install fonts-wqy-microhei）或设置 HOUQIN_PDF_FONT"
+        " / no CJK font to embed: install fonts-wqy-microhei or set HOUQIN_PDF_FONT"
+    )
+
+
+def _register(path: str) -> None:
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    if FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(
+            TTFont(FONT, path, subfontIndex=0) if path.endswith(".ttc") else TTFont(FONT, path)
+        )
+
+
+@dataclass
+class SealInfo:
+    """What the 封卷信息 page prints (known once the workbook is written)."""
+
+    content_sha256: str
+    content_sm3: str
+
+
+class _Doc:
+    """Pages of tables with repeated header rows, wrapped cells, ruled grids and page numbers."""
+
+    def __init__(self, path: Path, *, code: str, title: str) -> None:
+        from reportlab.lib.pagesizes import A4
+        from reportlab.pdfbase import pdfmetrics
+        from reportlab.pdfgen.canvas import Canvas
+
+        self.c = Canvas(str(path), pagesize=A4, initialFontName=FONT, initialFontSize=BODY, invariant=1)
+        self.c.setTitle(title)
+        self.c.setAuthor(code)
+        self.c.setCreator(PDF_PRODUCER)
+        self.code = code
+        self.page = 0
+        self.face = pdfmetrics.getFont(FONT).face
+        self._w: dict[str, float] = {}
+        self.y = 0.0
+        self.sheet = ""
+
+    def width(self, ch: str, size: float) -> float:
+        w = self._w.get(ch)
+        if w is None:
+            w = self._w[ch] = self.face.stringWidth(ch, 1.0) if hasattr(self.face, "stringWidth") else 0.0
+            if not w:
+                from reportlab.pdfbase import pdfmetrics
+
+                w = self._w[ch] = pdfmetrics.stringWidth(ch, FONT, 1.0)
+        return w * size
+
+    def wrap(self, text: str, width: float, size: float) -> list[str]:
+        out: list[str] = []
+        for para in text.split("\n"):
+            line: list[str] = []
+            used = 0.0
+            for ch in para:
+                w = self.width(ch, size)
+                if used + w > width and line:
+                    out.append("".join(line))
+                    line, used = [], 0.0
+                line.append(ch)
+                used += w
+            out.append("".join(line))
+        return out
+
+    def new_page(self, sheet: str, *, landscape: bool) -> None:
+        from reportlab.lib.pagesizes import A4
+        from reportlab.lib.pagesizes import landscape as land
+
+        if self.page:
+            self.c.showPage()
+        self.page += 1
+        self.sheet = sheet
+        self.size = land(A4) if landscape else A4
+        self.c.setPageSize(self.size)
+        w, h = self.size
+        self.c.setFont(FONT, HEAD)
+        self.c.drawCentredString(w / 2, h - MARGIN + 8, texts.TITLED.format(code=self.code, sheet=sheet))
+        self.c.drawCentredString(w / 2, MARGIN - 16, f"第 {self.page} 页")
+        self.y = h - MARGIN - 8
+
+    def heading(self, text: str) -> None:
+        w, _ = self.size
+        self.c.setFont(FONT, TITLE)
+        self.y -= TITLE * LEAD
+        self.c.drawCentredString(w / 2, self.y, text)
+        self.y -= TITLE * 0.6
+
+    def table(
+        self,
+        sheet: str,
+        headers: Sequence[str],
+        widths: Sequence[float],
+        rows: Iterable[Sequence[Any]],
+        *,
+        landscape: bool,
+        repeat: bool = True,
+        first_page: bool = True,
+    ) -> None:
+        """Rows with ruled cells; a row taller than the rest of the page continues on the next."""
+        if first_page:
+            self.new_page(sheet, landscape=landscape)
+        total = sum(widths)
+        scale = (self.size[0] - 2 * MARGIN) / total
+        cols = [w * scale for w in widths]
+        if headers:
+            self._row(list(headers), cols, HEAD)
+        for row in rows:
+            cells = [self.wrap(canonical(v), cw - 4, BODY) for v, cw in zip(row, cols, strict=True)]
+            while True:
+                room = int((self.y - MARGIN) / (BODY * LEAD) - 0.5)
+                need = max(len(c) for c in cells)
+                if need <= room:
+                    self._draw(cells, cols, BODY)
+                    break
+                if room >= 3:  # part of the row here, the rest on the next page
+                    self._draw([c[:room] for c in cells], cols, BODY)
+                    cells = [c[room:] for c in cells]
+                self.new_page(sheet, landscape=landscape)
+                if headers and repeat:
+                    self._row(list(headers), cols, HEAD)
+
+    def _row(self, values: list[str], cols: list[float], size: float) -> None:
+        self._draw([self.wrap(v, cw - 4, size) for v, cw in zip(values, cols, strict=True)], cols, size)
+
+    def _draw(self, cells: list[list[str]], cols: list[float], size: float) -> None:
+        c = self.c
+        lines = max(1, *(len(x) for x in cells))
+        h = lines * size * LEAD + 4
+        x = MARGIN
+        top = self.y
+        c.setLineWidth(0.5)
+        c.setFont(FONT, size)
+        for cell, cw in zip(cells, cols, strict=True):
+            c.rect(x, top - h, cw, h)
+            ty = top - 2 - size
+            t = c.beginText(x + 2, ty)
+            t.setFont(FONT, size, size * LEAD)
+            for ln in cell:
+                t.textLine(ln)
+            c.drawText(t)
+            x += cw
+        self.y = top - h
+
+    def save(self) -> None:
+        self.c.showPage()
+        self.c.save()
+
+
+def write_pdf(
+    path: Path,
+    *,
+    header: Header,
+    items: Callable[[], Iterable[Item]],
+    settings: Settings,
+    compiler_unit: str,
+    seal: SealInfo,
+    sanitised: int,
+) -> int:
+    """Render the volume's PDF (then made PDF/A-2b) at `path`; return its page count."""
+    _register(font_path(settings))
+    raw = path.with_name(path.name + ".raw")
+    doc = _Doc(raw, code=header.archival_code, title=header.title)
+    retention = texts.RETENTION.get(header.retention, header.retention)
+    doc.new_page(texts.SHEET_COVER_V2, landscape=False)
+    doc.heading(header.title)
+    cover = zip(
+        texts.COVER_LABELS_V2,
+        (
+            header.fonds_name,
+            texts.CATEGORY[header.channel],
+            header.title,
+            f"{header.date_from:%Y%m%d}—{header.date_to:%Y%m%d}",
+            retention,
+            "",
+            header.item_count,
+            header.archival_code,
+            compiler_unit,
+        ),
+        strict=True,
+    )
+    doc.table(texts.SHEET_COVER_V2, (), (16, 64), cover, landscape=False, first_page=False)
+    doc.table(
+        texts.SHEET_CATALOGUE,
+        texts.CATALOGUE_HEADERS_V2[:7],
+        (7, 17, 16, 56, 10, 6, 14),
+        (
+            [r[0], r[2], r[3], r[4], r[5], r[7], r[8]]
+            for r in (catalogue_row(i, settings=settings) for i in items())
+        ),
+        landscape=True,
+    )
+    stats = _Stats()
+
+    def printed() -> Iterator[list[Any]]:
+        for item in items():
+            stats.add(item)
+            yield record_v2(item, settings=settings)[0][:10]
+
+    doc.table(
+        texts.SHEET_ITEMS,
+        texts.ITEM_HEADERS[:10],
+        (6, 10, 10, 12, 5, 28, 19, 21, 12, 7),
+        printed(),
+        landscape=True,
+    )
+    rows: list[list[Any]] = []
+    for by, label in texts.STATS_BY.items():
+        rows.append([label, *texts.STATS_HEADERS[1:]])
+        rows += [_Stats.row(k, stats.groups[by][k]) for k in sorted(stats.groups[by])]
+    rows.append(_Stats.row(texts.STATS_TOTALS, stats.total))
+    doc.table(texts.SHEET_STATS, texts.STATS_HEADERS, (30, 10, 12, 10, 14), rows, landscape=False)
+    summary = notes_summary(header, count=header.item_count, sanitised=sanitised)
+    doc.table(
+        texts.SHEET_NOTES_V2,
+        (),
+        (16, 64),
+        zip(
+            texts.NOTES_LABELS_V2,
+            (summary, header.compiler, texts.NOTES_CHECKER, header.compiled_at),
+            strict=True,
+        ),
+        landscape=False,
+    )
+    doc.table(
+        texts.SHEET_SEAL,
+        (),
+        (16, 70),
+        zip(
+            texts.SEAL_LABELS,
+            (
+                header.archival_code,
+                f"{header.first_item} — {header.last_item}",
+                seal.content_sha256,
+                seal.content_sm3,
+                header.prev_archival_code or texts.NOTES_NO_PREV,
+                header.prev_seal or texts.NOTES_NO_PREV,
+                "2",
+                texts.GENERATOR_NOTE.format(generator=header.generator),
+            ),
+            strict=True,
+        ),
+        landscape=False,
+    )
+    doc.save()
+    make_pdfa(raw, path, title=header.title, code=header.archival_code)
+    raw.unlink()
+    return doc.page
+
+
+def make_pdfa(src: Path, dst: Path, *, title: str, code: str) -> None:
+    """Copy `src` to `dst` as PDF/A-2b: XMP metadata (pdfaid part 2, conformance B) and an sRGB output intent."""
+    import pikepdf
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    with pikepdf.open(src) as pdf:
+        profile = pdf.make_stream(icc)
+        profile.N = 3
+        intent = pikepdf.Dictionary(
+            Type=pikepdf.Name.OutputIntent,
+            S=pikepdf.Name.GTS_PDFA1,
+            OutputConditionIdentifier=pikepdf.String("sRGB IEC61966-2.1"),
+            Info=pikepdf.String("sRGB IEC61966-2.1"),
+            DestOutputProfile=profile,
+        )
+        pdf.Root.OutputIntents = pikepdf.Array([intent])
+        with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
+            meta["dc:title"] = title
+            meta["dc:identifier"] = code
+            meta["pdf:Producer"] = PDF_PRODUCER
+            meta["pdfaid:part"] = "2"
+            meta["pdfaid:conformance"] = "B"
+        pdf.save(dst, fix_metadata_version=True, deterministic_id=True)
+        with open(dst, "rb+") as fh:
+            os.fsync(fh.fileno())
