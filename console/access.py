@@ -19,7 +19,6 @@ from core.db import unit_of_work
 from core.settings import Settings
 from exports.service import transfer_dir
 from exports.source import iter_items, record
-from exports.texts import DETAIL_HEADERS
 from lookups import service
 from lookups import texts as t
 from lookups.extract import Extract, extract_workbook, item_extract
@@ -99,11 +98,11 @@ def _refused(outcome: str) -> HTMLResponse:
 def _item(extract: Extract) -> str:
     cells = "".join(
         f"<tr><th>{escape(h)}</th><td>{escape(str(v))}</td></tr>"
-        for h, v in zip(DETAIL_HEADERS, extract.values, strict=False)
+        for h, v in zip(extract.headers, extract.values, strict=False)
     )
     return (
         f"<table>{cells}<tr><th>{t.EXTRACT_LINE}</th><td><code>{escape(extract.line)}</code></td></tr>"
-        f"<tr><th>{DETAIL_HEADERS[-1]}</th><td><code>{extract.sha256}</code></td></tr></table>"
+        f"<tr><th>{extract.headers[-1]}</th><td><code>{extract.sha256}</code></td></tr></table>"
         f"<p class='muted'>{t.EXTRACT_CHECK}</p>"
     )
 

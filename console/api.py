@@ -48,7 +48,7 @@ bearer = HTTPBearer(
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(bearer)])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 VolumeState = Literal["building", "sealed", "received"]
-Outcome = Literal["pass", "fail"]
+Outcome = Literal["pass", "fail", "not_checked"]  # not_checked: a 四性 check that could not run (no ClamAV)
 Decision = Literal["pending", "approved", "rejected"]
 CsrfHeader = Annotated[
     str | None, Header(alias="X-CSRF-Token", description="the session's CSRF token (cookie sessions only)")

@@ -93,14 +93,16 @@ def _worklist_tab(name: str) -> Callable[[TabContext], ColumnElement[bool]]:
     return condition
 
 
-# name → condition: the quick tabs, then the worklist's lines (feedback/worklist.py), which define
-# alerts_unacked and rectify_overdue as the worklist counts them
+# name → condition: the worklist's lines (feedback/worklist.py: the very conditions its counts use), then the
+# quick tabs, whose 预警未受理 and 整改逾期 read the alert words and deadlines directly
 TABS: dict[str, Callable[[TabContext], ColumnElement[bool]]] = {
+    name: _worklist_tab(name) for name in worklist.TABS
+} | {
     "pending": _pending,
     "alerts_unacked": _alerts_unacked,
     "rectify_overdue": _rectify_overdue,
     "today": _today,
-} | {name: _worklist_tab(name) for name in worklist.TABS}
+}
 
 
 @dataclass(frozen=True)
@@ -142,13 +144,20 @@ class InboxFilters:
             site=num("site"),
             meeting=num("meeting"),
             meal=params.get("meal") or None,
-            score=score if score in ("1", "2", "3", "4", "5", "none") else None,
+            score=_score(score),
             status=params.get("status") or None,
             topic=text("topic"),
             q=text("q"),
             tab=tab,
             sort="low" if params.get("sort") == "low" else "new",
         )
+
+
+def _score(value: str | None) -> str | None:
+    """The score filter: 1–5 or `none` (unscored); anything else is refused (InputError)."""
+    if value is None or value == "none":
+        return value
+    return str(inputs.ascii_int(value, name="score", hi=5))
 
 
 def conditions(

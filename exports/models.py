@@ -98,7 +98,7 @@ class FixityEvent(SQLModel, table=True):
     volume_id: int | None = Field(default=None, foreign_key="volume.id", index=True)
     archival_code: str = Field(max_length=80)
     event_type: str = Field(max_length=30)
-    outcome: str = Field(max_length=10)
+    outcome: str = Field(max_length=20)  # pass, fail, not_checked (a 四性 check that could not run)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     agent: str = Field(default="houqin", max_length=100)
     at: datetime = Field(default_factory=utcnow)

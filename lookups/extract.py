@@ -1,4 +1,4 @@
-"""What an item approval gives (issue 11): an extract (摘录) of one sealed item — its 明细 values, its
+"""What an item approval gives (issue 11): an extract (摘录) of one sealed item — its row's values (明细 or 卷内文件, by the volume's line format), its
 canonical line and that line's SHA-256, which is the item's 条目SHA-256 in the sealed workbook — as a
 small workbook marked with the requester's name and the request number. Nothing else of the volume.
 
@@ -18,9 +18,10 @@ from openpyxl.styles import Alignment, Font
 from sqlmodel import Session
 
 from core.settings import Settings
+from exports.lines import DETAIL_HEADERS, RECORDS
+from exports.models import Volume
 from exports.records import item_digest, line, sanitise
-from exports.source import iter_items, record
-from exports.texts import DETAIL_HEADERS
+from exports.source import iter_items
 from lookups import texts
 from lookups.models import LookupRequest
 
@@ -33,14 +34,29 @@ class Extract:
     values: list[Any]
     line: str
     sha256: str
+    line_version: int  # the volume's canonical line format (exports/lines.py): which columns the values are
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        """The column names of the values, the last one the 条目SHA-256."""
+        return tuple(DETAIL_HEADERS[self.line_version])
 
 
 def item_extract(session: Session, *, settings: Settings, volume_id: int, item_code: str) -> Extract | None:
     """The extract of one item of a sealed volume, built exactly as the seal built its line; None if absent."""
+    vol = session.get(Volume, volume_id)
+    version = vol.line_version if vol is not None else 1
+    build = RECORDS[version]
     for item in iter_items(session, volume_id=volume_id):
         if item.item_code == item_code:
-            values, _ = record(item, settings=settings)
-            return Extract(item_code=item_code, values=values, line=line(values), sha256=item_digest(values))
+            values, _ = build(item, settings=settings)
+            return Extract(
+                item_code=item_code,
+                values=values,
+                line=line(values),
+                sha256=item_digest(values),
+                line_version=version,
+            )
     return None
 
 
@@ -69,10 +85,10 @@ def extract_workbook(extract: Extract, *, req: LookupRequest, expires: str, volu
     ws.append([title])
     row(texts.EXTRACT_FROM, volume_title)
     row(texts.EXTRACT_FOR, mark)
-    for header, value in zip(DETAIL_HEADERS, extract.values, strict=False):
+    for header, value in zip(extract.headers, extract.values, strict=False):
         row(header, value)
     row(texts.EXTRACT_LINE, extract.line)
-    row(DETAIL_HEADERS[-1], extract.sha256)
+    row(extract.headers[-1], extract.sha256)
     row(texts.EXTRACT_CHECK_LABEL, texts.EXTRACT_CHECK)
     out = io.BytesIO()
     wb.save(out)

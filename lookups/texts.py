@@ -92,7 +92,7 @@ EXTRACT_LINE = "规范行（canonical line）"
 EXTRACT_CHECK_LABEL = "核验方法"
 EXTRACT_CHECK = (
     "对「规范行」按 UTF-8 编码（不含换行）计算 SHA-256，应与上方「条目SHA-256」一致；"
-    "该摘要也记在封卷电子文件「明细」表本条目行的「条目SHA-256」列中，封卷文件本身由 houqin verify 档号 按封卷记录核验。"
+    "该摘要也记在封卷电子文件中本条目所在行的「条目SHA-256」列中，封卷文件本身由 houqin verify 档号 按封卷记录核验。"
 )
 DOWNLOAD_ITEM = "下载条目摘录（.xlsx，含规范行与 SHA-256）"
 DOWNLOAD_VOLUME = "下载封卷电子文件（.xlsx）"

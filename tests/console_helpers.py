@@ -74,7 +74,9 @@ def last_week(settings: Settings) -> tuple[date, date]:
     return monday, monday + timedelta(days=6)
 
 
-def lowest_lunch(session: Session, start: date, end: date, *, open_only: bool = False) -> int:
+def lowest_lunch(
+    session: Session, start: date, end: date, *, open_only: bool = False, status: str | None = None
+) -> int:
     """The lowest score of last week's canteen lunches (what the inbox's 评分最低 shows first; with
     `open_only`, of those not yet closed: the 待处理 tab)."""
     scores = [
@@ -87,6 +89,7 @@ def lowest_lunch(session: Session, start: date, end: date, *, open_only: bool = 
                 col(Feedback.service_date) <= end,
                 col(Feedback.score).is_not(None),
                 col(Feedback.status) != "closed" if open_only else col(Feedback.id).is_not(None),
+                col(Feedback.status) == status if status else col(Feedback.id).is_not(None),
             )
         ).scalars()
     ]

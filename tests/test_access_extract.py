@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from core.db import unit_of_work
+from exports.lines import CODE_AT, DETAIL_SHEET
 from exports.models import Volume
 from exports.service import transfer_dir
-from exports.texts import DETAIL_HEADERS, SHEET_DETAIL
 from lookups import identity, service
 from lookups import texts as t
 from lookups.models import LookupRequest
@@ -50,18 +50,18 @@ def test_an_item_approval_gives_that_item_alone_checkable_against_the_seal(
     wb = load_workbook(io.BytesIO(download.content))
     ws = wb.worksheets[0]
     fields = {r[0]: r[1] for r in ws.iter_rows(min_row=2, values_only=True)}
-    assert (
-        fields[DETAIL_HEADERS[1]] == item and no in fields[t.EXTRACT_FOR] and "张三" in fields[t.EXTRACT_FOR]
-    )
+    assert fields["条目标识"] == item and no in fields[t.EXTRACT_FOR] and "张三" in fields[t.EXTRACT_FOR]
     assert no in ws.oddHeader.center.text
-    canonical, digest = fields[t.EXTRACT_LINE], fields[DETAIL_HEADERS[-1]]
+    canonical, digest = fields[t.EXTRACT_LINE], fields["条目SHA-256"]
     assert hashlib.sha256(canonical.encode("utf-8")).hexdigest() == digest
     with Session(engine) as s:
         vol = s.execute(select(Volume).where(col(Volume.archival_code) == archive)).scalar_one()
     sealed = load_workbook(
         transfer_dir(settings, archive) / "data" / "电子档案" / f"{archive}.xlsx", read_only=True
     )
-    rows = [r for r in sealed[SHEET_DETAIL].iter_rows(values_only=True) if r and r[1] == item]
+    version = vol.line_version
+    code_col = CODE_AT[version][1]
+    rows = [r for r in sealed[DETAIL_SHEET[version]].iter_rows(values_only=True) if r and r[code_col] == item]
     assert len(rows) == 1 and rows[0][-1] == digest  # the sealed workbook's 条目SHA-256 for that row
     assert vol.item_count == 18 and sum(1 for _ in ws.iter_rows()) < 25  # one item, not the volume
 

@@ -390,7 +390,7 @@ def test_volumes_receive_and_history(
     xlsx = app_client.get(listed[good]["download_url"], headers=h)
     assert (
         xlsx.status_code == 200
-        and load_workbook(io.BytesIO(xlsx.content), read_only=True).sheetnames[0] == "封面"
+        and load_workbook(io.BytesIO(xlsx.content), read_only=True).sheetnames[0] == "案卷封面"
     )
 
     r = app_client.post(f"/api/v1/volumes/{good}/receive", headers=h)

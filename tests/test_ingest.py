@@ -12,7 +12,7 @@ from bot.ingest import Delivery, Ingestor, process_batch
 from bot.xmlmsg import dedupe_key, parse_xml, to_incoming
 from core.models import InboundMessage
 from feedback.models import Feedback
-from handlers import texts
+from handlers import diner, texts
 from handlers.router import Context, Incoming, Outcome
 from handlers.routes import build_router
 
@@ -43,14 +43,15 @@ def test_batch_with_duplicates_stores_each_key_once(engine, settings) -> None:  
 
 def test_failing_handler_is_isolated_and_the_message_kept(engine, settings) -> None:  # type: ignore[no-untyped-def]
     router = build_router()
-    real = router.rules[-3][1]  # the text handler
+    i = next(n for n, (_, h) in enumerate(router.rules) if h is diner.text)  # the text handler
+    real = router.rules[i][1]
 
     def flaky(msg: Incoming, ctx: Context) -> Outcome:
         if "炸" in msg.content:
             raise RuntimeError("handler bug")
         return real(msg, ctx)
 
-    router.rules[-3] = (router.rules[-3][0], flaky)
+    router.rules[i] = (router.rules[i][0], flaky)
     batch = [delivery("5分 好", 11), delivery("炸了", 12), delivery("3分 一般", 13)]
     results = process_batch(engine, batch, router=router, settings=settings)
     assert results[1].reply == texts.FAILED

@@ -154,7 +154,7 @@ def test_return_visit_round_trip(client: TestClient, engine: Engine) -> None:
         )
         login(client, "canteen")
         page = client.get(f"/console/feedback/{fb.id}").text
-        assert "回访：不满意" in page and "整改期限" in page
+        assert '<dt>回访</dt><dd id="loop"><span class="tag alert">不满意' in page and "整改期限" in page
 
         assert client.post(act + "close", headers=head).status_code == 200
         assert len(questions(engine, "o_revisit")) == 2  # asked again after the second closing

@@ -22,6 +22,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # a 四性 check's result may be `not_checked` (11 characters)
+    with op.batch_alter_table("fixity_event") as batch:
+        batch.alter_column(
+            "outcome",
+            existing_type=sqlmodel.sql.sqltypes.AutoString(length=10),
+            type_=sqlmodel.sql.sqltypes.AutoString(length=20),
+            existing_nullable=False,
+        )
     op.add_column("volume", sa.Column("line_version", sa.Integer(), nullable=False, server_default="1"))
     op.add_column("volume", sa.Column("series", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True))
     op.create_index(op.f("ix_volume_series"), "volume", ["series"], unique=False)
@@ -46,6 +54,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("fixity_event") as batch:
+        batch.alter_column(
+            "outcome",
+            existing_type=sqlmodel.sql.sqltypes.AutoString(length=20),
+            type_=sqlmodel.sql.sqltypes.AutoString(length=10),
+            existing_nullable=False,
+        )
     for name in ("pdf_sm3", "pdf_sha256", "names", "compiler_unit"):
         op.drop_column("volume", name)
     op.drop_index(op.f("ix_volume_series"), table_name="volume")
