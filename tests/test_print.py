@@ -85,7 +85,8 @@ def test_a_2000_item_volume_prints(engine, settings, tmp_path: Path, backend: st
     assert counts["控"] >= 2000 * 8, counts["控"]
     assert "卷内备考表" in text and "编制时仍在处理中的反馈100条" in text
     own = _check_pages(base / f"{code}.pdf")
-    assert Counter(own)["控"] >= 2000 * 8 and "第 1 页" in own
+    # page numbers (the extracted text drops the spaces around the number)
+    assert Counter(own)["控"] >= 2000 * 8 and "第1页" in own.replace(" ", "")
     artifacts = Path(__file__).resolve().parent.parent / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     shutil.copyfile(rendered, artifacts / "volume-2000.pdf")
