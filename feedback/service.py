@@ -284,6 +284,18 @@ def get_feedback(session: Session, *, feedback_id: int) -> FeedbackRow | None:
     return None if row is None else _row(row)
 
 
+def _tokens_of(session: Session, feedback: FeedbackRow) -> str:
+    """The search tokens of a feedback as it stands now (comment, place, meal, date)."""
+    return feedback_tokens(
+        session,
+        comment=feedback.comment,
+        service_date=feedback.service_date,
+        meal=feedback.meal,
+        site_id=feedback.site_id,
+        meeting_id=feedback.meeting_id,
+    )
+
+
 def add_to_feedback(
     session: Session,
     *,
@@ -310,14 +322,7 @@ def add_to_feedback(
     if changed:
         now = utcnow()
         if comment:
-            tokens = feedback_tokens(
-                session,
-                comment=feedback.comment,
-                service_date=feedback.service_date,
-                meal=feedback.meal,
-                site_id=feedback.site_id,
-                meeting_id=feedback.meeting_id,
-            )
+            tokens = _tokens_of(session, feedback)
             _UPDATE.run(
                 session,
                 score=feedback.score,
@@ -432,14 +437,7 @@ def amend_feedback(
     if not changed:
         return feedback
     now = utcnow()
-    tokens = feedback_tokens(
-        session,
-        comment=feedback.comment,
-        service_date=feedback.service_date,
-        meal=feedback.meal,
-        site_id=feedback.site_id,
-        meeting_id=feedback.meeting_id,
-    )
+    tokens = _tokens_of(session, feedback)
     _AMEND.run(
         session,
         site_id=feedback.site_id,
