@@ -32,12 +32,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
-from bot.xmlmsg import truncate_utf8
 from core.clock import utcnow
 from core.counters import Blocks
 from core.db import HeldConnection, unit_of_work
 from core.fastsql import KeyLookup, Rows, Sql, driver, flush_deferred
 from core.settings import Settings
+from core.xmlsafe import truncate_utf8
 from handlers import texts
 from handlers.batch import prepare as prepare_batch
 from handlers.router import Context, Incoming, Router

@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from bot.wxcrypto import Cipher, signature
-from bot.xmlmsg import cdata, parse_xml
 from core.settings import Settings
+from core.xmlsafe import cdata, parse_xml
 from feedback.models import Meeting, Site
 
 router = APIRouter(prefix="/simulator", tags=["simulator"])

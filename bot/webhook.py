@@ -28,11 +28,12 @@ from starlette.concurrency import run_in_threadpool
 from bot.ingest import Delivery, Ingestor, database_unavailable
 from bot.spool import SPOOL_AFTER_S, SPOOLED_REPLY, encode
 from bot.wxcrypto import Cipher, DecryptError, SignatureError, check_timestamp, signature, verify
-from bot.xmlmsg import BadXml, dedupe_key, encrypted_envelope, parse_xml, text_reply_xml, to_incoming
+from bot.xmlmsg import dedupe_key, encrypted_envelope, text_reply_xml, to_incoming
 from core import metrics
 from core.db import unit_of_work
 from core.logs import access_log
 from core.settings import Settings
+from core.xmlsafe import BadXml, parse_xml
 from lookups.identity import ensure_wecom_person
 
 log = logging.getLogger("houqin.webhook")

@@ -1,10 +1,11 @@
-"""Inbound XML, hardened: no DTDs or entities (defusedxml), bounded depth; reply XML with CDATA kept intact."""
+"""WeChat XML: parsed messages to `Incoming`, dedupe keys, passive replies and the safe-mode envelope.
+
+The hardened parser itself lives in `core.xmlsafe` (shared with the console)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
-from xml.parsers import expat
 
 from wechatpy.enterprise.events import EVENT_TYPES as WECOM_EVENT_TYPES
 from wechatpy.enterprise.messages import MESSAGE_TYPES as WECOM_MESSAGE_TYPES
@@ -12,76 +13,8 @@ from wechatpy.events import EVENT_TYPES
 from wechatpy.messages import MESSAGE_TYPES, UnknownMessage
 
 from core.clock import from_epoch
+from core.xmlsafe import cdata
 from handlers.router import Incoming
-
-MAX_DEPTH = 6
-
-
-class BadXml(Exception):
-    """The body is not a WeChat XML message (malformed, DTD or entities, too deep, wrong root)."""
-
-
-def _forbidden(what: str) -> Any:
-    def refuse(*_args: Any) -> None:
-        raise BadXml(f"forbidden XML construct: {what}")
-
-    return refuse
-
-
-_FORBID_DTD = _forbidden("DTD")
-_FORBID_ENTITY = _forbidden("entity declaration")
-_FORBID_EXTERNAL = _forbidden("external reference")
-
-
-def parse_xml(body: bytes | str) -> dict[str, Any]:
-    """Parse a WeChat XML document into a dict, refusing DTDs, entities and external references.
-
-    The hardening is defusedxml's (the same expat handlers, raising on a DOCTYPE, an entity declaration
-    or an external reference), installed on a bare expat parser that builds the dict directly: defusedxml's
-    own ElementTree parser runs in Python per element and was a fifth of the webhook's CPU. The test suite
-    checks that this refuses whatever defusedxml refuses.
-    """
-    parser = expat.ParserCreate()
-    parser.StartDoctypeDeclHandler = _FORBID_DTD
-    parser.EntityDeclHandler = _FORBID_ENTITY
-    parser.UnparsedEntityDeclHandler = _FORBID_ENTITY
-    parser.ExternalEntityRefHandler = _FORBID_EXTERNAL
-    parser.buffer_text = True
-    stack: list[tuple[str, dict[str, Any], list[str]]] = []
-    result: list[tuple[str, Any]] = []
-
-    def start(tag: str, _attrs: Any) -> None:
-        if len(stack) >= MAX_DEPTH:
-            raise BadXml("XML nested too deeply")
-        if result:
-            raise BadXml("more than one root element")
-        stack.append((tag, {}, []))
-
-    def end(_tag: str) -> None:
-        tag, children, text = stack.pop()
-        value: Any = children if children else "".join(text)
-        if stack:
-            stack[-1][1][tag] = value
-        else:
-            result.append((tag, value))
-
-    def data(chunk: str) -> None:
-        if stack:
-            stack[-1][2].append(chunk)
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = data
-    try:
-        parser.Parse(body, True)
-    except expat.ExpatError as exc:
-        raise BadXml(f"malformed XML: {expat.ErrorString(exc.code)}") from None
-    if not result or result[0][0] != "xml":
-        raise BadXml("root element is not <xml>")
-    data_ = result[0][1]
-    if not isinstance(data_, dict):
-        raise BadXml("empty <xml>")
-    return data_
 
 
 def wechatpy_message(data: dict[str, Any], *, wecom: bool = False) -> Any:
@@ -151,11 +84,6 @@ def dedupe_key(data: dict[str, Any], *, app: str) -> str:
     return f"{app}:e:{sender}:{data.get('CreateTime', '')}:{event}:{key}{agent}"
 
 
-def cdata(value: str) -> str:
-    """Wrap text in CDATA, splitting any `]]>` so user text cannot close the section early."""
-    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
-
-
 def text_reply_xml(*, to_user: str, from_user: str, content: str, now: int | None = None) -> str:
     """A passive text reply."""
     return (
@@ -171,12 +99,3 @@ def encrypted_envelope(*, encrypt: str, signature: str, timestamp: str, nonce: s
         f"<xml><Encrypt>{cdata(encrypt)}</Encrypt><MsgSignature>{cdata(signature)}</MsgSignature>"
         f"<TimeStamp>{timestamp}</TimeStamp><Nonce>{cdata(nonce)}</Nonce></xml>"
     )
-
-
-def truncate_utf8(text: str, max_bytes: int) -> str:
-    """Cut `text` so its UTF-8 form fits `max_bytes`, ending with … when cut."""
-    raw = text.encode("utf-8")
-    if len(raw) <= max_bytes:
-        return text
-    cut = raw[: max_bytes - 3].decode("utf-8", errors="ignore")
-    return cut + "…"

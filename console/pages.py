@@ -94,7 +94,7 @@ MESSAGE_KINDS = {"text": "文字", "image": "照片", "voice": "语音", "event"
 
 def message_text(raw_xml: str) -> str:
     """What the diner sent, from the stored message (text, or a voice note's recognised words)."""
-    from bot.xmlmsg import BadXml, parse_xml
+    from core.xmlsafe import BadXml, parse_xml
 
     try:
         data = parse_xml(raw_xml)

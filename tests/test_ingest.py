@@ -9,8 +9,9 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bot.ingest import Delivery, Ingestor, process_batch
-from bot.xmlmsg import dedupe_key, parse_xml, to_incoming
+from bot.xmlmsg import dedupe_key, to_incoming
 from core.models import InboundMessage
+from core.xmlsafe import parse_xml
 from feedback.models import Feedback
 from handlers import diner, texts
 from handlers.router import Context, Incoming, Outcome

@@ -18,9 +18,10 @@ from sqlalchemy import Engine, event, func, select
 from bot import spool as spool_mod
 from bot.ingest import Delivery, Result, process_batch
 from bot.spool import Replayer, Spool, decode, encode, replay_dead, status
-from bot.xmlmsg import dedupe_key, parse_xml, to_incoming
+from bot.xmlmsg import dedupe_key, to_incoming
 from core.db import read_unit
 from core.models import InboundMessage
+from core.xmlsafe import parse_xml
 from handlers.routes import build_router
 from server.app import create_app
 from tests.conftest import PG_ADMIN

@@ -10,7 +10,8 @@ from defusedxml.ElementTree import fromstring as defused_fromstring
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.xmlmsg import BadXml, dedupe_key, parse_xml, text_reply_xml, to_incoming, truncate_utf8
+from bot.xmlmsg import dedupe_key, text_reply_xml, to_incoming
+from core.xmlsafe import BadXml, parse_xml, truncate_utf8
 
 HOSTILE = [
     '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><A>&x;</A></xml>',
