@@ -419,6 +419,7 @@ def amend_feedback(
     site_id: int | None = None,
     meal: str | None = None,
     score: int | None = None,
+    settings: Settings | None = None,
 ) -> FeedbackRow:
     """Set a feedback's place, meal or score as its diner says (the given ones; one diner_added event)."""
     if feedback.volume_id is not None:
@@ -434,6 +435,9 @@ def amend_feedback(
     if score is not None and score != feedback.score:
         changed.append(f"score={score} (was {feedback.score})")
         feedback.score = score
+        sla.rescore(
+            session, feedback_id=feedback.id, score=score, comment=feedback.comment, settings=settings
+        )
     if not changed:
         return feedback
     now = utcnow()

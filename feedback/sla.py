@@ -14,9 +14,12 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+from sqlalchemy import select, update
+from sqlmodel import Session, col
 
-from core.settings import SlaRule, SlaRules
+from core.settings import Settings, SlaRule, SlaRules
 from feedback.alerts import FOOD_SAFETY_WORDS
+from feedback.models import Feedback
 
 
 @dataclass(frozen=True)
@@ -107,3 +110,23 @@ def deadlines(
     if rule.rectify_days is not None:
         rectify = add_working_days(received_at, rule.rectify_days, rules=rules, tz=tz)
     return Deadlines(ack, rectify)
+
+
+def rescore(
+    session: Session, *, feedback_id: int, score: int | None, comment: str, settings: Settings | None
+) -> Deadlines | None:
+    """Give a feedback whose score was replaced the deadlines it would have had, had it been received with
+    that score (its words and its time of receipt unchanged): 4分 → 1分 gets the complaint deadlines, 1分 →
+    5分 loses them. Nothing without settings (as when creating a feedback without them)."""
+    if settings is None:
+        return None
+    received_at = session.execute(
+        select(Feedback.created_at).where(col(Feedback.id) == feedback_id)
+    ).scalar_one()
+    due = deadlines(settings.sla, score=score, comment=comment, received_at=received_at, tz=settings.tz)
+    session.execute(
+        update(Feedback)
+        .where(col(Feedback.id) == feedback_id)
+        .values(ack_due_at=due.ack_due_at, rectify_due_at=due.rectify_due_at)
+    )
+    return due

@@ -178,7 +178,7 @@ def _answer_replace(ctx: Context, msg: Incoming, window: DialogRow, text: str) -
         return Outcome(
             texts.REPLACE_KEPT.format(old=fb.score, what=what_of(ctx, fb), ref=fb.reference), fb.id
         )
-    service.amend_feedback(ctx.session, feedback=fb, actor=msg.sender, score=new)
+    service.amend_feedback(ctx.session, feedback=fb, actor=msg.sender, score=new, settings=ctx.settings)
     alerted = alert(ctx, fb, score=new, comment=fb.comment)
     return Outcome(situation_reply(ctx, fb, alerted=alerted), fb.id)
 
