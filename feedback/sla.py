@@ -121,7 +121,7 @@ def rescore(
     if settings is None:
         return None
     received_at = session.execute(
-        select(Feedback.created_at).where(col(Feedback.id) == feedback_id)
+        select(col(Feedback.created_at)).where(col(Feedback.id) == feedback_id)
     ).scalar_one()
     due = deadlines(settings.sla, score=score, comment=comment, received_at=received_at, tz=settings.tz)
     session.execute(
