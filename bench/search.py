@@ -1,4 +1,4 @@
-"""查档 search benchmark: p50/p95 latency of feedback.search over N archived feedback, on SQLite and on
+"""查档 search benchmark: p50/p95 latency of search.service.search over N archived feedback, on SQLite and on
 PostgreSQL, beside a baseline measured in the same run: the same queries with every term as a
 `LIKE '%term%'` scan (of the comment, site name and meeting title) instead of the index.
 
@@ -7,7 +7,7 @@ from a vocabulary, six canteens and a few hundred meetings, bound to volumes of 
 (sealed or received; the newest month's still building). Inserted in bulk (executemany on SQLite, COPY
 on PostgreSQL), not timed. Each of ~50 queries (1–3 terms, some with date / meal / site filters) runs
 once to warm up, then `--repeat` times; the baseline runs once per query. Every query's first page must
-equal its baseline's, and its total too up to the cap (feedback.search.TOTAL_CAP; beyond it the baseline
+equal its baseline's, and its total too up to the cap (search.service.TOTAL_CAP; beyond it the baseline
 must find more): the benchmark is also a check at scale.
 
     python -m bench.search [--sizes 100000 1000000] [--repeat 5] [--backends sqlite postgresql]
@@ -109,7 +109,7 @@ class Data:
 
 def _generate(n: int) -> Data:
     """n archived feedback plus 3% in the newest month, still in a building volume or not bound yet."""
-    from feedback.search import search_tokens
+    from feedback.tokens import search_tokens
 
     rng = random.Random(SEED)
     meetings = []
@@ -277,9 +277,9 @@ def _baseline(session: Any, query: str, limit: int = 5) -> tuple[int, list[int]]
     the filters on their columns."""
     from sqlalchemy import text
 
-    from feedback import search as fs
+    from search.service import parse_for
 
-    q = fs._parse_for(session, query)
+    q = parse_for(session, query)
     pg = session.get_bind().dialect.name == "postgresql"
     if pg:
         session.execute(text("SET LOCAL jit = off"))
@@ -345,7 +345,7 @@ def _measure(backend: str, url: str, n: int, load_s: float, repeat: int) -> Run:
     from sqlmodel import Session
 
     from core.db import make_engine
-    from feedback.search import search, search_volumes
+    from search.service import search, search_volumes
 
     engine = make_engine(url)
     search_ms: list[float] = []
