@@ -74,6 +74,14 @@ REGISTER_REQUEST_DELETED = "查阅申请 {no} 在登记簿中有记录，但申�
 REGISTER_REQUEST_UNLOGGED = "查阅申请 {no} 没有登记簿记录（request {no} not in the register）"
 REGISTER_REQUEST_EDITED = "查阅申请 {no} 与登记簿不一致：{fields}（request {no} edited）"
 
+# --- the roster (职工名册) import: errors name the sheet row, in Chinese and English for the CLI
+ROSTER_UNREADABLE = "无法读取职工名册 {file}：{error} / cannot read the roster"
+ROSTER_MISSING = "第 1 行缺少列：{zh} / row 1 lacks columns {en}"
+ROSTER_EMPTY = "第 {row} 行：工号和姓名不能为空 / row {row}: staff number and name are required"
+ROSTER_DUPLICATE = "第 {row} 行：工号 {staff_no} 重复 / row {row}: duplicate staff number"
+ROSTER_UNKNOWN_ROLE = "第 {row} 行：未知角色「{role}」（可用：档案员）/ row {row}: unknown role {role_repr}"
+WECOM_DEPARTMENT = "部门{id}"  # a WeCom user whose department WeCom names only by its number
+
 # --- binding that proves who you are (issue 11) --------------------------------------------------------
 NOT_STAFF = (
     "查档、查阅仅限本单位职工。请向档案室或系统管理员领取绑定验证码，然后发送「绑定 工号 姓名 验证码」，"
