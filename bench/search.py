@@ -1,4 +1,4 @@
-"""查档 search benchmark: p50/p95 latency of feedback.search over N archived feedback, on SQLite and on
+"""查档 search benchmark: p50/p95 latency of search.service.search over N archived feedback, on SQLite and on
 PostgreSQL, beside a baseline measured in the same run: the same queries with every term as a
 `LIKE '%term%'` scan (of the comment, site name and meeting title) instead of the index.
 
@@ -7,7 +7,7 @@ from a vocabulary, six canteens and a few hundred meetings, bound to volumes of 
 (sealed or received; the newest month's still building). Inserted in bulk (executemany on SQLite, COPY
 on PostgreSQL), not timed. Each of ~50 queries (1–3 terms, some with date / meal / site filters) runs
 once to warm up, then `--repeat` times; the baseline runs once per query. Every query's first page must
-equal its baseline's, and its total too up to the cap (feedback.search.TOTAL_CAP; beyond it the baseline
+equal its baseline's, and its total too up to the cap (search.service.TOTAL_CAP; beyond it the baseline
 must find more): the benchmark is also a check at scale.
 
     python -m bench.search [--sizes 100000 1000000] [--repeat 5] [--backends sqlite postgresql]
@@ -99,29 +99,44 @@ def _comment(rng: random.Random, meeting: bool) -> str:
     return out + rng.choice(("", "。", "！"))
 
 
+Row = dict[str, Any]
+
+
 @dataclass
 class Data:
-    feedback: list[tuple[Any, ...]]
-    volumes: list[tuple[Any, ...]]
-    items: list[tuple[Any, ...]]
-    meetings: list[tuple[Any, ...]]
+    """The rows to load, each a dict keyed by column name."""
+
+    sites: list[Row]
+    meetings: list[Row]
+    volumes: list[Row]
+    items: list[Row]
+    feedback: list[Row]
+
+
+LOADED = datetime(2025, 1, 1, tzinfo=UTC)  # created_at of the sites', meetings' and volumes' rows
 
 
 def _generate(n: int) -> Data:
     """n archived feedback plus 3% in the newest month, still in a building volume or not bound yet."""
-    from feedback.search import search_tokens
+    from feedback.tokens import search_tokens
 
     rng = random.Random(SEED)
-    meetings = []
+    sites = [
+        {"id": i, "code": c, "name": name, "kind": "canteen", "active": True}
+        for i, (c, name) in enumerate(SITES, 1)
+    ]
+    meetings: list[Row] = []
     for i in range(1, 301):
         y, m = MONTHS[(i - 1) % 24]
         held = date(y, m, 1 + i % 27)
+        title = f"{rng.choice(('年度', '季度', '专题', '工作'))}会议{i}号"
         meetings.append(
-            (i, f"HY{y}{i:04d}", f"{rng.choice(('年度', '季度', '专题', '工作'))}会议{i}号", held, held)
-        )
+            {"id": i, "code": f"HY{y}{i:04d}", "title": title, "starts_on": held, "ends_on": held,
+             "venue": "", "organiser": "", "created_at": LOADED}
+        )  # fmt: skip
     total = n + n * 3 // 100
     per_month = total // 24
-    feedback: list[tuple[Any, ...]] = []
+    feedback: list[Row] = []
     by_volume: dict[tuple[int, int, str], list[int]] = {}
     seq_of_day: dict[date, int] = {}
     meals = ("breakfast", "lunch", "dinner")
@@ -137,28 +152,36 @@ def _generate(n: int) -> Data:
         mtg = rng.randint(1, len(meetings)) if meeting else None
         comment = _comment(rng, meeting)
         meal = None if meeting else rng.choice(meals)
-        names = (SITES[site - 1][1] if site else "", meetings[mtg - 1][2] if mtg else "")
+        names = (SITES[site - 1][1] if site else "", meetings[mtg - 1]["title"] if mtg else "")
         at = datetime(day.year, day.month, day.day, 4, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 40000))
         feedback.append(
-            (
-                i,
-                f"FK{day:%Y%m%d}-{seq_of_day[day]:04d}",
-                "meeting" if meeting else "canteen",
-                f"o_{rng.randint(1, 5000)}",
-                site,
-                mtg,
-                meal,
-                day,
-                rng.choice((1, 2, 3, 4, 4, 5, 5, 5)),
-                comment,
-                search_tokens(comment, *names, service_date=day, meal=meal, site_id=site, meeting_id=mtg),
-                at,
-            )
+            {
+                "id": i,
+                "reference": f"FK{day:%Y%m%d}-{seq_of_day[day]:04d}",
+                "channel": "meeting" if meeting else "canteen",
+                "sender": f"o_{rng.randint(1, 5000)}",
+                "site_id": site,
+                "meeting_id": mtg,
+                "meal": meal,
+                "service_date": day,
+                "score": rng.choice((1, 2, 3, 4, 4, 5, 5, 5)),
+                "comment": comment,
+                "search_tokens": search_tokens(
+                    comment, *names, service_date=day, meal=meal, site_id=site, meeting_id=mtg
+                ),
+                "created_at": at,
+                "updated_at": at,
+                "source": "bench",
+                "table_no": None,
+                "topics": "",
+                "status": "closed",
+                "misuse": False,
+                "volume_id": None,
+            }
         )
         by_volume.setdefault((y, m, "meeting" if meeting else "canteen"), []).append(i)
-    volumes: list[tuple[Any, ...]] = []
-    items: list[tuple[Any, ...]] = []
-    bound: dict[int, int] = {}
+    volumes: list[Row] = []
+    items: list[Row] = []
     item_id = 0
     for (y, m, channel), ids in sorted(by_volume.items()):
         newest = (y, m) == MONTHS[-1]
@@ -170,23 +193,61 @@ def _generate(n: int) -> Data:
             vid = len(volumes) + 1
             code = f"J001-WS·{y}-D10-{problem}-{vid:04d}"
             title = f"示例市机关事务管理局{y}年{m}月{'机关食堂就餐反馈' if channel == 'canteen' else '会务接待服务反馈'}"
-            status = "building" if newest else ("received" if vid % 3 else "sealed")
             volumes.append(
-                (vid, code, f"J001-WS·{y}-D10-{problem}", vid, f"{y}-{m:02d}", channel, problem, part,
-                 title + (f"（第{part}卷）" if len(ids) > VOLUME_ITEMS else ""), len(chunk), status)
+                {"id": vid, "archival_code": code, "scope": f"J001-WS·{y}-D10-{problem}", "volume_no": vid,
+                 "period": f"{y}-{m:02d}", "channel": channel, "retention": "D10", "problem_code": problem,
+                 "part": part, "title": title + (f"（第{part}卷）" if len(ids) > VOLUME_ITEMS else ""),
+                 "item_count": len(chunk), "date_from": date(2025, 1, 1), "date_to": date(2025, 1, 31),
+                 "status": "building" if newest else ("received" if vid % 3 else "sealed"),
+                 "file_name": "x.xlsx", "open_items": "", "notes": "[]", "compiler": "bench", "generator": "bench",
+                 "created_at": LOADED, "classification": ""}
             )  # fmt: skip
             for s, fid in enumerate(chunk, 1):
                 item_id += 1
-                items.append((item_id, vid, s, f"{code}/{s:04d}", fid))
-                bound[fid] = vid
-    feedback = [(*row, bound.get(row[0])) for row in feedback]
-    return Data(feedback=feedback, volumes=volumes, items=items, meetings=meetings)
+                items.append(
+                    {
+                        "id": item_id,
+                        "volume_id": vid,
+                        "seq": s,
+                        "item_code": f"{code}/{s:04d}",
+                        "feedback_id": fid,
+                    }
+                )
+                feedback[fid - 1]["volume_id"] = vid
+    return Data(sites=sites, meetings=meetings, volumes=volumes, items=items, feedback=feedback)
 
 
-_FEEDBACK_COLS = (
-    "id, reference, channel, sender, site_id, meeting_id, meal, service_date, score, comment, search_tokens, "
-    "created_at, volume_id"
-)
+def _tables(data: Data) -> list[tuple[str, list[str], list[Row]]]:
+    """Each table to fill, in the order of its foreign keys: its name, the columns the rows give (in the
+    table's order, every one a column of the SQLModel table), and the rows."""
+    from sqlalchemy import Table
+
+    from exports.models import Volume, VolumeItem
+    from feedback.models import Feedback, Meeting, Site
+
+    out = []
+    for model, rows in (
+        (Site, data.sites),
+        (Meeting, data.meetings),
+        (Volume, data.volumes),
+        (Feedback, data.feedback),
+        (VolumeItem, data.items),
+    ):
+        table: Table = model.__table__  # type: ignore[union-attr]
+        name = table.name
+        unknown = set(rows[0]) - set(table.c.keys())
+        assert not unknown, (name, unknown)
+        out.append((name, [c.name for c in table.columns if c.name in rows[0]], rows))
+    return out
+
+
+def _sqlite_value(v: Any) -> Any:
+    """A value as SQLAlchemy stores it on SQLite (UTC timestamps without the offset)."""
+    if isinstance(v, datetime):
+        return v.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
 
 
 def _load_sqlite(path: Path, data: Data) -> None:
@@ -194,42 +255,17 @@ def _load_sqlite(path: Path, data: Data) -> None:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=OFF")
     db.execute("BEGIN")
-    db.executemany("INSERT INTO site (id, code, name, kind, active) VALUES (?, ?, ?, 'canteen', 1)",
-                   [(i, c, n) for i, (c, n) in enumerate(SITES, 1)])  # fmt: skip
-    db.executemany(
-        "INSERT INTO meeting (id, code, title, starts_on, ends_on, venue, organiser, created_at) "
-        "VALUES (?, ?, ?, ?, ?, '', '', '2025-01-01 00:00:00.000000')",
-        [(i, c, t, s.isoformat(), e.isoformat()) for i, c, t, s, e in data.meetings],
-    )
-    db.executemany(
-        "INSERT INTO volume (id, archival_code, scope, volume_no, period, channel, retention, problem_code, part, "
-        "title, item_count, date_from, date_to, status, file_name, open_items, notes, compiler, generator, "
-        "created_at, classification) VALUES (?, ?, ?, ?, ?, ?, 'D10', ?, ?, ?, ?, '2025-01-01', '2025-01-31', ?, "
-        "'x.xlsx', '', '[]', 'bench', 'bench', '2025-01-01 00:00:00.000000', '')",
-        data.volumes,
-    )
-    for start in range(0, len(data.feedback), 50_000):
-        db.executemany(
-            f"INSERT INTO feedback ({_FEEDBACK_COLS}, source, table_no, topics, status, misuse, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'bench', NULL, '', 'closed', 0, ?)",
-            [
-                (*r[:7], r[7].isoformat(), r[8], r[9], r[10], _ts(r[11]), r[12], _ts(r[11]))
-                for r in data.feedback[start : start + 50_000]
-            ],
-        )
-    db.executemany(
-        "INSERT INTO volume_item (id, volume_id, seq, item_code, feedback_id) VALUES (?, ?, ?, ?, ?)",
-        data.items,
-    )
+    for table, cols, rows in _tables(data):
+        stmt = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+        for start in range(0, len(rows), 50_000):
+            db.executemany(
+                stmt, [{c: _sqlite_value(r[c]) for c in cols} for r in rows[start : start + 50_000]]
+            )
     db.execute("COMMIT")
     db.execute("ANALYZE")
     db.execute("INSERT INTO feedback_fts(feedback_fts) VALUES ('optimize')")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
-
-
-def _ts(at: datetime) -> str:
-    return at.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _load_pg(url: str, data: Data) -> None:
@@ -241,30 +277,12 @@ def _load_pg(url: str, data: Data) -> None:
         conn.execute("DROP INDEX ix_feedback_search_vector")
         with conn.transaction():
             cur = conn.cursor()
-            cur.executemany("INSERT INTO site (id, code, name, kind, active) VALUES (%s, %s, %s, 'canteen', true)",
-                            [(i, c, n) for i, (c, n) in enumerate(SITES, 1)])  # fmt: skip
-            cur.executemany(
-                "INSERT INTO meeting (id, code, title, starts_on, ends_on, venue, organiser, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, '', '', now())",
-                data.meetings,
-            )
-            with cur.copy(
-                "COPY volume (id, archival_code, scope, volume_no, period, channel, retention, problem_code, part, "
-                "title, item_count, date_from, date_to, status, file_name, open_items, notes, compiler, generator, "
-                "created_at, classification) FROM STDIN"
-            ) as copy:
-                for v in data.volumes:
-                    copy.write_row((*v[:6], "D10", *v[6:10], date(2025, 1, 1), date(2025, 1, 31), v[10], "x.xlsx",
-                                    "", "[]", "bench", "bench", datetime(2025, 1, 1, tzinfo=UTC), ""))  # fmt: skip
-            with cur.copy(
-                f"COPY feedback ({_FEEDBACK_COLS}, source, topics, status, misuse, updated_at) FROM STDIN"
-            ) as copy:
-                for r in data.feedback:
-                    copy.write_row((*r, "bench", "", "closed", False, r[11]))
-            with cur.copy("COPY volume_item (id, volume_id, seq, item_code, feedback_id) FROM STDIN") as copy:
-                for it in data.items:
-                    copy.write_row(it)
-            for table in ("site", "meeting", "volume", "feedback", "volume_item"):
+            tables = _tables(data)
+            for table, cols, rows in tables:
+                with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+                    for r in rows:
+                        copy.write_row([r[c] for c in cols])
+            for table, _cols, _rows in tables:
                 cur.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
                 )
@@ -277,9 +295,9 @@ def _baseline(session: Any, query: str, limit: int = 5) -> tuple[int, list[int]]
     the filters on their columns."""
     from sqlalchemy import text
 
-    from feedback import search as fs
+    from search.service import parse_for
 
-    q = fs._parse_for(session, query)
+    q = parse_for(session, query)
     pg = session.get_bind().dialect.name == "postgresql"
     if pg:
         session.execute(text("SET LOCAL jit = off"))
@@ -317,13 +335,12 @@ def _baseline(session: Any, query: str, limit: int = 5) -> tuple[int, list[int]]
     where = " AND ".join(conds)
     base = "FROM feedback f LEFT JOIN site s ON s.id = f.site_id LEFT JOIN meeting m ON m.id = f.meeting_id"
     total = int(session.execute(text(f"SELECT count(*) {base} WHERE {where}"), params).scalar_one())
-    ids = [
-        r[0]
-        for r in session.execute(
+    ids = list(
+        session.execute(
             text(f"SELECT f.id {base} WHERE {where} ORDER BY f.service_date DESC, f.reference LIMIT {limit}"),
             params,
-        )
-    ]
+        ).scalars()
+    )
     return total, ids
 
 
@@ -345,7 +362,7 @@ def _measure(backend: str, url: str, n: int, load_s: float, repeat: int) -> Run:
     from sqlmodel import Session
 
     from core.db import make_engine
-    from feedback.search import search, search_volumes
+    from search.service import search, search_volumes
 
     engine = make_engine(url)
     search_ms: list[float] = []

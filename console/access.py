@@ -19,7 +19,7 @@ from core.db import unit_of_work
 from core.settings import Settings
 from exports.service import transfer_dir
 from exports.source import iter_items, record
-from lookups import service
+from lookups import links
 from lookups import texts as t
 from lookups.extract import Extract, extract_workbook, item_extract
 from lookups.models import LookupRequest
@@ -61,7 +61,7 @@ def open_access(token: str, request: Request) -> Response:
     """The volume's catalogue, or the one requested item with its canonical line and digest."""
     settings: Settings = request.app.state.settings
     with unit_of_work(request.app.state.engine) as session:
-        result = service.open_link(session, token=token, settings=settings, client=_client(request))
+        result = links.open_link(session, token=token, settings=settings, client=_client(request))
         if result.outcome != "served" or result.request is None or result.volume is None:
             return _refused(result.outcome)
         req, vol = result.request, result.volume
@@ -125,7 +125,7 @@ def download(token: str, request: Request) -> Response:
     the sealed .xlsx unchanged (so its digest still checks), named with the request number and requester."""
     settings: Settings = request.app.state.settings
     with unit_of_work(request.app.state.engine) as session:
-        result = service.open_link(session, token=token, settings=settings, client=_client(request))
+        result = links.open_link(session, token=token, settings=settings, client=_client(request))
         if result.outcome != "served" or result.volume is None or result.request is None:
             return _refused(result.outcome)
         req, vol = result.request, result.volume

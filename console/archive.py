@@ -23,7 +23,7 @@ from core.settings import Settings
 from exports import fixity
 from exports.models import FixityEvent, Volume, VolumeStatus
 from feedback.models import Person
-from lookups import identity, service
+from lookups import identity, register, service
 from lookups import texts as lt
 from lookups.models import LookupRequest
 
@@ -171,7 +171,7 @@ def register_rows(db: Session, year: int) -> list[LookupRequest]:
 def export_file(db: Session, settings: Settings, year: int) -> Path:
     """Write the year's register workbook (an `export` register entry is appended); the caller commits."""
     path = settings.data_dir / "registers" / f"查阅登记簿-{year}.xlsx"
-    service.export_register(db, year=year, settings=settings, path=path)
+    register.export_register(db, year=year, settings=settings, path=path)
     return path
 
 

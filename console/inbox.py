@@ -188,7 +188,7 @@ def conditions(
     if f.tab:
         where.append(TABS[f.tab](ctx))
     if f.q:
-        from feedback.search import search
+        from search.service import search
 
         hits = search(db, query=f.q, archived_only=False, limit=5000, offset=0).hits
         where.append(col(Feedback.id).in_([h.feedback_id for h in hits] or [-1]))

@@ -17,8 +17,8 @@ from sqlmodel import Session
 from core.settings import Settings
 from feedback import demo, sla
 from feedback.models import Channel, Feedback, FeedbackEvent, Meal, Status
-from feedback.search import search_tokens
 from feedback.service import topics_of
+from feedback.tokens import search_tokens
 
 CHUNK = 5000
 _FB = Feedback.__table__  # type: ignore[attr-defined]

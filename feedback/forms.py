@@ -36,8 +36,8 @@ from feedback.models import (
     Site,
 )
 from feedback.photos import MAX_PHOTOS
-from feedback.search import feedback_tokens
 from feedback.service import create_feedback, topics_of
+from feedback.tokens import feedback_tokens
 
 MISUSE_WINDOW = timedelta(hours=24)
 

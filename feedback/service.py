@@ -23,7 +23,7 @@ from core.fastsql import KeyLookup, Rows, Sql, defer, driver, memo, parse_date
 from core.settings import Settings
 from feedback import sla
 from feedback.models import Channel, Meeting, Site, Status
-from feedback.search import feedback_tokens
+from feedback.tokens import feedback_tokens
 from feedback.vocabulary import TOPIC_WORDS
 
 MAX_COMMENT_CHARS = 8000

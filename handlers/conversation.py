@@ -14,9 +14,9 @@ from feedback import service
 from feedback.alerts import alert_on_duty, alert_reason
 from feedback.grammar import infer_meal, normalize
 from feedback.models import Channel, Meal, Site
-from feedback.search import place_names
 from feedback.service import FeedbackRow
 from feedback.situations import Chatter, Situation, names_symptoms, situation, yes_no
+from feedback.tokens import place_names
 from feedback.vocabulary import MEAL_LABELS
 from handlers import dialogs, texts
 from handlers.dialogs import DialogRow

@@ -6,9 +6,9 @@ from core.clock import to_local
 from feedback import service
 from feedback.grammar import Parsed, infer_meal, parse_scene, parse_text
 from feedback.models import Channel, Meal, Meeting, Site
-from feedback.search import place_names
 from feedback.service import FeedbackRow
 from feedback.situations import Chatter, Situation, chatter, situation
+from feedback.tokens import place_names
 from feedback.vocabulary import MEAL_LABELS
 from handlers import conversation, dialogs, staff, texts
 from handlers.dialogs import DialogRow

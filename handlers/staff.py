@@ -96,8 +96,8 @@ def bind(msg: Incoming, ctx: Context, args: tuple[str, ...]) -> Outcome:
 
 def search(msg: Incoming, ctx: Context, person: Person, query: str, *, offset: int) -> Outcome:
     """查档: at most five archived hits with their 档号, and the total; 更多 pages on."""
-    from feedback.search import search as run_search
-    from feedback.search import search_volumes
+    from search.service import search as run_search
+    from search.service import search_volumes
 
     query = query.strip()
     if not query:
@@ -152,7 +152,7 @@ def more(msg: Incoming, ctx: Context) -> Outcome:
 
 def hit_code(msg: Incoming, ctx: Context, n: int) -> str | None:
     """The 档号 of hit `n` (counted from 1, across pages) of the sender's last 查档, or None."""
-    from feedback.search import search as run_search
+    from search.service import search as run_search
 
     cursor = ctx.session.execute(
         select(LookupCursor).where(col(LookupCursor.sender) == msg.sender)

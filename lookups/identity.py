@@ -49,9 +49,7 @@ def _roles(value: str, *, row: int) -> str:
     for part in value.replace("，", ",").split(","):
         part = part.strip()
         if part not in ROLES:
-            raise RosterError(
-                f"第 {row} 行：未知角色「{part}」（可用：档案员）/ row {row}: unknown role {part!r}"
-            )
+            raise RosterError(texts.ROSTER_UNKNOWN_ROLE.format(row=row, role=part, role_repr=repr(part)))
         if ROLES[part]:
             out.append(ROLES[part])
     return ",".join(["staff", *out])
@@ -62,17 +60,13 @@ def import_roster(session: Session, *, path: Path) -> RosterResult:
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:
-        raise RosterError(
-            f"无法读取职工名册 {path.name}：{type(exc).__name__} / cannot read the roster"
-        ) from None
+        raise RosterError(texts.ROSTER_UNREADABLE.format(file=path.name, error=type(exc).__name__)) from None
     try:
         rows = wb.worksheets[0].iter_rows(values_only=True)
         header = [str(c).strip() if c is not None else "" for c in next(rows, ())]
         missing = [name for name in ("工号", "姓名", "部门") if name not in header]
         if missing:
-            raise RosterError(
-                f"第 1 行缺少列：{'、'.join(missing)} / row 1 lacks columns {', '.join(missing)}"
-            )
+            raise RosterError(texts.ROSTER_MISSING.format(zh="、".join(missing), en=", ".join(missing)))
         index = {ROSTER_COLUMNS[h]: i for i, h in enumerate(header) if h in ROSTER_COLUMNS}
         result = RosterResult()
         seen: set[str] = set()
@@ -84,13 +78,9 @@ def import_roster(session: Session, *, path: Path) -> RosterResult:
             if not any(values.values()):
                 continue
             if not values["staff_no"] or not values["name"]:
-                raise RosterError(
-                    f"第 {n} 行：工号和姓名不能为空 / row {n}: staff number and name are required"
-                )
+                raise RosterError(texts.ROSTER_EMPTY.format(row=n))
             if values["staff_no"] in seen:
-                raise RosterError(
-                    f"第 {n} 行：工号 {values['staff_no']} 重复 / row {n}: duplicate staff number"
-                )
+                raise RosterError(texts.ROSTER_DUPLICATE.format(row=n, staff_no=values["staff_no"]))
             seen.add(values["staff_no"])
             values["roles"] = _roles(values.get("roles", ""), row=n)
             entries.append(values)
@@ -254,7 +244,7 @@ def ensure_wecom_person(session: Session, *, userid: str, settings: Settings) ->
     person = Person(
         wecom_userid=userid,
         name=name,
-        department=f"部门{department}" if department.isdigit() else department,
+        department=texts.WECOM_DEPARTMENT.format(id=department) if department.isdigit() else department,
         roles="staff",
     )
     session.add(person)

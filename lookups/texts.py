@@ -10,7 +10,7 @@ BIND_ALREADY = "您已绑定为 {name}（{department}）。"
 SEARCH_USAGE = "查档格式：查档 关键词，可加年份、月份、餐次或食堂，例如：查档 2026年10月 红烧肉"
 SEARCH_NONE = "没有找到与「{query}」相关的已归档条目。"
 SEARCH_HEAD = "「{query}」共找到 {total} 条（第 {first}–{last} 条）："
-# beyond feedback.search.TOTAL_CAP matches: a lower bound
+# beyond search.service.TOTAL_CAP matches: a lower bound
 SEARCH_HEAD_MANY = "「{query}」找到超过 {total} 条（第 {first}–{last} 条）："
 SEARCH_HIT = "{n}. {code}\n   {title}（{date}）"
 SEARCH_MORE = "回复「更多」查看下一页；查阅原件请发送：查阅 档号 目的"
@@ -21,6 +21,7 @@ MORE_NOTHING = "没有可继续的查档结果，请先发送「查档 关键词
 REQUEST_USAGE = "查阅格式：查阅 档号 目的，例如：查阅 J001-WS·2026-D10-CYF-0001 整改复核"
 REQUEST_UNKNOWN = "档号 {code} 不存在或尚未封卷，请核对。"
 REQUEST_CLASSIFIED = "该案卷标有密级（{level}），不能通过微信办理查阅，请持单位介绍信到档案室现场办理。"
+ITEM_TITLE = "{title} 第{seq}条"  # what a request for one item of a volume is titled
 REQUEST_OK = "已登记查阅申请 {no}：{code}\n目的：{purpose}\n请等待档案员审批，结果会通过本号通知您。"
 MINE_NONE = "您还没有查阅申请。"
 MINE_HEAD = "您的查阅申请："
@@ -64,6 +65,22 @@ REGISTER_HEADERS = (
     "查阅次数",
 )
 CHANNEL = {"mp": "公众号", "wecom": "企业微信", "console": "控制台"}
+REGISTER_FOOTER = "第 &P 页 共 &N 页"  # Excel's page number and page count
+# what verify_register finds (the CLI prints them)
+REGISTER_GAP = "登记簿缺少第 {seq} 条记录（entry {seq} missing before {found}）"
+REGISTER_CHAIN_BROKEN = "第 {seq} 条记录的前序摘要不符（chain broken at entry {seq}）"
+REGISTER_ALTERED = "第 {seq} 条记录内容被改动（entry {seq} altered）"
+REGISTER_REQUEST_DELETED = "查阅申请 {no} 在登记簿中有记录，但申请表中缺失（request {no} deleted）"
+REGISTER_REQUEST_UNLOGGED = "查阅申请 {no} 没有登记簿记录（request {no} not in the register）"
+REGISTER_REQUEST_EDITED = "查阅申请 {no} 与登记簿不一致：{fields}（request {no} edited）"
+
+# --- the roster (职工名册) import: errors name the sheet row, in Chinese and English for the CLI
+ROSTER_UNREADABLE = "无法读取职工名册 {file}：{error} / cannot read the roster"
+ROSTER_MISSING = "第 1 行缺少列：{zh} / row 1 lacks columns {en}"
+ROSTER_EMPTY = "第 {row} 行：工号和姓名不能为空 / row {row}: staff number and name are required"
+ROSTER_DUPLICATE = "第 {row} 行：工号 {staff_no} 重复 / row {row}: duplicate staff number"
+ROSTER_UNKNOWN_ROLE = "第 {row} 行：未知角色「{role}」（可用：档案员）/ row {row}: unknown role {role_repr}"
+WECOM_DEPARTMENT = "部门{id}"  # a WeCom user whose department WeCom names only by its number
 
 # --- binding that proves who you are (issue 11) --------------------------------------------------------
 NOT_STAFF = (

@@ -478,7 +478,7 @@ def volumes_command(
 
 
 def _verify_register(engine) -> None:  # type: ignore[no-untyped-def]
-    from lookups.service import verify_register
+    from lookups.register import verify_register
 
     with Session(engine) as session:
         report = verify_register(session)
@@ -519,7 +519,7 @@ def register_export(
     out: Annotated[Path | None, typer.Option(help="Where to write the .xlsx")] = None,
 ) -> None:
     """Write the year's access register (查阅登记簿) as an Excel workbook."""
-    from lookups.service import export_register
+    from lookups.register import export_register
 
     settings = _settings()
     engine = _ready_engine(settings)

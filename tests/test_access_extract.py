@@ -17,10 +17,10 @@ from core.db import unit_of_work
 from exports.lines import CODE_AT, DETAIL_SHEET
 from exports.models import Volume
 from exports.service import transfer_dir
-from lookups import identity, service
+from lookups import identity, register, service
 from lookups import texts as t
+from lookups.links import access_link
 from lookups.models import LookupRequest
-from lookups.service import access_link
 from tests.test_lookups import archive, client, say, staff
 
 __all__ = ["archive", "client", "staff"]  # fixtures
@@ -85,7 +85,7 @@ def test_control_characters_never_break_the_register_export(
         req = service.request_lookup(
             s, requester=zhang, code=archive, purpose="核对\x07整改\x1b", channel="mp", settings=settings
         )
-        n = service.export_register(
+        n = register.export_register(
             s, year=int(req.register_no[2:6]), settings=settings, path=tmp_path / "r.xlsx"
         )
     cells = [

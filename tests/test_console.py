@@ -29,7 +29,7 @@ from exports.models import FixityEvent, Volume
 from feedback.demo import fill_demo
 from feedback.models import Feedback, FeedbackEvent, Meeting, Person
 from lookups.models import LookupRequest
-from lookups.service import verify_register
+from lookups.register import verify_register
 from server.app import create_app
 from tests.console_helpers import (
     PASSWORD,

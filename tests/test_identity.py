@@ -16,7 +16,7 @@ from console.models import ConsoleUser
 from core.clock import utcnow
 from core.db import unit_of_work
 from feedback.models import Person
-from lookups import identity, service
+from lookups import identity, links, register
 from lookups import texts as t
 from lookups.models import BindCode, LookupRequest, RegisterEntry
 from tests.console_helpers import add_users, csrf_of, login
@@ -106,7 +106,7 @@ def test_nobody_approves_their_own_request_and_the_register_names_the_account(
         wang = s.execute(select(Person).where(col(Person.staff_no) == "A002")).scalar_one()
         req = s.execute(select(LookupRequest).where(col(LookupRequest.register_no) == other)).scalar_one()
         assert req.approver == "王档案" and req.approver_account == f"person:{wang.id}"
-        assert service.verify_register(s).ok
+        assert register.verify_register(s).ok
 
 
 def test_console_issues_codes_decides_with_its_account_and_revokes(
@@ -137,7 +137,7 @@ def test_console_issues_codes_decides_with_its_account_and_revokes(
     with Session(engine) as s:
         req = s.execute(select(LookupRequest).where(col(LookupRequest.register_no) == other)).scalar_one()
         assert req.decision == "approved" and req.approver_account == "console:archivist"
-        token = service.access_link(settings, req).rsplit("/access/", 1)[1]
+        token = links.access_link(settings, req).rsplit("/access/", 1)[1]
     assert client.get(f"/access/{token}").status_code == 200
     r = client.post(f"/console/lookups/{other}/revoke", data={"csrf": csrf})
     assert t.REVOKE_OK.format(no=other) in r.text
@@ -146,5 +146,5 @@ def test_console_issues_codes_decides_with_its_account_and_revokes(
     with Session(engine) as s:
         kinds = [e.kind for e in s.execute(select(RegisterEntry).order_by(col(RegisterEntry.seq))).scalars()]
         assert kinds.count("revoke") == 1
-        report = service.verify_register(s)
+        report = register.verify_register(s)
         assert report.ok, report.problems

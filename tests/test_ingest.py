@@ -128,7 +128,7 @@ def test_two_writers_give_unique_reference_numbers(engine, settings) -> None:  #
 
 def test_feedback_of_a_batch_is_written_at_commit_under_its_reserved_ids(engine, settings) -> None:  # type: ignore[no-untyped-def]
     from feedback.models import FeedbackMedia
-    from feedback.search import search
+    from search.service import search
 
     now = int(time.time())
     photo = (

@@ -19,7 +19,7 @@ from core.models import Outbox
 from exports.models import Volume
 from exports.service import compile_locked
 from feedback.models import Feedback, Person
-from lookups import identity, service
+from lookups import identity, register, service
 from lookups import texts as t
 from lookups.models import AccessLog, LookupRequest, RegisterEntry
 from server.app import create_app
@@ -211,12 +211,12 @@ def _two_requests(engine, settings, archive) -> list[str]:  # type: ignore[no-un
 def test_register_verifies_and_catches_edits(engine, settings, archive, staff) -> None:  # type: ignore[no-untyped-def]
     _two_requests(engine, settings, archive)
     with Session(engine) as s:
-        report = service.verify_register(s)
+        report = register.verify_register(s)
     assert report.ok and report.entries == 3 and report.requests == 2
     with unit_of_work(engine) as s:  # someone edits a register row directly in the database
         s.execute(update(LookupRequest).where(col(LookupRequest.id) == 2).values(purpose="随便看看"))
     with Session(engine) as s:
-        report = service.verify_register(s)
+        report = register.verify_register(s)
     assert not report.ok and any("edited" in p for p in report.problems)
 
 
@@ -227,11 +227,11 @@ def test_register_catches_edited_and_deleted_entries(engine, settings, archive, 
             text("UPDATE register_entry SET payload = replace(payload, '整改复核', '随便') WHERE seq = 1")
         )
     with Session(engine) as s:
-        assert any("altered" in p for p in service.verify_register(s).problems)
+        assert any("altered" in p for p in register.verify_register(s).problems)
     with unit_of_work(engine) as s:
         s.execute(text("DELETE FROM register_entry WHERE seq = 2"))
     with Session(engine) as s:
-        problems = service.verify_register(s).problems
+        problems = register.verify_register(s).problems
     assert any("missing" in p for p in problems)
 
 
@@ -239,14 +239,14 @@ def test_register_export(engine, settings, archive, staff, tmp_path) -> None:  #
     nos = _two_requests(engine, settings, archive)
     year = int(nos[0][2:6])
     with unit_of_work(engine) as s:
-        n = service.export_register(s, year=year, settings=settings, path=tmp_path / "reg.xlsx")
+        n = register.export_register(s, year=year, settings=settings, path=tmp_path / "reg.xlsx")
     assert n == 2
     ws = load_workbook(tmp_path / "reg.xlsx", read_only=True)["查阅登记簿"]
     rows = list(ws.iter_rows(values_only=True))
     assert rows[1][:3] == ("登记号", "登记时间", "渠道") and [r[0] for r in rows[2:]] == nos
     assert rows[2][9] == "已同意" and rows[3][9] == "待审批"
     with Session(engine) as s:
-        assert service.verify_register(s).ok  # the export itself is an entry in the chain
+        assert register.verify_register(s).ok  # the export itself is an entry in the chain
         assert (
             s.execute(select(RegisterEntry).order_by(col(RegisterEntry.seq).desc())).scalars().first().kind
             == "export"

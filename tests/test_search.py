@@ -1,4 +1,4 @@
-"""Chinese full-text search (feedback.search): tokens, the query grammar, filters, archived-only, and a
+"""Chinese full-text search (feedback.tokens, search/): tokens, the query grammar, filters, archived-only, and a
 property test holding the index to a plain `LIKE '%q%'` scan on both databases, through inserts, updates
 and deletes."""
 
@@ -14,11 +14,17 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from exports.models import Volume, VolumeItem
-from feedback import search as fs
 from feedback import service
+from feedback import tokens as ft
 from feedback.meetings import add_meeting
 from feedback.models import Feedback, Site
-from feedback.search import SEPARATOR, parse_query, search, search_tokens, search_volumes, snippet
+from feedback.tokens import SEPARATOR, search_tokens
+from search import postgres as sp
+from search import service as ss
+from search import sqlite as sq
+from search.grammar import parse_query
+from search.service import search, search_volumes, snippet
+from search.tables import ARCHIVED_VOLUMES
 
 # --- tokens ----------------------------------------------------------------------------------------------
 
@@ -64,26 +70,26 @@ def test_filter_tokens_close_the_column() -> None:
     assert tokens[-3:] == ["zzm202610", "zzmeallunch", "zzsite3"]
     assert search_tokens("茶水", meeting_id=12).split()[-1] == "zzmtg12"
     # never a character or a pair: text cannot produce them
-    assert all(len(t) > 2 for t in (fs.SEPARATOR, fs.OPEN, fs.month_token(2026, 1), fs.meal_token("x")))
+    assert all(len(t) > 2 for t in (ft.SEPARATOR, ft.OPEN, ft.month_token(2026, 1), ft.meal_token("x")))
 
 
 def test_term_phrases() -> None:
-    assert fs.term_phrases("米") == [["米"]]
-    assert fs.term_phrases("米饭") == [["米饭"]]
-    assert fs.term_phrases("红烧肉") == [["红烧", "烧肉"]]
-    assert fs.term_phrases("太咸，米饭") == [["太咸"], ["米饭"]]
-    assert fs.term_phrases("，") == []
+    assert ft.term_phrases("米") == [["米"]]
+    assert ft.term_phrases("米饭") == [["米饭"]]
+    assert ft.term_phrases("红烧肉") == [["红烧", "烧肉"]]
+    assert ft.term_phrases("太咸，米饭") == [["太咸"], ["米饭"]]
+    assert ft.term_phrases("，") == []
 
 
 def test_match_expressions() -> None:
     phrases = [["红烧", "烧肉"], ["咸"]]
-    assert fs.fts5_match(phrases) == '"红烧 烧肉" AND "咸"'
-    assert fs.tsquery_text(phrases) == "('红烧' <-> '烧肉') & ('咸')"
+    assert sq.fts5_match(phrases) == '"红烧 烧肉" AND "咸"'
+    assert sp.tsquery_text(phrases) == "('红烧' <-> '烧肉') & ('咸')"
     groups = [["zzm202610", "zzm202611"]]
-    assert fs.fts5_match(phrases, groups, exclude="zzopen") == (
+    assert sq.fts5_match(phrases, groups, exclude="zzopen") == (
         '("红烧 烧肉" AND "咸" AND ("zzm202610" OR "zzm202611")) NOT "zzopen"'
     )
-    assert fs.tsquery_text([], groups) == "('zzm202610' | 'zzm202611')"
+    assert sp.tsquery_text([], groups) == "('zzm202610' | 'zzm202611')"
 
 
 def test_snippet_centres_on_the_first_term_and_keeps_short_comments_whole() -> None:
@@ -91,7 +97,7 @@ def test_snippet_centres_on_the_first_term_and_keeps_short_comments_whole() -> N
     long = "今天" * 30 + "红烧肉太咸了" + "明天" * 30
     piece = snippet(long, ["红烧肉"])
     assert "红烧肉" in piece and piece.startswith("…") and piece.endswith("…")
-    assert len(piece) <= fs.SNIPPET_CHARS + 2
+    assert len(piece) <= ss.SNIPPET_CHARS + 2
     assert snippet("第一行\n第二行", []) == "第一行 第二行"
 
 
@@ -314,7 +320,7 @@ def test_order_paging_and_exact_totals(session: Session, paging: str) -> None:
 def test_totals_are_exact_up_to_the_cap_then_a_lower_bound(
     session: Session, paging: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fs, "TOTAL_CAP", 4)
+    monkeypatch.setattr(ss, "TOTAL_CAP", 4)
     days = [date(2026, 10, 20), date(2026, 9, 3), date(2026, 8, 14), date(2025, 12, 1)]
     ids = [_fb(session, f"米饭硬 第{i}条", day=days[i % 4]) for i in range(7)]
     _fb(session, "空调太冷")
@@ -348,7 +354,7 @@ def test_chat_says_more_than_the_cap(  # type: ignore[no-untyped-def]
     from tests.test_lookups import bind_with_code, roster, say
     from tests.volume_data import fill_period
 
-    monkeypatch.setattr(fs, "TOTAL_CAP", 8)
+    monkeypatch.setattr(ss, "TOTAL_CAP", 8)
     fill_period(engine, n=12, comment="红烧肉偏咸，米饭有点硬")
     compile_locked(engine, settings=settings, period="2026-10")
     with TestClient(create_app(settings, engine=engine)) as client:
@@ -397,9 +403,9 @@ def test_orm_writes_keep_the_tokens_and_reindex_repairs_bulk_writes(session: Ses
     # a bulk write that bypasses both: invisible until reindexed
     session.execute(text("UPDATE feedback SET comment = '馒头凉了' WHERE id = :id"), {"id": fb.id})
     assert _ids(session, "馒头") == set()
-    assert fs.reindex(session) == 1
+    assert ft.reindex(session) == 1
     assert _ids(session, "馒头") == {fb.id}
-    assert fs.reindex(session, feedback_ids=[fb.id or 0]) == 0
+    assert ft.reindex(session, feedback_ids=[fb.id or 0]) == 0
 
 
 def test_search_volumes_by_title_and_period(session: Session) -> None:
@@ -458,7 +464,7 @@ DAYS = [date(2025, 12, 31), date(2026, 8, 31), date(2026, 9, 1), date(2026, 10, 
 
 def _like(s: Session, q: str, *, archived_only: bool) -> list[int]:
     """The reference: a LIKE scan, newest service date first, then by reference."""
-    archived = f"AND f.volume_id IN ({fs._ARCHIVED_VOLUMES})" if archived_only else ""
+    archived = f"AND f.volume_id IN ({ARCHIVED_VOLUMES})" if archived_only else ""
     rows = s.execute(
         text(
             f"SELECT f.id FROM feedback f WHERE lower(f.comment) LIKE :p {archived} "
@@ -488,11 +494,11 @@ def paging(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     there are many matches; PostgreSQL: the newest months, then the rest at once, or every month one by
     one); and totals capped low, so that most are a lower bound."""
     if request.param == "by_month":
-        monkeypatch.setattr(fs, "DIRECT_MAX", 0)
-        monkeypatch.setattr(fs._Postgres, "WALK", 1000)
+        monkeypatch.setattr(sq, "DIRECT_MAX", 0)
+        monkeypatch.setattr(sp.PostgresSearch, "WALK", 1000)
     if request.param == "capped":
-        monkeypatch.setattr(fs, "TOTAL_CAP", 2)
-        monkeypatch.setattr(fs._Postgres, "WALK", 1)
+        monkeypatch.setattr(ss, "TOTAL_CAP", 2)
+        monkeypatch.setattr(sp.PostgresSearch, "WALK", 1)
     return str(request.param)
 
 
@@ -546,10 +552,10 @@ def test_search_equals_a_like_scan(session: Session, paging: str) -> None:
             session.execute(text(f"DELETE FROM {table}"))
         assert _ids(session, "米") == set()
         if session.get_bind().dialect.name == "sqlite":  # the delete trigger emptied the index
-            months = " OR ".join(f'"{fs.month_token(d.year, d.month)}"' for d in DAYS)
+            months = " OR ".join(f'"{ft.month_token(d.year, d.month)}"' for d in DAYS)
             left = session.execute(
                 text("SELECT count(*) FROM feedback_fts WHERE feedback_fts MATCH :q"),
-                {"q": f'{months} OR "{fs.OPEN}"'},
+                {"q": f'{months} OR "{ft.OPEN}"'},
             )
             assert left.scalar_one() == 0
 
@@ -579,6 +585,6 @@ def test_rebuild_fts_restores_the_index(session: Session) -> None:
     _bind(session, [a])
     session.execute(text("INSERT INTO feedback_fts(feedback_fts) VALUES ('delete-all')"))
     assert _ids(session, "米饭") == set()
-    fs.rebuild_fts(session)
+    ft.rebuild_fts(session)
     assert _ids(session, "米饭") == {a, b}
     assert _ids(session, "米饭", archived_only=True) == {a}

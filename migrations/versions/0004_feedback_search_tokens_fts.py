@@ -6,10 +6,10 @@ Create Date: 2026-11-25 17:00:00.000000
 
 The FTS5 table (and its shadow tables feedback_fts_*) and the column feedback.search_vector are not in
 the models: the schema comparison skips them (core.migrate.include_object). The tokens are
-computed in Python (feedback.search.search_tokens); existing rows are filled here.
+computed in Python (feedback.tokens.search_tokens); existing rows are filled here.
 
 SQLite note: a later batch migration that recreates `feedback` (move-and-copy) drops its triggers; such
-a migration must create FTS_TRIGGERS again and refill the FTS table (feedback.search.rebuild_fts).
+a migration must create FTS_TRIGGERS again and refill the FTS table (feedback.tokens.rebuild_fts).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ depends_on = None
 
 # What FTS5 indexes: the tokens, plus `zzopen` while the feedback is bound to no volume (so an archived-only
 # count needs no row lookups). The content table is feedback itself, whose column lacks `zzopen`: never
-# run FTS5's 'rebuild' (or 'integrity-check' with rank 1); FTS_FILL (feedback.search.rebuild_fts) refills.
+# run FTS5's 'rebuild' (or 'integrity-check' with rank 1); FTS_FILL (feedback.tokens.rebuild_fts) refills.
 # (A view as the content table would break every later batch migration of feedback: SQLite refuses to
 # rename a table while a view names a missing one.)
 _OPEN = "CASE WHEN {t}.volume_id IS NULL THEN ' zzopen' ELSE '' END"
@@ -52,7 +52,7 @@ FTS_TRIGGERS = (
 
 def _backfill() -> None:
     from core.fastsql import parse_date
-    from feedback.search import search_tokens
+    from feedback.tokens import search_tokens
 
     conn = op.get_bind()
     after = 0
