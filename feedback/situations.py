@@ -1,5 +1,6 @@
-"""What a diner's message is, beyond the grammar (issue 12): chatter that is not feedback, and the situation a
-feedback puts the diner in (food safety, complaint, good score), each with the words that mark it.
+"""What a diner's message is, beyond the grammar (issue 12): chatter that is not feedback, the situation a
+feedback puts the diner in (food safety, complaint, neutral, good score, unscored), each with the words that
+mark it, and the yes/no answers to the bot's question.
 
 Pure functions, no database: the handlers choose the reply from these. Words are kept here for review.
 """
