@@ -1,4 +1,5 @@
-"""Staff handlers: 绑定, 查档 (and 更多), 查阅, 我的查阅, 审批. Only known staff may search or request."""
+"""Staff handlers: 绑定, 查档 (and 更多), 查阅, 我的查阅, 审批, and a 档号 as people type it. Only known staff
+(bound Official Account users, any WeCom member) may search or request; 审批 is for archivists."""
 
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ def bind(msg: Incoming, ctx: Context, args: tuple[str, ...]) -> Outcome:
 
 
 def search(msg: Incoming, ctx: Context, person: Person, query: str, *, offset: int) -> Outcome:
-    """查档: at most five archived hits with their 档号, and the total; 更多 pages on."""
+    """查档: up to three matching volumes (first page only), at most five archived hits with their 档号, and
+    the total; the sender's cursor remembers the query, so 更多 pages on."""
     from feedback.search import search as run_search
     from feedback.search import search_volumes
 
