@@ -127,9 +127,8 @@ class Feedback(SQLModel, table=True):
     service_date: date
     score: int | None = None
     comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    # comment + site name / meeting title as character and pair tokens (feedback/tokens.py); indexed by
-    # migration 0004 (SQLite FTS5 table feedback_fts, PostgreSQL generated column search_vector; 0006 adds
-    # the volume token to search_vector)
+    # comment + site name / meeting title as character and pair tokens (feedback.tokens); indexed by
+    # migration 0004 (SQLite FTS5 table feedback_fts, PostgreSQL generated column search_vector)
     search_tokens: str = Field(
         default="", sa_column=Column(Text, nullable=False, default="", server_default="")
     )

@@ -17,7 +17,7 @@ from lookups import identity, service
 from lookups import texts as t
 from lookups.models import LookupCursor, LookupRequest
 
-PAGE = 5
+PAGE = 5  # 查档 hits a reply lists; its first page also lists up to three matching volumes
 # separators a phone keyboard offers for the 档号's 「-」 and 「·」 (half- and full-width; NFKC folds most)
 _SEPARATORS = re.compile(r"[-·.・•。‐‑–—_\s\u00b7\u2027\u30fb\uff65]+")
 _HIT_NUMBER = re.compile(r"\d{1,3}")
@@ -96,8 +96,7 @@ def bind(msg: Incoming, ctx: Context, args: tuple[str, ...]) -> Outcome:
 
 
 def search(msg: Incoming, ctx: Context, person: Person, query: str, *, offset: int) -> Outcome:
-    """查档: up to three matching volumes (first page only), at most five archived hits with their 档号, and
-    the total; the sender's cursor remembers the query, so 更多 pages on."""
+    """查档: at most five archived hits with their 档号, and the total; 更多 pages on."""
     from feedback.search import search as run_search
     from feedback.search import search_volumes
 
