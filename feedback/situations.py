@@ -17,7 +17,7 @@ from feedback.alerts import FOOD_SAFETY_WORDS as ALERT_WORDS
 class Situation(StrEnum):
     """The situation a recorded feedback puts the diner in; the reply is chosen by it."""
 
-    food_safety = "food_safety"  # a food-safety word: apologise, duty manager alerted, duty phone
+    food_safety = "food_safety"  # a food-safety or symptom word: apologise, duty manager alerted, duty phone
     complaint = "complaint"  # a score of 1–2: apologise, say who follows up
     neutral = "neutral"  # a score of 3
     good = "good"  # a score of 4–5: thank briefly
