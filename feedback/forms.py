@@ -1,5 +1,6 @@
 """Feedback from the tap-to-rate form (h5/): one submission stored exactly once, per-aspect stars, photos,
-the edit window, rate limits and misuse flags; and a diner's own feedback for 「我的反馈」.
+the edit window, rate limits and misuse flags; a diner's own feedback for 「我的反馈」; and the dashboard's
+per-aspect summary.
 
 Exactly once: each form carries an idempotency key (FeedbackForm.key, unique); a resubmit returns the
 same reference and stores nothing. One feedback per diner per meal per place (or meeting): a new
@@ -297,8 +298,8 @@ def submit(
 def aspects_of(session: Session, *, feedback_id: int) -> list[tuple[str, int]]:
     """A feedback's aspect scores, in the order they were given."""
     return [
-        (a, s)
-        for a, s in session.execute(
+        (row.aspect, row.score)
+        for row in session.execute(
             select(col(FeedbackAspect.aspect), col(FeedbackAspect.score))
             .where(col(FeedbackAspect.feedback_id) == feedback_id)
             .order_by(col(FeedbackAspect.id))
@@ -345,13 +346,14 @@ def own_feedback(session: Session, *, diner: str, limit: int = 30) -> list[OwnFe
         .order_by(col(FeedbackEvent.id))
     ).scalars():
         events.setdefault(e.feedback_id, []).append(e)
-    photos: dict[int, int] = dict(
-        session.execute(
-            select(col(FeedbackMedia.feedback_id), func.count())
+    photos: dict[int, int] = {
+        row.feedback_id: row.n
+        for row in session.execute(
+            select(col(FeedbackMedia.feedback_id), func.count().label("n"))
             .where(col(FeedbackMedia.feedback_id).in_(ids))
             .group_by(col(FeedbackMedia.feedback_id))
         ).all()
-    )
+    }
     sites = {s.id: s.name for s in session.execute(select(Site)).scalars()}
     meetings = {
         m.id: m.title
@@ -410,6 +412,6 @@ def aspect_summary(session: Session, *, start: date, end: date, channel: str | N
     if channel:
         query = query.where(col(Feedback.channel) == channel)
     groups: dict[str, Group] = {}
-    for aspect, score in session.execute(query).all():
-        groups.setdefault(aspect, Group(aspect)).add(score)
+    for row in session.execute(query).all():
+        groups.setdefault(row.aspect, Group(row.aspect)).add(row.score)
     return list(groups.values())

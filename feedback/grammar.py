@@ -1,6 +1,7 @@
-"""The message grammar (DESIGN §4): what people type, parsed into a command, a score, a meal and a comment.
+"""The message grammar (README.md, "Message grammar"): what people type, parsed into a command, a score, a meal
+and a comment; the meal a local time means; a QR scene.
 
-Pure functions, no database: the handlers decide what a parsed message means in its dialog.
+Pure functions, no database: the handlers decide what a parsed message means in its feedback window.
 """
 
 from __future__ import annotations

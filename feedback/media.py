@@ -1,5 +1,5 @@
-"""Fetching diners' photos and voice notes into DATA_DIR: WeChat keeps temporary media about three days,
-so a job downloads every attachment that has a media_id and no local file yet.
+"""Fetching diners' photos and voice notes into HOUQIN_DATA_DIR/media: WeChat keeps temporary media about
+three days, so a job downloads every attachment that has a media_id and no local file yet.
 
 Media come from WeChat only: a `sim-` id is the simulator's, honoured only while the simulator is on and
 only in the exact form it generates (`sim-<16 hex>.jpg`), resolved and confined under its folder. A
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -52,7 +51,7 @@ class MediaCounts:
 def fetch_pending(
     engine: Engine, *, settings: Settings, limit: int = 50, now: datetime | None = None
 ) -> MediaCounts:
-    """Download attachments not yet in DATA_DIR (simulator photos are copied from its own folder)."""
+    """Download attachments not yet in HOUQIN_DATA_DIR (simulator photos are read from its own folder)."""
     counts = MediaCounts()
     now = now or utcnow()
     with Session(engine) as session:
@@ -68,7 +67,8 @@ def fetch_pending(
             .order_by(col(FeedbackMedia.id))
             .limit(limit)
         ).all()
-    for media, source in rows:
+    for row in rows:
+        media, source = row.FeedbackMedia, row.source
         relative = f"media/{media.feedback_id}/{media.id}{SUFFIX.get(media.kind, '.bin')}"
         target = settings.data_dir / relative
         try:
@@ -134,10 +134,3 @@ def _download(settings: Settings, media: FeedbackMedia, source: str) -> bytes | 
     if len(content) > MAX_BYTES:
         raise RuntimeError("media too large")
     return content
-
-
-def copy_into(settings: Settings, source: Path, relative: str) -> None:
-    """Place an existing file at DATA_DIR/relative (demo and tools)."""
-    target = settings.data_dir / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)

@@ -1,4 +1,5 @@
-"""Meetings (会务): registration, the parametric QR code from WeChat, and a printable poster."""
+"""Meetings (会务): registration, the temporary parametric QR code from WeChat (and how long it lives), and a
+printable poster."""
 
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ def cjk_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 def render_poster(*, meeting: Meeting, qr_content: str, settings: Settings, path: str | None = None) -> Path:
-    """Draw an A5-proportioned poster: title, dates, venue, QR, and how to give feedback by text."""
+    """Draw the poster (A4 at 150 dpi) as a PNG: title, dates, venue, the QR, and how to give feedback by text."""
     out = Path(path) if path else settings.data_dir / "posters" / f"meeting-{meeting.code}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     width, height = 1240, 1754

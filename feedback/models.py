@@ -1,4 +1,5 @@
-"""Feedback tables (DESIGN §5): Site, Meeting, Person, Feedback, FeedbackMedia, FeedbackEvent."""
+"""The feedback tables (Site, Meeting, Person, Feedback, FeedbackMedia, FeedbackEvent, and the form's
+FeedbackAspect and FeedbackForm) and their vocabularies (Channel, Meal, Status, Action, Revisit)."""
 
 from __future__ import annotations
 
@@ -117,7 +118,7 @@ class Feedback(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=40, unique=True)
     channel: str = Field(default=Channel.canteen, max_length=20)
-    source: str = Field(default="mp", max_length=20)  # mp, wecom, simulator, demo
+    source: str = Field(default="mp", max_length=20)  # mp (also the simulator), wecom, h5 (the form), demo
     sender: str = Field(max_length=128)
     site_id: int | None = Field(default=None, foreign_key="site.id")
     table_no: str | None = Field(default=None, max_length=40)
@@ -151,7 +152,8 @@ class Feedback(SQLModel, table=True):
 
 
 class FeedbackMedia(SQLModel, table=True):
-    """A photo or voice note attached to a feedback; fetched from WeChat into DATA_DIR by a job."""
+    """A photo or voice note attached to a feedback: fetched from WeChat into HOUQIN_DATA_DIR/media by a job,
+    or stored there at once when it came with the form."""
 
     __tablename__ = "feedback_media"
     id: int | None = Field(default=None, primary_key=True)

@@ -19,6 +19,8 @@ from sqlmodel import Session, col
 
 from feedback.models import Feedback, Meeting, Site
 
+RATE_NAMES = ("response", "resolution", "satisfaction")  # 响应率, 解决率, 满意率, in this order everywhere
+
 
 @dataclass
 class Rate:
@@ -29,9 +31,11 @@ class Rate:
 
     @property
     def pct(self) -> float | None:
+        """hits / n in per cent (None when n is 0)."""
         return round(100 * self.hits / self.n, 1) if self.n else None
 
     def as_dict(self, previous: Rate | None = None) -> dict[str, Any]:
+        """JSON: the rate, its n and hits, the previous period's rate and the change (环比, points)."""
         prev = previous.pct if previous is not None else None
         change = round(self.pct - prev, 1) if self.pct is not None and prev is not None else None
         return {"pct": self.pct, "n": self.n, "hits": self.hits, "previous": prev, "change": change}
@@ -45,24 +49,28 @@ class Rates:
     now: list[Rate] = field(default_factory=lambda: [Rate(), Rate(), Rate()])
     before: list[Rate] = field(default_factory=lambda: [Rate(), Rate(), Rate()])
 
-    def add(self, period: int, values: tuple[int, ...]) -> None:
-        target = self.now if period else self.before
-        for k in range(3):
-            target[k].hits += int(values[2 * k] or 0)
-            target[k].n += int(values[2 * k + 1] or 0)
+    def add(self, row: Any) -> None:
+        """Add one row of the aggregate query: its `period` and each rate's `<name>_hits` and `<name>_n`."""
+        target = self.now if row.period else self.before
+        values = row._mapping
+        for k, name in enumerate(RATE_NAMES):
+            target[k].hits += int(values[f"{name}_hits"] or 0)
+            target[k].n += int(values[f"{name}_n"] or 0)
 
     def as_dict(self) -> dict[str, Any]:
-        names = ("response", "resolution", "satisfaction")
+        """JSON: the label and each rate with its previous period."""
         return {"label": self.label} | {
-            name: self.now[k].as_dict(self.before[k]) for k, name in enumerate(names)
+            name: self.now[k].as_dict(self.before[k]) for k, name in enumerate(RATE_NAMES)
         }
 
     @property
     def empty(self) -> bool:
+        """Nothing to judge in the period."""
         return not any(r.n for r in self.now)
 
 
 def _sums(now: datetime) -> list[Any]:
+    """Each rate's hits and n as labelled sums (`response_hits`, `response_n`, …)."""
     ack_judged = or_(col(Feedback.acknowledged_at).is_not(None), col(Feedback.ack_due_at) <= now)
     ack_ok = and_(
         col(Feedback.acknowledged_at).is_not(None), col(Feedback.acknowledged_at) <= col(Feedback.ack_due_at)
@@ -79,12 +87,12 @@ def _sums(now: datetime) -> list[Any]:
         return func.sum(case((cond, 1), else_=0))
 
     return [
-        n(and_(col(Feedback.ack_due_at).is_not(None), ack_ok)),
-        n(and_(col(Feedback.ack_due_at).is_not(None), ack_judged)),
-        n(and_(rect_judged, rect_ok)),
-        n(rect_judged),
-        n(col(Feedback.revisit_answer).in_([1, 2])),
-        n(col(Feedback.revisit_answer).is_not(None)),
+        n(and_(col(Feedback.ack_due_at).is_not(None), ack_ok)).label("response_hits"),
+        n(and_(col(Feedback.ack_due_at).is_not(None), ack_judged)).label("response_n"),
+        n(and_(rect_judged, rect_ok)).label("resolution_hits"),
+        n(rect_judged).label("resolution_n"),
+        n(col(Feedback.revisit_answer).in_([1, 2])).label("satisfaction_hits"),
+        n(col(Feedback.revisit_answer).is_not(None)).label("satisfaction_n"),
     ]
 
 
@@ -121,7 +129,7 @@ def rates(
     """The 三率 of feedback served from `start` to `end` inclusive, and of the same length before (环比)."""
     days = (end - start).days + 1
     prev_start, prev_end = start - timedelta(days=days), start - timedelta(days=1)
-    period = case((col(Feedback.service_date) >= start, literal(1)), else_=literal(0))
+    period = case((col(Feedback.service_date) >= start, literal(1)), else_=literal(0)).label("period")
     keys = [
         period,
         col(Feedback.channel),
@@ -147,17 +155,16 @@ def rates(
     by_meeting: dict[Any, Rates] = {}
     by_manager: dict[Any, Rates] = {}
     for row in session.execute(query).all():
-        p, ch, site_id, meeting_id, manager, *values = row
-        values_t = tuple(values)
-        overall.add(p, values_t)
-        if ch == "meeting":
+        site_id, meeting_id, manager = row.site_id, row.meeting_id, row.acknowledged_by
+        overall.add(row)
+        if row.channel == "meeting":
             label = meetings.get(meeting_id, "未指明会议") if meeting_id else "未指明会议"
-            by_meeting.setdefault(meeting_id, Rates(label)).add(p, values_t)
+            by_meeting.setdefault(meeting_id, Rates(label)).add(row)
         else:
             label = sites.get(site_id, "未指明食堂") if site_id else "未指明食堂"
-            by_site.setdefault(site_id, Rates(label)).add(p, values_t)
+            by_site.setdefault(site_id, Rates(label)).add(row)
         if manager:
-            by_manager.setdefault(manager, Rates(manager)).add(p, values_t)
+            by_manager.setdefault(manager, Rates(manager)).add(row)
 
     def order(d: dict[Any, Rates]) -> list[Rates]:
         return sorted(d.values(), key=lambda r: (-sum(x.n for x in r.now), r.label))

@@ -1,6 +1,7 @@
-"""The per-meeting report for the organiser (会务服务评价报告): an .xlsx with a summary sheet (the meeting,
-count, mean, CSAT with its n, response rate) and the list of feedback (reference, time, score, comment,
-status, reply). Diners appear as pseudonyms only; comments are always written as text."""
+"""The per-meeting report for the organiser (会务服务评价报告): an .xlsx with a summary sheet (the meeting's
+title, code, dates, venue and organiser, count, mean, CSAT with its n, response rate) and the list of
+feedback (reference, pseudonym, time, score, comment, status, reply), A4. Diners appear as pseudonyms only;
+comments are always written as text; misuse is left out."""
 
 from __future__ import annotations
 

@@ -1,9 +1,12 @@
 """Managers' actions on feedback: acknowledge, reply to the diner, record the rectification (整改), resolve,
-close — each a FeedbackEvent with actor and time; archived feedback refuses them all.
+close, and acknowledge or close in bulk — each recorded as a FeedbackEvent with actor and time; archived
+feedback refuses them all. Also what a feedback's state allows (`allowed_actions`, `check_allowed`) and its
+event trail.
 
 A reply goes to the diner through the outbox as a customer-service message, which WeChat accepts only
 within 48 hours of the diner's last message: past that the reply is recorded but marked undeliverable,
-unless a reply template (HOUQIN_WECHAT_REPLY_TEMPLATE_ID) is configured: then it goes as a template message.
+unless a reply template (HOUQIN_WECHAT_REPLY_TEMPLATE_ID) is configured and the diner is an Official Account
+user (not WeCom, not an anonymous form): then it goes as a template message.
 """
 
 from __future__ import annotations
@@ -231,7 +234,7 @@ def history(session: Session, *, feedback_id: int) -> list[FeedbackEvent]:
     )
 
 
-# --- what the state allows (issue 13: the detail page offers only these; run_action refuses the rest) ---
+# --- what the state allows (issue 13: the detail page offers only these; check_allowed refuses the rest) ---
 
 ACTION_VERBS = {
     "acknowledge": "受理",

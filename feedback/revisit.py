@@ -2,9 +2,9 @@
 
 Asking: when a feedback with a score ≤ 3, or any alert, is closed (feedback.review.close), the diner gets
 the rectification in one sentence and the question through the outbox: a customer-service message inside
-WeChat's 48-hour window, a template message past it when one is configured, otherwise the ask is recorded
-as undeliverable. Answering: this module records the answer, from the chat (handlers/revisit.py) or from
-the feedback page, the same way.
+WeChat's 48-hour window, a template message past it when one is configured (not to WeCom users), otherwise
+the ask is recorded as undeliverable; demo feedback is never asked. Answering: this module records the
+answer, from the chat (handlers/revisit.py) or from 「我的反馈」 (h5/routes.py), the same way.
 """
 
 from __future__ import annotations

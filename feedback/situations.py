@@ -1,5 +1,6 @@
-"""What a diner's message is, beyond the grammar (issue 12): chatter that is not feedback, and the situation a
-feedback puts the diner in (food safety, complaint, good score), each with the words that mark it.
+"""What a diner's message is, beyond the grammar (issue 12): chatter that is not feedback, the situation a
+feedback puts the diner in (food safety, complaint, neutral, good score, unscored), each with the words that
+mark it, and the yes/no answers to the bot's question.
 
 Pure functions, no database: the handlers choose the reply from these. Words are kept here for review.
 """
@@ -16,7 +17,7 @@ from feedback.alerts import FOOD_SAFETY_WORDS as ALERT_WORDS
 class Situation(StrEnum):
     """The situation a recorded feedback puts the diner in; the reply is chosen by it."""
 
-    food_safety = "food_safety"  # a food-safety word: apologise, duty manager alerted, duty phone
+    food_safety = "food_safety"  # a food-safety or symptom word: apologise, duty manager alerted, duty phone
     complaint = "complaint"  # a score of 1–2: apologise, say who follows up
     neutral = "neutral"  # a score of 3
     good = "good"  # a score of 4–5: thank briefly

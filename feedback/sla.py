@@ -2,7 +2,7 @@
 
 Working days follow China's official holidays and make-up working days (调休) from the `chinese-calendar`
 package (the State Council's yearly schedule: upgrade the package each December); working hours come from
-settings (HOUQIN_SLA_WORK_HOURS). A rule's hours count only inside working hours; its days end at the close
+HOUQIN_SLA's `work_hours`. A rule's hours count only inside working hours; its days end at the close
 of the Nth working day after the day of receipt. Times in and out are aware UTC; the counting is local.
 """
 

@@ -1,6 +1,7 @@
 """Dashboard statistics: count, mean score, CSAT (share of 4–5, always with n), response rate, median
-times to first reply and to close, trends by day and week, breakdowns by site, meal and meeting, and
-frequent words in comments (jieba)."""
+times to first reply and to close (of the range's newest SAMPLE feedbacks), trends by day and week,
+breakdowns by site, meal, meeting and topic, and frequent words in comments (jieba). `Group` is also the
+slice of the meeting report and of the form's per-aspect summary."""
 
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ class Group:
     satisfied: int = 0
 
     def add(self, score: int | None) -> None:
+        """Count one feedback with this score (None: unscored)."""
         self.n += 1
         if score is not None:
             self.scored += 1
@@ -79,10 +81,12 @@ class Group:
 
     @property
     def mean(self) -> float | None:
+        """The mean score of the scored feedback (None: none scored)."""
         return round(self.total / self.scored, 2) if self.scored else None
 
     @property
     def csat(self) -> float | None:
+        """CSAT: the share of scored feedback at 4–5, in per cent (None: none scored)."""
         return round(100 * self.satisfied / self.scored, 1) if self.scored else None
 
 
@@ -104,6 +108,7 @@ class Dashboard:
 
     @property
     def response_rate(self) -> float | None:
+        """The share of feedback replied to, in per cent (None: no feedback)."""
         return round(100 * self.replied / self.overall.n, 1) if self.overall.n else None
 
     def as_dict(self) -> dict[str, Any]:
@@ -135,6 +140,11 @@ SAMPLE = 2000
 WORDS_SAMPLE = 500
 
 
+def _counts(row: Any) -> tuple[int, int, int, int]:
+    """n, scored, total and satisfied of one aggregate row (see `dashboard`'s labelled sums)."""
+    return int(row.n or 0), int(row.scored or 0), int(row.total or 0), int(row.satisfied or 0)
+
+
 def _fill(group: Group, n: int, scored: int, total: int, satisfied: int) -> None:
     group.n += n
     group.scored += scored
@@ -154,10 +164,10 @@ def dashboard(
     if channel:
         where.append(col(Feedback.channel) == channel)
     sums = [
-        func.count(),
-        func.count(col(Feedback.score)),
-        func.coalesce(func.sum(col(Feedback.score)), 0),
-        func.sum(case((col(Feedback.score) >= 4, 1), else_=0)),
+        func.count().label("n"),
+        func.count(col(Feedback.score)).label("scored"),
+        func.coalesce(func.sum(col(Feedback.score)), 0).label("total"),
+        func.sum(case((col(Feedback.score) >= 4, 1), else_=0)).label("satisfied"),
     ]
     keys = [col(Feedback.service_date), col(Feedback.site_id), col(Feedback.meeting_id), col(Feedback.meal)]
     sites = {s.id: s.name for s in session.execute(select(Site)).scalars()}
@@ -171,10 +181,10 @@ def dashboard(
     by_site: dict[str, Group] = {}
     by_meal: dict[str, Group] = {}
     by_meeting: dict[str, Group] = {}
-    for day, site_id, meeting_id, meal, *values in session.execute(
-        select(*keys, *sums).where(*where).group_by(*keys)
-    ).all():
-        n, scored, total, satisfied = (int(v or 0) for v in values)
+    for row in session.execute(select(*keys, *sums).where(*where).group_by(*keys)).all():
+        n, scored, total, satisfied = _counts(row)
+        site_id, meeting_id, meal = row.site_id, row.meeting_id, row.meal
+        day = row.service_date
         day = day if isinstance(day, date) else date.fromisoformat(str(day))
         for g in (overall, days[day]):
             _fill(g, n, scored, total, satisfied)
@@ -191,13 +201,13 @@ def dashboard(
                 label = MEAL_LABELS.get(Meal(meal), meal)
                 _fill(by_meal.setdefault(label, Group(label)), n, scored, total, satisfied)
     by_topic: dict[str, Group] = {}
-    for topics, *values in session.execute(
+    for row in session.execute(
         select(col(Feedback.topics), *sums)
         .where(*where, col(Feedback.topics) != "")
         .group_by(col(Feedback.topics))
     ).all():
-        for topic in filter(None, str(topics).split(",")):
-            _fill(by_topic.setdefault(topic, Group(topic)), *(int(v or 0) for v in values))
+        for topic in filter(None, str(row.topics).split(",")):
+            _fill(by_topic.setdefault(topic, Group(topic)), *_counts(row))
     # the newest feedbacks of the range: reply and close times, frequent words
     newest = select(col(Feedback.id)).where(*where).order_by(col(Feedback.id).desc()).limit(SAMPLE)
     sample = session.execute(
@@ -205,22 +215,23 @@ def dashboard(
         .where(col(Feedback.id).in_(newest.scalar_subquery()))
         .order_by(col(Feedback.id).desc())
     ).all()
-    created = {r[0]: r[1] for r in sample}
+    created = {r.id: r.created_at for r in sample}
     first_reply: dict[int, datetime] = {}
     closed: dict[int, datetime] = {}
-    for fid, action, at in session.execute(
+    for ev in session.execute(
         select(col(FeedbackEvent.feedback_id), col(FeedbackEvent.action), col(FeedbackEvent.at)).where(
             col(FeedbackEvent.feedback_id).in_(newest.scalar_subquery()),
             col(FeedbackEvent.action).in_([Action.replied, Action.closed]),
         )
     ).all():
-        target = first_reply if action == Action.replied else closed
+        fid, at = ev.feedback_id, ev.at
+        target = first_reply if ev.action == Action.replied else closed
         if fid in created and (fid not in target or at < target[fid]):
             target[fid] = at
     reply_hours = [(at - created[fid]).total_seconds() / 3600 for fid, at in first_reply.items()]
     close_hours = [(at - created[fid]).total_seconds() / 3600 for fid, at in closed.items()]
     # one segmentation of the sample's comments joined (jieba per comment costs its set-up each time)
-    words: Counter[str] = Counter(words_of("\n".join(r[2] for r in sample[:WORDS_SAMPLE] if r[2])))
+    words: Counter[str] = Counter(words_of("\n".join(r.comment for r in sample[:WORDS_SAMPLE] if r.comment)))
     replied = len(first_reply)
     if len(sample) == SAMPLE and overall.n > SAMPLE:  # scale the sample's share up to the whole range
         replied = round(replied * overall.n / SAMPLE)

@@ -1,10 +1,11 @@
-"""Chinese words the grammar understands and labels shown to people, kept together for review."""
+"""Chinese words the grammar understands, the labels shown to people (meals, channels, statuses) and the
+words that tag a comment's topics (类别), kept together for review."""
 
 from __future__ import annotations
 
 from feedback.models import Channel, Meal, Status
 
-# Words that open or start a feedback (反馈 / 评价), and the menu key of the Official Account's button.
+# Words that open or start a feedback (反馈 / 评价 / 意见), and the menu key of the Official Account's button.
 FEEDBACK_WORDS = ("反馈", "评价", "意见")
 FEEDBACK_MENU_KEY = "FEEDBACK"
 

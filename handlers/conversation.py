@@ -1,5 +1,6 @@
-"""The conversation a diner trusts (issue 12): what a recording reply says, where the meal was, the questions a
-feedback window waits on (which canteen, replace the first score?), and the polite answers to chatter.
+"""The conversation a diner trusts (issue 12): what a recording reply says, whether a feedback alerts the
+on-duty managers, where the meal was, the questions a feedback window waits on (which canteen, replace the
+first score?), and the polite answers to chatter.
 
 The diner handlers (handlers.diner) call these; every text comes from handlers.texts.
 """

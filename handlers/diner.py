@@ -1,4 +1,6 @@
-"""Diner and attendee handlers: open feedback windows, record feedback, attach photos and voice, help."""
+"""Diner and attendee handlers: the welcome and the menu, QR scenes and the 反馈 button (open a feedback
+window), text and recognised voice (record or add to feedback), photos and voice notes (attach), and the
+answers to events and message types that are not feedback."""
 
 from __future__ import annotations
 

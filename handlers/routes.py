@@ -1,9 +1,9 @@
 """The bot's routing table: which handler answers which message type, event, menu click or text.
 
-Order matters (first match wins). Bare digits (1, 2, 3 …) reach `diner.text` last among the text routes: a
-route added before it may claim them (the 回访 answer when no window is open). Inside `diner.text` the open
-window's question (which canteen 「回复序号」, replace the score?) takes a bare digit before it is read as a
-score.
+Order matters (first match wins): the 反馈 and 帮助 buttons come before the rule for any other menu click,
+and `diner.text` is the last text route, so a route added before it may claim bare digits (1, 2, 3 …): the
+回访 answer does when no window is open. Inside `diner.text` the open window's question (which canteen
+「回复序号」, replace the score?) takes a bare digit before it is read as a score.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ def build_router() -> Router:
     router.add(event("subscribe_scan", "scan"), diner.scene)
     router.add(event("subscribe"), diner.welcome)
     router.add(click(FEEDBACK_MENU_KEY), diner.menu_feedback)
-    router.add(event("click", *PERSON_EVENTS), diner.help_reply)  # any other menu button: the menu
+    router.add(click("HELP"), diner.help_reply)  # the 帮助 button of `houqin menu push` (h5/sheets.py)
+    router.add(event("click", *PERSON_EVENTS), diner.help_reply)  # any other button, a menu scan: the menu
     router.add(event(*PHOTO_MENU_EVENTS), diner.no_reply)
     # 回访: a bare 1/2/3 with a return visit pending and no feedback window open (an open window's
     # place question 「回复序号」 goes to diner.text instead)
     router.add(revisit.bare_answer, revisit.answer)
-    router.add(click("HELP"), diner.help_reply)  # the 帮助 button of `houqin menu push` (h5/sheets.py)
     router.add(message("text"), diner.text)
     router.add(message("image"), diner.image)
     router.add(message("voice"), diner.voice)

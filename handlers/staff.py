@@ -1,4 +1,5 @@
-"""Staff handlers: 绑定, 查档 (and 更多), 查阅, 我的查阅, 审批. Only known staff may search or request."""
+"""Staff handlers: 绑定, 查档 (and 更多), 查阅, 我的查阅, 审批, and a 档号 as people type it. Only known staff
+(bound Official Account users, any WeCom member) may search or request; 审批 is for archivists."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from lookups import identity, service
 from lookups import texts as t
 from lookups.models import LookupCursor, LookupRequest
 
-PAGE = 5
+PAGE = 5  # 查档 hits a reply lists; its first page also lists up to three matching volumes
 # separators a phone keyboard offers for the 档号's 「-」 and 「·」 (half- and full-width; NFKC folds most)
 _SEPARATORS = re.compile(r"[-·.・•。‐‑–—_\s\u00b7\u2027\u30fb\uff65]+")
 _HIT_NUMBER = re.compile(r"\d{1,3}")

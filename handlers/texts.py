@@ -1,4 +1,6 @@
-"""Every reply the bot sends, in Simplified Chinese, kept together so it can be read and reviewed at once."""
+"""Every reply of the diner handlers (and the holding reply of a failed message), in Simplified Chinese, kept
+together so it can be read and reviewed at once. The staff commands' replies (绑定, 查档, 查阅, 审批) are in
+lookups/texts.py."""
 
 from __future__ import annotations
 
@@ -9,11 +11,6 @@ UNKNOWN_MEETING = "未找到会议「{code}」，请核对会议代码。发送�
 
 UNSUPPORTED = "暂不支持这类消息。评价请发送文字、照片或语音；发送「帮助」查看用法。"
 FAILED = "系统繁忙，您的消息已收到并保存，我们会尽快处理。"
-
-
-def stars(score: int) -> str:
-    """★★★★☆ for a score of 4."""
-    return "★" * score + "☆" * (5 - score)
 
 
 # --- the conversation a diner trusts (issue 12): replies by situation, the place, chatter, menus ---------
