@@ -33,9 +33,9 @@ from exports.bagging import external_identifier, validate_bag
 from exports.fourfold import Checks, code_problems, file_checks, metadata_problems
 from exports.lines import CODE_AT, RECORDS
 from exports.models import FixityEvent, Volume, VolumeItem, VolumeStatus
+from exports.plan import archival_code as make_archival_code
+from exports.plan import transfer_dir
 from exports.records import ContentDigest, canonical, file_digests, seal_of
-from exports.service import archival_code as make_archival_code
-from exports.service import transfer_dir
 from exports.source import iter_items
 from exports.workbook import read_records
 from feedback.models import Feedback

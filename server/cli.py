@@ -351,7 +351,7 @@ def compile_command(
     channel: Annotated[str | None, typer.Option(help="canteen or meeting (default: both)")] = None,
 ) -> None:
     """Compile a month's closed feedback into sealed volumes (案卷) and their BagIt bags."""
-    from exports.service import compile_period
+    from exports.seal import compile_period
 
     settings = _settings()
     engine = _ready_engine(settings)

@@ -27,9 +27,10 @@ from core.settings import Settings
 from exports import fixity
 from exports.fixity import TEXT, ReceiptRefused, UnknownVolume, receive, verify
 from exports.models import FixityEvent, Volume, VolumeItem, VolumeStatus
+from exports.plan import transfer_dir
 from exports.records import seal_of
 from exports.scheduled import compile_job, fixity_job
-from exports.service import compile_locked, transfer_dir
+from exports.seal import compile_locked
 from exports.source import iter_items
 from feedback import service
 from feedback.meetings import add_meeting
@@ -620,15 +621,15 @@ def test_cli_compile_verify_receive_volumes(cli_env: dict[str, str], db_url: str
 def test_cli_compile_is_the_scheduled_function(
     monkeypatch: pytest.MonkeyPatch, cli_env: dict[str, str]
 ) -> None:
-    import exports.service
+    import exports.seal
 
     seen: list[tuple[str, str | None]] = []
 
     def fake(engine: Engine, *, settings: Settings, period: str, channel: str | None = None) -> object:
         seen.append((period, channel))
-        return exports.service.CompileResult(period=period)
+        return exports.seal.CompileResult(period=period)
 
-    monkeypatch.setattr(exports.service, "compile_period", fake)
+    monkeypatch.setattr(exports.seal, "compile_period", fake)
     result = CliRunner().invoke(cli, ["compile", "--period", "2026-10"], env=cli_env)
     assert result.exit_code == 0, result.output
     assert seen == [("2026-10", None)]
