@@ -23,6 +23,10 @@ class VolumeStatus(StrEnum):
     received = "received"
 
 
+# An archived volume: sealed, whether an archivist has received it yet or not (audited, searched, served).
+ARCHIVED = (VolumeStatus.sealed, VolumeStatus.received)
+
+
 class Volume(SQLModel, table=True):
     """One bound volume (案卷) of one period, channel and retention code."""
 

@@ -424,7 +424,8 @@ def receive_command(
     by: Annotated[str, typer.Option("--by", help="检查人: who receives it")],
 ) -> None:
     """Check a sealed volume and record its receipt (检查人, time); exit 1 when refused."""
-    from exports.fixity import FixityError, ReceiptRefused, receive
+    from exports.fixity import FixityError, ReceiptRefused
+    from exports.receive import receive
 
     settings = _settings()
     engine = _ready_engine(settings)

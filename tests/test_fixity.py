@@ -25,13 +25,16 @@ from typer.testing import CliRunner
 from core.db import make_engine, unit_of_work
 from core.settings import Settings
 from exports import fixity
-from exports.fixity import TEXT, ReceiptRefused, UnknownVolume, receive, verify
+from exports import verify as volume_checks
+from exports.fixity import ReceiptRefused, UnknownVolume, verify
 from exports.models import FixityEvent, Volume, VolumeItem, VolumeStatus
 from exports.plan import transfer_dir
+from exports.receive import receive
 from exports.records import seal_of
 from exports.scheduled import compile_job, fixity_job
 from exports.seal import compile_locked
 from exports.source import iter_items
+from exports.texts import PROBLEMS as TEXT
 from feedback import service
 from feedback.meetings import add_meeting
 from feedback.models import Action, Feedback, FeedbackEvent, Site
@@ -219,7 +222,7 @@ def test_verify_streams_items_in_chunks_and_never_blocks_writers(
                 waited.append(time.monotonic() - began)
             yield item
 
-    monkeypatch.setattr(fixity, "iter_items", small_chunks)
+    monkeypatch.setattr(volume_checks, "iter_items", small_chunks)
     report = verify(engine, settings=settings, archival_code=code)
     assert report.ok, report.problems
     assert streamed == list(range(1, 8))
@@ -496,7 +499,7 @@ def test_of_two_archivists_receiving_at_once_one_wins(
     engine: Engine, settings: Settings, two: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, _b = two
-    real = fixity._check_volume
+    real = volume_checks.check_volume
 
     def slow_check(*args: object, **kwargs: object) -> list[str]:
         problems = real(*args, **kwargs)  # type: ignore[arg-type]
@@ -509,7 +512,7 @@ def test_of_two_archivists_receiving_at_once_one_wins(
             )
         return problems
 
-    monkeypatch.setattr(fixity, "_check_volume", slow_check)
+    monkeypatch.setattr(volume_checks, "check_volume", slow_check)
     with pytest.raises(ReceiptRefused, match="李档案"):
         receive(engine, settings=settings, archival_code=a, by="王档案")
     assert volume(engine, a).received_by == "李档案"
