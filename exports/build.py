@@ -28,8 +28,9 @@ from exports.book import write_volume_v2
 from exports.models import Volume, VolumeStatus
 from exports.plan import transfer_dir
 from exports.records import file_digests, seal_of
+from exports.sheets import Header, Written
 from exports.source import iter_items
-from exports.workbook import Header, write_volume
+from exports.workbook import write_volume
 
 
 @dataclass(frozen=True)
@@ -227,10 +228,10 @@ def _stage(
 
 
 def write_pdf_copy(
-    engine: Engine, *, settings: Settings, vol: Volume, header: Header, written: Any, path: Path
+    engine: Engine, *, settings: Settings, vol: Volume, header: Header, written: Written, path: Path
 ) -> int:
-    """The volume's PDF/A-2b copy, rendered from the database records (a step of its own: bench.compile
-    measures it apart); return its page count."""
+    """The volume's PDF/A-2b copy at `path`, rendered from the database records in a read session of its
+    own (after the workbook, whose digests its 封卷信息 page prints); return its page count."""
     from exports.pdfcopy import SealInfo, write_pdf
 
     assert vol.id is not None

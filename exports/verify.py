@@ -30,10 +30,10 @@ from exports.fourfold import Checks, code_problems, file_checks, metadata_proble
 from exports.lines import CODE_AT, RECORDS
 from exports.models import FixityEvent, Volume, VolumeItem
 from exports.plan import transfer_dir
+from exports.readback import read_records
 from exports.records import ContentDigest, canonical, file_digests, seal_of
 from exports.source import iter_items
 from exports.texts import PROBLEM_WHERE, PROBLEMS
-from exports.workbook import read_records
 from feedback.models import Feedback
 
 MAX_ITEM_PROBLEMS = 5  # per kind and volume; the rest are counted, not listed

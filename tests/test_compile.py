@@ -20,9 +20,9 @@ from sqlmodel import Session, col
 from core.db import make_engine
 from exports.models import Volume, VolumeItem, VolumeStatus
 from exports.plan import transfer_dir
+from exports.readback import read_back, read_records
 from exports.records import content_digests
 from exports.seal import compile_locked
-from exports.workbook import read_back, read_records
 from feedback import service
 from feedback.models import Feedback
 from tests.conftest import make_settings

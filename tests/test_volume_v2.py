@@ -19,8 +19,8 @@ from exports import plan as exports_plan
 from exports.fixity import verify
 from exports.models import Volume
 from exports.plan import transfer_dir
+from exports.readback import read_records
 from exports.seal import compile_locked
-from exports.workbook import read_records
 from feedback import review
 from feedback.models import Feedback, Meeting
 from server.cli import app as cli
