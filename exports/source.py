@@ -7,13 +7,14 @@ however large the volume.
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Result, select
 from sqlmodel import Session, col
 
 from core.clock import to_local
@@ -56,30 +57,36 @@ class Item:
 _FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
 
 
-class FeedbackRow(NamedTuple):
-    """An item's number and code and the feedback columns its rows and checks read (not search_tokens,
-    several times the comment's size). Reading a field of a named tuple costs a tenth of reading one of
-    a SQLAlchemy Row."""
+# The feedback columns a volume's rows and checks read, by name; their types and order come from the table.
+# Not every column: search_tokens is several times the comment's size, and the handling-loop timestamps are
+# read from the events (each further column is parsed for every item).
+READ = (
+    "id",
+    "reference",
+    "channel",
+    "sender",
+    "site_id",
+    "meeting_id",
+    "meal",
+    "service_date",
+    "score",
+    "comment",
+    "topics",
+    "status",
+    "volume_id",
+    "created_at",
+)
+_SELECT = [col(VolumeItem.seq), col(VolumeItem.item_code), *(_FEEDBACK.c[name] for name in READ)]
+# A plain tuple with named fields, not a SQLAlchemy Row, for every item: a volume's rows read its fields
+# many times over (docs/benchmarks.md).
+FeedbackRow = namedtuple("FeedbackRow", [c.key for c in _SELECT])  # type: ignore[misc]
 
-    seq: int
-    item_code: str
-    id: int
-    reference: str
-    channel: str
-    sender: str
-    site_id: int | None
-    meeting_id: int | None
-    meal: str | None
-    service_date: date
-    score: int | None
-    comment: str
-    topics: str
-    status: str
-    volume_id: int | None
-    created_at: datetime
 
-
-_COLUMNS = [_FEEDBACK.c[name] for name in FeedbackRow._fields[2:]]
+def _feedback_rows(result: Result[Any]) -> Iterator[Any]:
+    """The result's rows as FeedbackRow, matched by name: the result's columns must be the tuple's fields."""
+    if tuple(result.keys()) != FeedbackRow._fields:
+        raise RuntimeError(f"feedback rows: columns {tuple(result.keys())} are not {FeedbackRow._fields}")
+    return map(FeedbackRow._make, result)
 
 
 HANDLING = (Action.replied, Action.rectification, Action.resolved, Action.closed, Action.revisit_answered)
@@ -123,16 +130,17 @@ def iter_items(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterat
     last = 0
     while True:
         # plain rows, not ORM objects: building a model object per feedback cost more than writing its cells
-        rows = [
-            FeedbackRow._make(row)
-            for row in session.execute(
-                select(col(VolumeItem.seq), col(VolumeItem.item_code), *_COLUMNS)
-                .join(_FEEDBACK, _FEEDBACK.c.id == col(VolumeItem.feedback_id))
-                .where(in_volume, col(VolumeItem.seq) > last)
-                .order_by(col(VolumeItem.seq))
-                .limit(chunk)
+        rows = list(
+            _feedback_rows(
+                session.execute(
+                    select(*_SELECT)
+                    .join(_FEEDBACK, _FEEDBACK.c.id == col(VolumeItem.feedback_id))
+                    .where(in_volume, col(VolumeItem.seq) > last)
+                    .order_by(col(VolumeItem.seq))
+                    .limit(chunk)
+                )
             )
-        ]
+        )
         if not rows:
             return
         # this chunk's media and events, by the chunk's seq range (no list of thousands of ids to bind)
