@@ -23,6 +23,7 @@ from sqlmodel import Session, col
 from core.clock import to_local, utcnow
 from core.db import reader
 from core.settings import Settings
+from exports import texts
 from exports.bagging import Bagger
 from exports.book import write_volume_v2
 from exports.models import Volume, VolumeStatus
@@ -249,14 +250,18 @@ def write_pdf_copy(
 
 
 def _description(vol: Volume, record: dict[str, Any], seal: str) -> str:
-    lines = [
-        f"档号：{vol.archival_code}",
-        f"题名：{vol.title}",
-        f"条目数：{record['item_count']}（{record['item_range'][0]} — {record['item_range'][1]}）",
-        f"电子文件：data/{record['file']}（SHA-256 {record['file_sha256']}，SM3 {record['file_sm3']}）",
-        f"内容摘要：SHA-256 {record['content_sha256']}，SM3 {record['content_sm3']}",
-        f"上一卷：{record['prev_archival_code'] or '无'}（封卷摘要 {record['prev_seal'] or '无'}）",
-        f"封卷摘要：{seal}（data/其他/封卷记录.json 去掉 seal 字段后的规范 JSON 的 SHA-256）",
-        "目录：data/文件目录.xml；附件：data/附件/",
-    ]
-    return "\n".join(lines) + "\n"
+    return texts.DESCRIPTION.format(
+        code=vol.archival_code,
+        title=vol.title,
+        count=record["item_count"],
+        first=record["item_range"][0],
+        last=record["item_range"][1],
+        file=record["file"],
+        file_sha256=record["file_sha256"],
+        file_sm3=record["file_sm3"],
+        content_sha256=record["content_sha256"],
+        content_sm3=record["content_sm3"],
+        prev=record["prev_archival_code"] or "无",
+        prev_seal=record["prev_seal"] or "无",
+        seal=seal,
+    )

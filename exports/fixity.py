@@ -1,4 +1,4 @@
-"""The fixity audit: every sealed or received volume (or one) verified again, on a schedule (`exports.scheduled`)
+"""The fixity audit: every sealed or received volume (or one) verified again, by the scheduler's fixity job
 or by `houqin verify`.
 
 Each volume gets the checks of `exports.verify`; the audit adds the numbering across volumes (件号 missing
@@ -93,7 +93,8 @@ def find_volume(session: Session, code: str) -> Volume:
 def verify(
     engine: Engine, *, settings: Settings, archival_code: str | None = None, agent: str = ""
 ) -> Report:
-    """Re-validate every sealed or received volume (or the one named) and log a fixity_check event each."""
+    """Re-validate every sealed or received volume (or the one named); log its 四性 checks and a fixity_check
+    event each."""
     report = Report()
     agent = agent or settings.fixity_agent
     with Session(engine, expire_on_commit=False) as session:

@@ -68,7 +68,7 @@ class Checks:
         self.problems.setdefault(code, []).extend(items)
 
     def report(self, *, volume: str, stage: str) -> dict[str, Any]:
-        """The 四性检测 report of DESIGN §6."""
+        """The 四性检测 report of one volume at one stage: every check with its result (docs/archival.md)."""
         checks = []
         for code, (category, name) in CHECKS.items():
             if code in self.skipped:

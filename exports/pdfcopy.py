@@ -6,7 +6,8 @@ extracted); pikepdf then adds the XMP metadata with `pdfaid:part=2`, `pdfaid:con
 output intent. Same sheets in the same order as the workbook (案卷封面, 卷内目录, 卷内文件, 统计汇总, 卷内备考表,
 封卷信息); every page carries the 档号, the sheet name and 「第 n 页」.
 
-The font: HOUQIN_PDF_FONT, else the first of FONT_CANDIDATES found (the set-up installs fonts-wqy-microhei).
+The font: HOUQIN_PDF_FONT, else the first of FONT_CANDIDATES found (`scripts/serve` installs
+fonts-wqy-microhei when missing).
 """
 
 from __future__ import annotations

@@ -162,7 +162,7 @@ def plan(
         session.add(vol)
         session.flush()
         assert vol.id is not None
-        # Core statements on the tables (the ORM's bulk path cost more than the rows), the items in bounded
+        # Core statements on the tables, not the ORM's bulk path (docs/benchmarks.md), the items in bounded
         # batches so memory stays flat at 100k items
         for i in range(0, len(feedback_ids), 1000):
             session.execute(

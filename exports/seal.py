@@ -21,6 +21,7 @@ from sqlmodel import Session, col
 from core.clock import utcnow
 from core.db import unit_of_work
 from core.settings import Settings
+from exports import texts
 from exports.build import build
 from exports.models import FixityEvent, Volume, VolumeStatus
 from exports.plan import month_bounds, plan
@@ -82,7 +83,7 @@ def _seal(engine: Engine, *, settings: Settings, volume_id: int, record: dict[st
 
 def notify_archivists(session: Session, *, settings: Settings, volume: Volume) -> int:
     """Queue a notice to every archivist (by WeChat or WeCom) that a volume awaits receipt."""
-    text = f"新案卷待接收：{volume.archival_code}\n{volume.title}\n条目数：{volume.item_count}\n请在控制台或用 houqin receive 核验接收。"
+    text = texts.SEALED_NOTICE.format(code=volume.archival_code, title=volume.title, n=volume.item_count)
     sent = 0
     for person in session.execute(select(Person)).scalars():
         if "archivist" not in person.roles.split(","):

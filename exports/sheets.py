@@ -111,14 +111,14 @@ class Stats:
 
 
 def use_default_font(wb: Workbook) -> None:
-    # Every unstyled cell takes font 0; making it 宋体 styles the body without a style per cell, which in
-    # write-only mode would cost more than writing the values.
+    """Make 宋体 the workbook's font 0, which every unstyled cell takes: the body needs no style per cell."""
     wb._fonts = IndexedList([BODY_FONT])
 
 
 def cells(
     ws: Any, values: Iterable[Any], *, font: Font | None = None, wrap: bool = False, border: bool = False
 ) -> list[Any]:
+    """A cell per value, styled alike (headings, labels, short tables: a new cell each)."""
     out = []
     for v in values:
         c = WriteOnlyCell(ws, value=v)
@@ -136,8 +136,7 @@ def cells(
 
 def _text(ws: Any, value: Any) -> Any:
     """A value as written: openpyxl reads a string starting with "=" as a formula, so only those get a
-    cell forced to text; every other value is appended as is (a cell object per value costs more than
-    writing it)."""
+    cell forced to text; every other value is appended as is, without a cell object (docs/benchmarks.md)."""
     if isinstance(value, str) and value.startswith("="):
         c = WriteOnlyCell(ws, value=value)
         c.data_type = "s"
@@ -189,8 +188,7 @@ def cells_first(ws: Any) -> None:
     """Make `ws.append` take the cells in a row without a failed conversion each.
 
     openpyxl's write-only append first tries each value as a plain value and takes it as a cell only when
-    that fails: the failure formats the cell's repr into an exception, which cost more than writing the
-    cell. This is openpyxl 3.1's own `_values_to_row` with the cell check first; rows come out the same.
+    that fails, and the failure formats the cell's repr into an exception (docs/benchmarks.md). This is openpyxl 3.1's own `_values_to_row` with the cell check first; rows come out the same.
     Were the private method renamed, openpyxl would simply not call this one.
     """
     if not hasattr(ws, "_values_to_row"):

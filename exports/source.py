@@ -1,4 +1,5 @@
-"""The items of a volume, read from the database in 条目序号 order, and their canonical records.
+"""The items of a volume, read from the database in 条目序号 order, and the rows made of each: the version-1
+record (`record`; version 2's is in `exports.lines`) and the catalogue row (`catalogue_row`).
 
 Streams in chunks (keyset on seq) with media and replies loaded per chunk, so memory stays flat
 however large the volume.
@@ -104,8 +105,7 @@ def snapshot_names(session: Session, *, meeting_ids: Iterable[int | None]) -> st
 
 
 def _named(session: Session, volume_id: int) -> tuple[dict[Any, Site], dict[Any, Meeting]]:
-    """Sites and meetings by id: as the volume's snapshot names them (issue 11 finding 11: edits after
-    sealing change nothing), or as they are now for volumes sealed before snapshots."""
+    """Sites and meetings by id: as the volume's snapshot names them (edits after sealing change nothing), or as they are now for volumes sealed before snapshots."""
     names = session.execute(select(col(Volume.names)).where(col(Volume.id) == volume_id)).scalar_one_or_none()
     if names:
         snap = json.loads(names)
@@ -129,7 +129,7 @@ def iter_items(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterat
     in_volume = col(VolumeItem.volume_id) == volume_id
     last = 0
     while True:
-        # plain rows, not ORM objects: building a model object per feedback cost more than writing its cells
+        # plain rows, not ORM objects: no model object per feedback (docs/benchmarks.md)
         rows = list(
             _feedback_rows(
                 session.execute(
@@ -198,7 +198,7 @@ def _pseudonym(sender: str, secret: str) -> str:
 
 
 def _local(dt: datetime | None, settings: Settings) -> str:
-    """Local time to the minute, as printed (strftime("%Y-%m-%d %H:%M"), a third of the cost)."""
+    """Local time to the minute, as printed: YYYY-MM-DD HH:MM (formatted without strftime: docs/benchmarks.md)."""
     if not dt:
         return ""
     t = to_local(dt, settings.tz)

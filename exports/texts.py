@@ -150,6 +150,20 @@ CONTINUED = "（续）"
 GENERATOR_NOTE = "生成程序：{generator}（仅记录生成工具，不是责任者）"
 NOTES_SUMMARY_V2 = "本卷收录{period_text}{what}{count}件，按时间排列，卷内顺序号{first}至{last}。"
 
+# the bag's 说明文件.txt
+DESCRIPTION = (
+    "档号：{code}\n"
+    "题名：{title}\n"
+    "条目数：{count}（{first} — {last}）\n"
+    "电子文件：data/{file}（SHA-256 {file_sha256}，SM3 {file_sm3}）\n"
+    "内容摘要：SHA-256 {content_sha256}，SM3 {content_sm3}\n"
+    "上一卷：{prev}（封卷摘要 {prev_seal}）\n"
+    "封卷摘要：{seal}（data/其他/封卷记录.json 去掉 seal 字段后的规范 JSON 的 SHA-256）\n"
+    "目录：data/文件目录.xml；附件：data/附件/\n"
+)
+# the notice to archivists that a volume awaits receipt
+SEALED_NOTICE = "新案卷待接收：{code}\n{title}\n条目数：{n}\n请在控制台或用 houqin receive 核验接收。"
+
 # what fixity audits and receipts report: every problem and refusal, Chinese first, English after
 PROBLEMS = {
     "bag_missing": "案卷包缺失 / bag missing: {path}",
