@@ -60,11 +60,13 @@ class _CatalogueXml:
     ROW = "  <条目>" + "".join(f"<{tag}>{{}}</{tag}>" for tag in TAGS) + "</条目>\n"
 
     def add(self, row: list[Any]) -> None:
+        """Write one catalogue row (the nine 卷内目录 fields) as an 条目."""
         if len(row) != len(self.TAGS):
             raise ValueError(f"a catalogue row has {len(self.TAGS)} fields, not {len(row)}")
         self.fh.write(self.ROW.format(*[escape(v) if isinstance(v, str) and _MARKUP(v) else v for v in row]))
 
     def close(self) -> None:
+        """End the document and fsync it."""
         self.fh.write("</文件目录>\n")
         self.fh.flush()
         os.fsync(self.fh.fileno())

@@ -84,6 +84,7 @@ def _scope_gaps(session: Session) -> list[tuple[str, str]]:
 
 
 def find_volume(session: Session, code: str) -> Volume:
+    """The volume with this 档号; UnknownVolume when there is none."""
     vol = session.execute(select(Volume).where(col(Volume.archival_code) == code)).scalar_one_or_none()
     if vol is None:
         raise UnknownVolume(PROBLEMS["unknown"].format(code=code))

@@ -77,6 +77,7 @@ class Stats:
         self.weeks: dict[date, str] = {}
 
     def add(self, item: Item) -> None:
+        """Tally one item under its site, meal, week and topics, and in total."""
         fb = item.feedback
         week = self.weeks.get(fb.service_date)
         if week is None:
@@ -105,6 +106,7 @@ class Stats:
 
     @staticmethod
     def row(label: str, acc: list[int]) -> list[Any]:
+        """A 统计汇总 row: label, items, scored, mean score, 满意率 (score 4 or 5)."""
         mean = round(acc[2] / acc[1], 2) if acc[1] else ""
         csat = f"{acc[3] / acc[1]:.1%}" if acc[1] else ""
         return [label, acc[0], acc[1], mean, csat]

@@ -47,11 +47,13 @@ class _Capped:
         self.n = 0
 
     def add(self, text: str) -> None:
+        """Count a problem; list it while fewer than MAX_ITEM_PROBLEMS are listed."""
         self.n += 1
         if self.n <= MAX_ITEM_PROBLEMS:
             self.listed.append(text)
 
     def lines(self) -> list[str]:
+        """The listed problems, and how many more there were."""
         more = self.n - len(self.listed)
         return self.listed + ([PROBLEMS["more"].format(n=more)] if more else [])
 
@@ -290,8 +292,8 @@ def _chain_problems(vol: Volume, by_code: dict[str, Link], ordered: list[Link]) 
 def check_volume(
     engine: Engine, *, settings: Settings, vol: Volume, by_code: dict[str, Link], ordered: list[Link]
 ) -> Checks:
-    # every problem of one sealed volume, sorted under the 四性 check codes: bag, file digests, seal record,
-    # content, numbering, chain, formats, security
+    """Every problem of one sealed volume, sorted under the 四性 check codes: bag, catalogue, file digests,
+    seal record, content, numbering, chain, 档号, metadata, formats, security."""
     code = vol.archival_code
     bag = transfer_dir(settings, code)
     xlsx = settings.data_dir / vol.file_name
