@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 
 from core.settings import Settings
@@ -46,7 +45,6 @@ ITEM_WIDTHS = (6, 10, 10, 12, 5, 28, 19, 21, 12, 7, 30, 6, 10, 16, 8, 66)
 LINE_PT = 14.0  # one wrapped line of 10 pt text (宋体 or the CJK font that stands in for it)
 PAD_PT = 4.0
 MAX_LINES = 26  # a row holds at most this many lines (Excel's row height limit is 409 pt)
-CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 
 
 def display_width(text: str) -> int:
@@ -150,10 +148,9 @@ def write_volume_v2(
     settings: Settings,
     compiler_unit: str,
     on_catalogue: Callable[[list[Any]], None] | None = None,
-    on_item: Callable[[Item, list[Any]], None] | None = None,
 ) -> Written:
     """Write the version-2 workbook to `path` (fsynced) in one pass over the items; each catalogue row goes
-    to `on_catalogue` too (文件目录.xml), each item and its line to `on_item` (the PDF copy)."""
+    to `on_catalogue` too (the bag's 文件目录.xml)."""
     code = header.archival_code
     wb = Workbook(write_only=True)
     use_default_font(wb)
@@ -197,8 +194,6 @@ def write_volume_v2(
         cat_row += 1
 
         values, comment = record_v2(item, settings=settings)
-        if on_item is not None:
-            on_item(item, values)
         item_hash = digest.add(values)
         lines = max(line_count(values[i], item_w[i]) for i in WRAPPED_V2)
         if lines <= MAX_LINES:
