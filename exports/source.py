@@ -197,7 +197,7 @@ def _pseudonym(sender: str, secret: str) -> str:
     return pseudonym(sender, secret=secret)
 
 
-def _local(dt: datetime | None, settings: Settings) -> str:
+def local_minute(dt: datetime | None, settings: Settings) -> str:
     """Local time to the minute, as printed: YYYY-MM-DD HH:MM (formatted without strftime: docs/benchmarks.md)."""
     if not dt:
         return ""
@@ -254,7 +254,7 @@ def record(item: Item, *, settings: Settings) -> tuple[list[Any], Sanitised]:
     values: list[Any] = [
         item.seq,
         item.item_code,
-        _local(fb.created_at, settings),
+        local_minute(fb.created_at, settings),
         CHANNEL_LABELS.get(fb.channel, fb.channel),
         _pseudonym(fb.sender, settings.pseudonym_secret),
         item.where,
@@ -265,7 +265,7 @@ def record(item: Item, *, settings: Settings) -> tuple[list[Any], Sanitised]:
         STATUS_LABELS.get(fb.status, fb.status),
         reply_text,
         reply.actor if reply else "",
-        _local(reply.at, settings) if reply else "",
+        local_minute(reply.at, settings) if reply else "",
     ]
     return values, comment
 
