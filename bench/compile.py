@@ -83,7 +83,7 @@ def _fill(url: str, n: int) -> None:
 def _compile(url: str, data_dir: str, n: int) -> dict[str, float]:
     from core.db import make_engine
     from core.settings import Settings
-    from exports.service import compile_locked
+    from exports.seal import compile_locked
 
     settings = Settings(_env_file=None, database_url=url, data_dir=Path(data_dir), volume_max_items=n)  # type: ignore[call-arg]
     engine = make_engine(url)

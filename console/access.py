@@ -17,7 +17,7 @@ from sqlmodel import Session
 from core.clock import to_local
 from core.db import unit_of_work
 from core.settings import Settings
-from exports.service import transfer_dir
+from exports.plan import transfer_dir
 from exports.source import iter_items, record
 from lookups import links
 from lookups import texts as t

@@ -22,6 +22,7 @@ from core.clock import to_local, utcnow
 from core.settings import Settings
 from exports import fixity
 from exports.models import FixityEvent, Volume, VolumeStatus
+from exports.receive import receive
 from feedback.models import Person
 from lookups import identity, register, service
 from lookups import texts as lt
@@ -97,7 +98,7 @@ def receive_volume(
     volume_by_code(db, code)
     db.commit()  # end the request's transaction: receive works in its own (SQLite has one writer)
     try:
-        return fixity.receive(engine, settings=settings, archival_code=code, by=who.user.display_name)
+        return receive(engine, settings=settings, archival_code=code, by=who.user.display_name)
     except fixity.UnknownVolume as exc:
         raise HTTPException(404, NOT_FOUND) from exc
 

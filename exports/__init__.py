@@ -1,1 +1,2 @@
-"""Bound volumes (案卷): compiling closed feedback into sealed Excel workbooks, BagIt hand-over, fixity."""
+"""Bound volumes (案卷): compiling closed feedback into sealed workbooks with a PDF/A copy, BagIt hand-over,
+fixity audits and the archivist's receipt."""

@@ -10,39 +10,41 @@ hold continues in the rows below (顺序号 empty), which `read_lines` joins bac
 from __future__ import annotations
 
 import os
-import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 
 from core.settings import Settings
 from exports import texts
 from exports.lines import PRINTED_V2, WRAPPED_V2, record_v2
 from exports.records import ContentDigest, canonical
-from exports.source import Item, attachment_names, catalogue_row
-from exports.workbook import (
+from exports.sheets import (
     HEAD_FONT,
     TITLE_FONT,
     Header,
+    Stats,
+    Styled,
     Written,
-    _as_written,
-    _cells,
-    _cells_first,
-    _Stats,
-    _Styled,
-    _use_default_font,
+    as_written,
+    bagged_attachments,
+    cells,
+    cells_first,
+    notes_summary,
+    sanitised_notes,
+    styled_row,
+    use_default_font,
+    write_stats,
 )
+from exports.source import Item, catalogue_row
 
 CATALOGUE_WIDTHS = (7, 17, 16, 56, 10, 6, 14, 30, 6)
 ITEM_WIDTHS = (6, 10, 10, 12, 5, 28, 19, 21, 12, 7, 30, 6, 10, 16, 8, 66)
 LINE_PT = 14.0  # one wrapped line of 10 pt text (宋体 or the CJK font that stands in for it)
 PAD_PT = 4.0
 MAX_LINES = 26  # a row holds at most this many lines (Excel's row height limit is 409 pt)
-CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 
 
 def display_width(text: str) -> int:
@@ -130,8 +132,8 @@ def _labelled(ws: Any, rows: Iterable[tuple[str, Any]], value_width: float, star
         for k, piece in enumerate(pieces):
             _set_height(ws, r, line_count(piece, value_width))
             ws.append(
-                _cells(ws, [label if k == 0 else label + texts.CONTINUED], font=HEAD_FONT, border=True)
-                + _cells(ws, [piece if isinstance(value, str) or k else value], wrap=True, border=True)
+                cells(ws, [label if k == 0 else label + texts.CONTINUED], font=HEAD_FONT, border=True)
+                + cells(ws, [piece if isinstance(value, str) or k else value], wrap=True, border=True)
             )
             del ws.row_dimensions[r]
             r += 1
@@ -146,13 +148,12 @@ def write_volume_v2(
     settings: Settings,
     compiler_unit: str,
     on_catalogue: Callable[[list[Any]], None] | None = None,
-    on_item: Callable[[Item, list[Any]], None] | None = None,
 ) -> Written:
     """Write the version-2 workbook to `path` (fsynced) in one pass over the items; each catalogue row goes
-    to `on_catalogue` too (文件目录.xml), each item and its line to `on_item` (the PDF copy)."""
+    to `on_catalogue` too (the bag's 文件目录.xml)."""
     code = header.archival_code
     wb = Workbook(write_only=True)
-    _use_default_font(wb)
+    use_default_font(wb)
     cover = _sheet(wb, texts.SHEET_COVER_V2, (16, 64), code=code, landscape=False, header_rows=0)
     catalogue = _sheet(wb, texts.SHEET_CATALOGUE, CATALOGUE_WIDTHS, code=code, landscape=True, header_rows=1)
     detail = _sheet(wb, texts.SHEET_ITEMS, ITEM_WIDTHS, code=code, landscape=True, header_rows=1)
@@ -161,43 +162,23 @@ def write_volume_v2(
     seal_ws = _sheet(wb, texts.SHEET_SEAL, (16, 70), code=code, landscape=False, header_rows=0)
 
     _set_height(cover, 1, 2)
-    cover.append(_cells(cover, [header.title], font=TITLE_FONT))
+    cover.append(cells(cover, [header.title], font=TITLE_FONT))
     del cover.row_dimensions[1]
     cover.append([])
-    retention = texts.RETENTION.get(header.retention, header.retention)
-    _labelled(
-        cover,
-        zip(
-            texts.COVER_LABELS_V2,
-            (
-                header.fonds_name,
-                texts.CATEGORY[header.channel],
-                header.title,
-                f"{header.date_from:%Y%m%d}—{header.date_to:%Y%m%d}",
-                retention,
-                "",
-                header.item_count,
-                code,
-                compiler_unit,
-            ),
-            strict=True,
-        ),
-        64,
-        3,
-    )
+    _labelled(cover, cover_values(header, compiler_unit=compiler_unit), 64, 3)
 
-    _cells_first(catalogue)
-    _cells_first(detail)
-    catalogue.append(_cells(catalogue, texts.CATALOGUE_HEADERS_V2, font=HEAD_FONT, border=True))
+    cells_first(catalogue)
+    cells_first(detail)
+    catalogue.append(cells(catalogue, texts.CATALOGUE_HEADERS_V2, font=HEAD_FONT, border=True))
     _set_height(detail, 1, 2)
-    detail.append(_cells(detail, texts.ITEM_HEADERS, font=HEAD_FONT, border=True, wrap=True))
+    detail.append(cells(detail, texts.ITEM_HEADERS, font=HEAD_FONT, border=True, wrap=True))
     del detail.row_dimensions[1]
     digest = ContentDigest()
-    stats = _Stats()
+    stats = Stats()
     sanitised: list[tuple[str, str]] = []
     attachments: list[tuple[str, str]] = []
-    cat_wrap = {i: _Styled(catalogue, wrap=True) for i in (2, 3, 6)}
-    wrap = {i: _Styled(detail, wrap=True) for i in WRAPPED_V2}
+    cat_wrap = {i: Styled(catalogue, wrap=True) for i in (2, 3, 6)}  # 责任者, 题名, 备注
+    wrap = {i: Styled(detail, wrap=True) for i in WRAPPED_V2}
     cat_row = detail_row = 2
     cat_w, item_w = CATALOGUE_WIDTHS, ITEM_WIDTHS
     for item in items:
@@ -208,23 +189,16 @@ def write_volume_v2(
         shown = [cat[0], cat[2], cat[3], cat[4], cat[5], cat[7], cat[8], cat[1], cat[6]]
         lines = max(line_count(str(shown[i]), cat_w[i]) for i in (2, 3, 6))
         _set_height(catalogue, cat_row, lines)
-        row = _as_written(catalogue, shown)
-        for i, styled in cat_wrap.items():
-            row[i] = styled(shown[i])
-        catalogue.append(row)
+        catalogue.append(styled_row(catalogue, shown, cat_wrap))
         del catalogue.row_dimensions[cat_row]
         cat_row += 1
 
         values, comment = record_v2(item, settings=settings)
-        if on_item is not None:
-            on_item(item, values)
         item_hash = digest.add(values)
         lines = max(line_count(values[i], item_w[i]) for i in WRAPPED_V2)
         if lines <= MAX_LINES:
             _set_height(detail, detail_row, lines)
-            row = _as_written(detail, values)
-            for i, styled in wrap.items():
-                row[i] = styled(values[i])
+            row = styled_row(detail, values, wrap)
             row.append(item_hash)
             detail.append(row)
             del detail.row_dimensions[detail_row]
@@ -232,7 +206,7 @@ def write_volume_v2(
         else:  # continuation rows: each wrapped column cut into pieces of at most MAX_LINES lines
             parts = {i: split_lines(values[i], item_w[i], MAX_LINES) for i in WRAPPED_V2}
             for k in range(max(len(p) for p in parts.values())):
-                row = [*_as_written(detail, values), item_hash] if k == 0 else [None] * len(values)
+                row = [*as_written(detail, values), item_hash] if k == 0 else [None] * len(values)
                 for i, styled in wrap.items():
                     piece = parts[i][k] if k < len(parts[i]) else None
                     row[i] = styled(piece) if piece else None
@@ -247,73 +221,28 @@ def write_volume_v2(
                 del detail.row_dimensions[detail_row]
                 detail_row += 1
         stats.add(item)
-        for kind, n in comment.notes:
-            if kind == "control":
-                note = texts.SANITISED_CONTROL.format(n=n)
-            elif kind == "truncated":
-                note = texts.SANITISED_TRUNCATED.format(n=n, limit=len(comment.text))
-            else:
-                note = texts.SANITISED_FORMULA.format(c=chr(n))
-            sanitised.append((item.item_code, note))
-        for media, name in attachment_names(item):
-            if media.local_path:
-                attachments.append((media.local_path, name))
+        if comment.notes:
+            sanitised += sanitised_notes(item, comment)
+        if item.media:
+            attachments += bagged_attachments(item)
     catalogue.print_area = f"A1:{get_column_letter(texts.CATALOGUE_PRINTED_V2)}{max(cat_row - 1, 1)}"
     detail.print_area = f"A1:{get_column_letter(PRINTED_V2)}{max(detail_row - 1, 1)}"
 
-    stats_ws.append(_cells(stats_ws, [texts.STATS_TITLE.format(title=header.title)], font=HEAD_FONT))
-    for by, label in texts.STATS_BY.items():
-        stats_ws.append([])
-        stats_ws.append(_cells(stats_ws, [label, *texts.STATS_HEADERS[1:]], font=HEAD_FONT, border=True))
-        for key in sorted(stats.groups[by]):
-            stats_ws.append(_cells(stats_ws, _Stats.row(key, stats.groups[by][key]), border=True))
-    stats_ws.append([])
-    stats_ws.append(
-        _cells(stats_ws, _Stats.row(texts.STATS_TOTALS, stats.total), font=HEAD_FONT, border=True)
-    )
-    median_hours = round(statistics.median(stats.hours), 1) if stats.hours else ""
-    rate = f"{stats.replied / digest.count:.1%}" if digest.count else ""
-    stats_ws.append(_cells(stats_ws, list(texts.STATS_RESPONSE), font=HEAD_FONT, border=True))
-    stats_ws.append(_cells(stats_ws, [stats.replied, rate, median_hours], border=True))
+    write_stats(stats_ws, stats, title=header.title, count=digest.count, ruled=True)
 
-    summary = notes_summary(header, count=digest.count, sanitised=len(sanitised))
-    _set_height(notes_ws, 1, 2)
-    notes_ws.append(_cells(notes_ws, [texts.SHEET_NOTES_V2], font=TITLE_FONT))
-    del notes_ws.row_dimensions[1]
-    _labelled(
-        notes_ws,
-        zip(
-            texts.NOTES_LABELS_V2,
-            (summary, header.compiler, texts.NOTES_CHECKER, header.compiled_at),
-            strict=True,
-        ),
-        64,
-        2,
+    summary = notes_summary(
+        header, count=digest.count, sanitised=len(sanitised), template=texts.NOTES_SUMMARY_V2
     )
+    _set_height(notes_ws, 1, 2)
+    notes_ws.append(cells(notes_ws, [texts.SHEET_NOTES_V2], font=TITLE_FONT))
+    del notes_ws.row_dimensions[1]
+    _labelled(notes_ws, notes_values(header, summary), 64, 2)
     if sanitised:
         notes_ws.append([])
-        notes_ws.append(_cells(notes_ws, texts.NOTES_TABLE, font=HEAD_FONT, border=True))
+        notes_ws.append(cells(notes_ws, texts.NOTES_TABLE, font=HEAD_FONT, border=True))
         for item_code, note in sanitised:
-            notes_ws.append(_cells(notes_ws, [item_code, note], wrap=True, border=True))
-    _labelled(
-        seal_ws,
-        zip(
-            texts.SEAL_LABELS,
-            (
-                code,
-                f"{header.first_item} — {header.last_item}",
-                digest.sha256,
-                digest.sm3,
-                header.prev_archival_code or texts.NOTES_NO_PREV,
-                header.prev_seal or texts.NOTES_NO_PREV,
-                "2",
-                texts.GENERATOR_NOTE.format(generator=header.generator),
-            ),
-            strict=True,
-        ),
-        70,
-        1,
-    )
+            notes_ws.append(cells(notes_ws, [item_code, note], wrap=True, border=True))
+    _labelled(seal_ws, seal_values(header, sha256=digest.sha256, sm3=digest.sm3), 70, 1)
     with open(path, "wb") as fh:
         wb.save(fh)
         fh.flush()
@@ -321,22 +250,41 @@ def write_volume_v2(
     return Written(digest.sha256, digest.sm3, digest.count, sanitised, attachments)
 
 
-def notes_summary(header: Header, *, count: int, sanitised: int) -> str:
-    """本卷情况说明 of a version-2 volume."""
-    year, month = header.period.split("-")
-    summary = texts.NOTES_SUMMARY_V2.format(
-        period_text=texts.PERIOD_TEXT.format(year=year, month=int(month)),
-        what=texts.WHAT[header.channel],
-        count=count,
-        first=header.first_item,
-        last=header.last_item,
+def cover_values(header: Header, *, compiler_unit: str) -> list[tuple[str, Any]]:
+    """(label, value) of the 案卷封面, as the workbook and the PDF copy print it."""
+    values = (
+        header.fonds_name,
+        texts.CATEGORY[header.channel],
+        header.title,
+        f"{header.date_from:%Y%m%d}—{header.date_to:%Y%m%d}",
+        texts.RETENTION.get(header.retention, header.retention),
+        "",
+        header.item_count,
+        header.archival_code,
+        compiler_unit,
     )
-    if header.open_refs:
-        summary += texts.NOTES_OPEN.format(n=len(header.open_refs), refs="、".join(header.open_refs))
-    else:
-        summary += texts.NOTES_NO_OPEN
-    summary += texts.NOTES_SANITISED.format(n=sanitised) if sanitised else texts.NOTES_NONE_SANITISED
-    return summary
+    return list(zip(texts.COVER_LABELS_V2, values, strict=True))
+
+
+def notes_values(header: Header, summary: str) -> list[tuple[str, Any]]:
+    """(label, value) of the 卷内备考表 (before its table of sanitised texts)."""
+    values = (summary, header.compiler, texts.NOTES_CHECKER, header.compiled_at)
+    return list(zip(texts.NOTES_LABELS_V2, values, strict=True))
+
+
+def seal_values(header: Header, *, sha256: str, sm3: str) -> list[tuple[str, Any]]:
+    """(label, value) of the 封卷信息 sheet, given the content digests."""
+    values = (
+        header.archival_code,
+        f"{header.first_item} — {header.last_item}",
+        sha256,
+        sm3,
+        header.prev_archival_code or texts.NOTES_NO_PREV,
+        header.prev_seal or texts.NOTES_NO_PREV,
+        "2",
+        texts.GENERATOR_NOTE.format(generator=header.generator),
+    )
+    return list(zip(texts.SEAL_LABELS, values, strict=True))
 
 
 def read_lines(path: Path) -> Iterator[tuple[list[Any], str]]:

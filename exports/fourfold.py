@@ -1,7 +1,7 @@
 """四性检测 (DA/T 70-2018): named checks under 真实性, 完整性, 可用性 and 安全性, at the three stages 归档 (at
 seal), 移交与接收 (at receipt) and 长期保存 (at each fixity audit).
 
-`exports.fixity` sorts every problem it finds under one of the check codes below; this module adds the
+`exports.verify` sorts every problem it finds under one of the check codes below; this module adds the
 checks of the files themselves (opens read-only, is the format it claims, no macros, formulas or external
 links, not encrypted, PDF/A-2b metadata, a ClamAV scan when `clamscan` is installed, else 「未检测」) and
 turns the lot into the report `houqin verify <档号> --report FILE.json` writes.
@@ -68,7 +68,7 @@ class Checks:
         self.problems.setdefault(code, []).extend(items)
 
     def report(self, *, volume: str, stage: str) -> dict[str, Any]:
-        """The 四性检测 report of DESIGN §6."""
+        """The 四性检测 report of one volume at one stage: every check with its result (docs/archival.md)."""
         checks = []
         for code, (category, name) in CHECKS.items():
             if code in self.skipped:

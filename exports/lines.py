@@ -18,7 +18,7 @@ from typing import Any
 from core.settings import Settings
 from exports import texts
 from exports.records import Sanitised, sanitise
-from exports.source import Item, _local, record
+from exports.source import Item, local_minute, record
 from feedback.models import Action
 
 CURRENT = 2
@@ -31,7 +31,7 @@ def handling_texts(item: Item, *, settings: Settings) -> tuple[str, str, str, st
     done: list[str] = []
     revisit = ""
     for ev in item.handling:
-        at = _local(ev.at, settings)
+        at = local_minute(ev.at, settings)
         actor = sanitise(ev.actor).text
         if ev.action == Action.replied:
             replies.append(texts.H_REPLY.format(at=at, actor=actor, text=sanitise(ev.detail).text))

@@ -1,7 +1,8 @@
-"""Volume tables (DESIGN §5–§6): Volume, VolumeItem, FixityEvent.
+"""Volume tables: Volume, VolumeItem, FixityEvent (the archival regime: docs/archival.md).
 
 A volume moves building → sealed → received. Its number (件号) and its items' numbers (条目序号) are
-allocated when it is created (status building) and never reused; a restart finishes building volumes.
+allocated when it is created (status building) and never reused; the next compile run finishes a volume a
+crash left in building (`exports.seal.resume`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ class VolumeStatus(StrEnum):
     building = "building"
     sealed = "sealed"
     received = "received"
+
+
+# An archived volume: sealed, whether an archivist has received it yet or not (audited, searched, served).
+ARCHIVED = (VolumeStatus.sealed, VolumeStatus.received)
 
 
 class Volume(SQLModel, table=True):
@@ -91,7 +96,8 @@ class VolumeItem(SQLModel, table=True):
 
 
 class FixityEvent(SQLModel, table=True):
-    """A PREMIS-style event on a volume: fixity_check, receipt, compile; outcome pass or fail."""
+    """A PREMIS-style event on a volume: compile, fixity_check, receipt, and one `4x:<stage>` per 四性 check;
+    outcome pass or fail (or not_checked, for a 四性 check that could not run)."""
 
     __tablename__ = "fixity_event"
     id: int | None = Field(default=None, primary_key=True)

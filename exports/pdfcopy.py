@@ -6,7 +6,8 @@ extracted); pikepdf then adds the XMP metadata with `pdfaid:part=2`, `pdfaid:con
 output intent. Same sheets in the same order as the workbook (案卷封面, 卷内目录, 卷内文件, 统计汇总, 卷内备考表,
 封卷信息); every page carries the 档号, the sheet name and 「第 n 页」.
 
-The font: HOUQIN_PDF_FONT, else the first of FONT_CANDIDATES found (the set-up installs fonts-wqy-microhei).
+The font: HOUQIN_PDF_FONT, else the first of FONT_CANDIDATES found (`scripts/serve` installs
+fonts-wqy-microhei when missing).
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from typing import Any
 
 from core.settings import Settings
 from exports import texts
-from exports.book import notes_summary
+from exports.book import cover_values, notes_values, seal_values
 from exports.lines import record_v2
 from exports.records import canonical
+from exports.sheets import Header, Stats, notes_summary
 from exports.source import Item, catalogue_row
-from exports.workbook import Header, _Stats
 
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
@@ -214,24 +215,9 @@ def write_pdf(
     _register(font_path(settings))
     raw = path.with_name(path.name + ".raw")
     doc = _Doc(raw, code=header.archival_code, title=header.title)
-    retention = texts.RETENTION.get(header.retention, header.retention)
     doc.new_page(texts.SHEET_COVER_V2, landscape=False)
     doc.heading(header.title)
-    cover = zip(
-        texts.COVER_LABELS_V2,
-        (
-            header.fonds_name,
-            texts.CATEGORY[header.channel],
-            header.title,
-            f"{header.date_from:%Y%m%d}—{header.date_to:%Y%m%d}",
-            retention,
-            "",
-            header.item_count,
-            header.archival_code,
-            compiler_unit,
-        ),
-        strict=True,
-    )
+    cover = cover_values(header, compiler_unit=compiler_unit)
     doc.table(texts.SHEET_COVER_V2, (), (16, 64), cover, landscape=False, first_page=False)
     doc.table(
         texts.SHEET_CATALOGUE,
@@ -243,7 +229,7 @@ def write_pdf(
         ),
         landscape=True,
     )
-    stats = _Stats()
+    stats = Stats()
 
     def printed() -> Iterator[list[Any]]:
         for item in items():
@@ -260,41 +246,15 @@ def write_pdf(
     rows: list[list[Any]] = []
     for by, label in texts.STATS_BY.items():
         rows.append([label, *texts.STATS_HEADERS[1:]])
-        rows += [_Stats.row(k, stats.groups[by][k]) for k in sorted(stats.groups[by])]
-    rows.append(_Stats.row(texts.STATS_TOTALS, stats.total))
+        rows += [Stats.row(k, stats.groups[by][k]) for k in sorted(stats.groups[by])]
+    rows.append(Stats.row(texts.STATS_TOTALS, stats.total))
     doc.table(texts.SHEET_STATS, texts.STATS_HEADERS, (30, 10, 12, 10, 14), rows, landscape=False)
-    summary = notes_summary(header, count=header.item_count, sanitised=sanitised)
-    doc.table(
-        texts.SHEET_NOTES_V2,
-        (),
-        (16, 64),
-        zip(
-            texts.NOTES_LABELS_V2,
-            (summary, header.compiler, texts.NOTES_CHECKER, header.compiled_at),
-            strict=True,
-        ),
-        landscape=False,
+    summary = notes_summary(
+        header, count=header.item_count, sanitised=sanitised, template=texts.NOTES_SUMMARY_V2
     )
-    doc.table(
-        texts.SHEET_SEAL,
-        (),
-        (16, 70),
-        zip(
-            texts.SEAL_LABELS,
-            (
-                header.archival_code,
-                f"{header.first_item} — {header.last_item}",
-                seal.content_sha256,
-                seal.content_sm3,
-                header.prev_archival_code or texts.NOTES_NO_PREV,
-                header.prev_seal or texts.NOTES_NO_PREV,
-                "2",
-                texts.GENERATOR_NOTE.format(generator=header.generator),
-            ),
-            strict=True,
-        ),
-        landscape=False,
-    )
+    doc.table(texts.SHEET_NOTES_V2, (), (16, 64), notes_values(header, summary), landscape=False)
+    seal_rows = seal_values(header, sha256=seal.content_sha256, sm3=seal.content_sm3)
+    doc.table(texts.SHEET_SEAL, (), (16, 70), seal_rows, landscape=False)
     doc.save()
     make_pdfa(raw, path, title=header.title, code=header.archival_code)
     raw.unlink()

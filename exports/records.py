@@ -1,7 +1,8 @@
 """Canonical item records: one list of values per bound feedback, the same whether built from the
 database or read back from a sealed workbook, so digests can be recomputed from either.
 
-A record is the 明细 row without its last column; its canonical line is the JSON array of its values
+A record is an item's detail row (明细; 卷内文件 from version 2, `exports.lines`) without its digest column,
+which follows it in the sheet; its canonical line is the JSON array of its values
 as strings. The item digest is SHA-256 of that line; the content digests (SHA-256 and SM3) run over all
 lines, each followed by a newline.
 """

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from core.settings import Settings
 from exports.fixity import verify
-from exports.service import compile_period
+from exports.seal import compile_period
 
 log = logging.getLogger("houqin.exports")
 

@@ -1,4 +1,5 @@
-"""The items of a volume, read from the database in 条目序号 order, and their canonical records.
+"""The items of a volume, read from the database in 条目序号 order, and the rows made of each: the version-1
+record (`record`; version 2's is in `exports.lines`) and the catalogue row (`catalogue_row`).
 
 Streams in chunks (keyset on seq) with media and replies loaded per chunk, so memory stays flat
 however large the volume.
@@ -7,13 +8,14 @@ however large the volume.
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Result, select
 from sqlmodel import Session, col
 
 from core.clock import to_local
@@ -56,30 +58,36 @@ class Item:
 _FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
 
 
-class FeedbackRow(NamedTuple):
-    """An item's number and code and the feedback columns its rows and checks read (not search_tokens,
-    several times the comment's size). Reading a field of a named tuple costs a tenth of reading one of
-    a SQLAlchemy Row."""
+# The feedback columns a volume's rows and checks read, by name; their types and order come from the table.
+# Not every column: search_tokens is several times the comment's size, and the handling-loop timestamps are
+# read from the events (each further column is parsed for every item).
+READ = (
+    "id",
+    "reference",
+    "channel",
+    "sender",
+    "site_id",
+    "meeting_id",
+    "meal",
+    "service_date",
+    "score",
+    "comment",
+    "topics",
+    "status",
+    "volume_id",
+    "created_at",
+)
+_SELECT = [col(VolumeItem.seq), col(VolumeItem.item_code), *(_FEEDBACK.c[name] for name in READ)]
+# A plain tuple with named fields, not a SQLAlchemy Row, for every item: a volume's rows read its fields
+# many times over (docs/benchmarks.md).
+FeedbackRow = namedtuple("FeedbackRow", [c.key for c in _SELECT])  # type: ignore[misc]
 
-    seq: int
-    item_code: str
-    id: int
-    reference: str
-    channel: str
-    sender: str
-    site_id: int | None
-    meeting_id: int | None
-    meal: str | None
-    service_date: date
-    score: int | None
-    comment: str
-    topics: str
-    status: str
-    volume_id: int | None
-    created_at: datetime
 
-
-_COLUMNS = [_FEEDBACK.c[name] for name in FeedbackRow._fields[2:]]
+def _feedback_rows(result: Result[Any]) -> Iterator[Any]:
+    """The result's rows as FeedbackRow, matched by name: the result's columns must be the tuple's fields."""
+    if tuple(result.keys()) != FeedbackRow._fields:
+        raise RuntimeError(f"feedback rows: columns {tuple(result.keys())} are not {FeedbackRow._fields}")
+    return map(FeedbackRow._make, result)
 
 
 HANDLING = (Action.replied, Action.rectification, Action.resolved, Action.closed, Action.revisit_answered)
@@ -97,8 +105,7 @@ def snapshot_names(session: Session, *, meeting_ids: Iterable[int | None]) -> st
 
 
 def _named(session: Session, volume_id: int) -> tuple[dict[Any, Site], dict[Any, Meeting]]:
-    """Sites and meetings by id: as the volume's snapshot names them (issue 11 finding 11: edits after
-    sealing change nothing), or as they are now for volumes sealed before snapshots."""
+    """Sites and meetings by id: as the volume's snapshot names them (edits after sealing change nothing), or as they are now for volumes sealed before snapshots."""
     names = session.execute(select(col(Volume.names)).where(col(Volume.id) == volume_id)).scalar_one_or_none()
     if names:
         snap = json.loads(names)
@@ -122,17 +129,18 @@ def iter_items(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterat
     in_volume = col(VolumeItem.volume_id) == volume_id
     last = 0
     while True:
-        # plain rows, not ORM objects: building a model object per feedback cost more than writing its cells
-        rows = [
-            FeedbackRow._make(row)
-            for row in session.execute(
-                select(col(VolumeItem.seq), col(VolumeItem.item_code), *_COLUMNS)
-                .join(_FEEDBACK, _FEEDBACK.c.id == col(VolumeItem.feedback_id))
-                .where(in_volume, col(VolumeItem.seq) > last)
-                .order_by(col(VolumeItem.seq))
-                .limit(chunk)
+        # plain rows, not ORM objects: no model object per feedback (docs/benchmarks.md)
+        rows = list(
+            _feedback_rows(
+                session.execute(
+                    select(*_SELECT)
+                    .join(_FEEDBACK, _FEEDBACK.c.id == col(VolumeItem.feedback_id))
+                    .where(in_volume, col(VolumeItem.seq) > last)
+                    .order_by(col(VolumeItem.seq))
+                    .limit(chunk)
+                )
             )
-        ]
+        )
         if not rows:
             return
         # this chunk's media and events, by the chunk's seq range (no list of thousands of ids to bind)
@@ -189,8 +197,8 @@ def _pseudonym(sender: str, secret: str) -> str:
     return pseudonym(sender, secret=secret)
 
 
-def _local(dt: datetime | None, settings: Settings) -> str:
-    """Local time to the minute, as printed (strftime("%Y-%m-%d %H:%M"), a third of the cost)."""
+def local_minute(dt: datetime | None, settings: Settings) -> str:
+    """Local time to the minute, as printed: YYYY-MM-DD HH:MM (formatted without strftime: docs/benchmarks.md)."""
     if not dt:
         return ""
     t = to_local(dt, settings.tz)
@@ -246,7 +254,7 @@ def record(item: Item, *, settings: Settings) -> tuple[list[Any], Sanitised]:
     values: list[Any] = [
         item.seq,
         item.item_code,
-        _local(fb.created_at, settings),
+        local_minute(fb.created_at, settings),
         CHANNEL_LABELS.get(fb.channel, fb.channel),
         _pseudonym(fb.sender, settings.pseudonym_secret),
         item.where,
@@ -257,7 +265,7 @@ def record(item: Item, *, settings: Settings) -> tuple[list[Any], Sanitised]:
         STATUS_LABELS.get(fb.status, fb.status),
         reply_text,
         reply.actor if reply else "",
-        _local(reply.at, settings) if reply else "",
+        local_minute(reply.at, settings) if reply else "",
     ]
     return values, comment
 

@@ -1,4 +1,5 @@
-"""Every Chinese text a bound volume carries (sheet names, headers, labels), kept together for review."""
+"""Every Chinese text a bound volume carries (sheet names, headers, labels) and every problem its checks
+report, kept together for review."""
 
 from __future__ import annotations
 
@@ -148,3 +149,57 @@ TITLED = "{code}　{sheet}"  # a sheet's page header: 档号 and sheet name
 CONTINUED = "（续）"
 GENERATOR_NOTE = "生成程序：{generator}（仅记录生成工具，不是责任者）"
 NOTES_SUMMARY_V2 = "本卷收录{period_text}{what}{count}件，按时间排列，卷内顺序号{first}至{last}。"
+
+# the bag's 说明文件.txt
+DESCRIPTION = (
+    "档号：{code}\n"
+    "题名：{title}\n"
+    "条目数：{count}（{first} — {last}）\n"
+    "电子文件：data/{file}（SHA-256 {file_sha256}，SM3 {file_sm3}）\n"
+    "内容摘要：SHA-256 {content_sha256}，SM3 {content_sm3}\n"
+    "上一卷：{prev}（封卷摘要 {prev_seal}）\n"
+    "封卷摘要：{seal}（data/其他/封卷记录.json 去掉 seal 字段后的规范 JSON 的 SHA-256）\n"
+    "目录：data/文件目录.xml；附件：data/附件/\n"
+)
+# the notice to archivists that a volume awaits receipt
+SEALED_NOTICE = "新案卷待接收：{code}\n{title}\n条目数：{n}\n请在控制台或用 houqin receive 核验接收。"
+
+# what fixity audits and receipts report: every problem and refusal, Chinese first, English after
+PROBLEMS = {
+    "bag_missing": "案卷包缺失 / bag missing: {path}",
+    "bag_invalid": "案卷包校验不通过 / bag invalid: {detail}",
+    "bag_id": "案卷包外部标识与档号不符 / bag External-Identifier is {found!r}, not the 档号",
+    "file_missing": "电子文件缺失 / workbook missing: {path}",
+    "pdf_missing": "版式文件缺失 / PDF copy missing: {path}",
+    "pdf_db": "版式文件摘要与数据库不符（{algos}）：{name} / {name} {algos} differs from the database",
+    "pdf_seal": "版式文件摘要与封卷记录不符（{algos}）：{name} / {name} {algos} differs from the seal record",
+    "file_db": "电子文件摘要与数据库不符（{algos}）：{name} / workbook {name} {algos} differs from the database",
+    "file_seal": "电子文件摘要与封卷记录不符（{algos}）：{name} / workbook {name} {algos} differs from the seal record",
+    "file_unreadable": "电子文件无法读取 / workbook unreadable: {detail}",
+    "catalogue_bad": "文件目录无法解析 / 文件目录.xml is not well-formed: {detail}",
+    "catalogue": "文件目录与案卷不符：{what} / 文件目录.xml disagrees with the volume: {what}",
+    "seal_missing": "封卷记录缺失或无法读取 / seal record missing or unreadable: {detail}",
+    "seal_recompute": "封卷记录被改动：封卷摘要复算不符 / seal record altered: its seal does not recompute",
+    "seal_db": "封卷摘要与数据库不符 / seal differs from the database",
+    "seal_field": "封卷记录与数据库不符：{field} / seal record {field} differs from the database",
+    "content_db": "由数据库复算的内容摘要不符（{algos}），入卷后数据被改动 / content {algos} recomputed from the database differs",
+    "content_wb": "由电子文件读回的内容摘要不符（{algos}） / content {algos} read back from the workbook differs",
+    "item_changed": "条目{item}的数据库内容与封存内容不符 / item {item} changed in the database since sealing",
+    "item_digest": "条目{item}的条目SHA-256与其内容不符 / item {item}: row does not match its 条目SHA-256",
+    "item_row": "电子文件第{n}条的条目序号或标识不符（{found}） / workbook row {n} numbered {found}",
+    "more": "……另有{n}处同类问题 / … and {n} more like it",
+    "seq": "条目序号不连续：应为{expected}，实为{found} / item numbers not contiguous: expected {expected}, found {found}",
+    "item_code": "条目标识不符：{found}，应为{expected} / item code {found} should be {expected}",
+    "item_count": "条目数不符：登记{expected}，{where}实有{found} / item count: recorded {expected}, {where_en} has {found}",
+    "unbound": "条目{item}的反馈未绑定本卷 / item {item}: its feedback is not bound to this volume",
+    "extra_bound": "另有{n}条反馈标为本卷但不在卷内 / {n} feedback rows point at this volume but are not items",
+    "volume_gap": "件号缺失：{code}（案卷记录已不存在） / volume number missing: {code} (its row is gone)",
+    "chain_broken": "链断裂：上一卷{prev}已不存在 / chain broken: previous volume {prev} no longer exists",
+    "chain_order": "链不符：上一卷记为{found}，应为{expected} / chain mismatch: previous volume is {found}, expected {expected}",
+    "chain_seal": "链不符：上一卷封卷摘要与{prev}的封卷摘要不符 / chain mismatch: prev_seal is not {prev}'s seal",
+    "unknown": "无此档号：{code} / no volume {code}",
+    "not_sealed": "案卷{code}尚未封卷 / volume {code} is not sealed yet",
+    "already_received": "案卷{code}已于{at}由{by}接收，不能重复接收 / volume {code} was already received by {by} at {at}",
+    "no_receiver": "请写明检查人（至多100字） / say who receives the volume (检查人, at most 100 characters)",
+}
+PROBLEM_WHERE = {"db": ("数据库", "the database"), "wb": ("电子文件", "the workbook")}

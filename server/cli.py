@@ -351,7 +351,7 @@ def compile_command(
     channel: Annotated[str | None, typer.Option(help="canteen or meeting (default: both)")] = None,
 ) -> None:
     """Compile a month's closed feedback into sealed volumes (案卷) and their BagIt bags."""
-    from exports.service import compile_period
+    from exports.seal import compile_period
 
     settings = _settings()
     engine = _ready_engine(settings)
@@ -424,7 +424,8 @@ def receive_command(
     by: Annotated[str, typer.Option("--by", help="检查人: who receives it")],
 ) -> None:
     """Check a sealed volume and record its receipt (检查人, time); exit 1 when refused."""
-    from exports.fixity import FixityError, ReceiptRefused, receive
+    from exports.fixity import FixityError, ReceiptRefused
+    from exports.receive import receive
 
     settings = _settings()
     engine = _ready_engine(settings)

@@ -16,7 +16,7 @@ from console.auth import create_user
 from core.clock import to_local, utcnow
 from core.db import unit_of_work
 from core.settings import Settings
-from exports.service import compile_locked
+from exports.seal import compile_locked
 from feedback.models import Feedback, Person
 from lookups import service
 from tests.conftest import make_settings

@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 from core.db import unit_of_work
 from exports.lines import CODE_AT, DETAIL_SHEET
 from exports.models import Volume
-from exports.service import transfer_dir
+from exports.plan import transfer_dir
 from lookups import identity, register, service
 from lookups import texts as t
 from lookups.links import access_link

@@ -19,9 +19,10 @@ from sqlmodel import Session, col
 
 from core.db import make_engine
 from exports.models import Volume, VolumeItem, VolumeStatus
+from exports.plan import transfer_dir
+from exports.readback import read_back, read_records
 from exports.records import content_digests
-from exports.service import compile_locked, transfer_dir
-from exports.workbook import read_back, read_records
+from exports.seal import compile_locked
 from feedback import service
 from feedback.models import Feedback
 from tests.conftest import make_settings
@@ -223,7 +224,7 @@ def test_bad_period_is_refused(engine, settings) -> None:  # type: ignore[no-unt
 COMPILE_SCRIPT = """
 import sys
 from core.db import make_engine
-from exports.service import compile_locked
+from exports.seal import compile_locked
 from tests.conftest import make_settings
 from pathlib import Path
 settings = make_settings(sys.argv[1], Path(sys.argv[2]), volume_max_items=int(sys.argv[3]))

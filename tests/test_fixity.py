@@ -25,12 +25,16 @@ from typer.testing import CliRunner
 from core.db import make_engine, unit_of_work
 from core.settings import Settings
 from exports import fixity
-from exports.fixity import TEXT, ReceiptRefused, UnknownVolume, receive, verify
+from exports import verify as volume_checks
+from exports.fixity import ReceiptRefused, UnknownVolume, verify
 from exports.models import FixityEvent, Volume, VolumeItem, VolumeStatus
+from exports.plan import transfer_dir
+from exports.receive import receive
 from exports.records import seal_of
 from exports.scheduled import compile_job, fixity_job
-from exports.service import compile_locked, transfer_dir
+from exports.seal import compile_locked
 from exports.source import iter_items
+from exports.texts import PROBLEMS as TEXT
 from feedback import service
 from feedback.meetings import add_meeting
 from feedback.models import Action, Feedback, FeedbackEvent, Site
@@ -218,7 +222,7 @@ def test_verify_streams_items_in_chunks_and_never_blocks_writers(
                 waited.append(time.monotonic() - began)
             yield item
 
-    monkeypatch.setattr(fixity, "iter_items", small_chunks)
+    monkeypatch.setattr(volume_checks, "iter_items", small_chunks)
     report = verify(engine, settings=settings, archival_code=code)
     assert report.ok, report.problems
     assert streamed == list(range(1, 8))
@@ -495,7 +499,7 @@ def test_of_two_archivists_receiving_at_once_one_wins(
     engine: Engine, settings: Settings, two: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, _b = two
-    real = fixity._check_volume
+    real = volume_checks.check_volume
 
     def slow_check(*args: object, **kwargs: object) -> list[str]:
         problems = real(*args, **kwargs)  # type: ignore[arg-type]
@@ -508,7 +512,7 @@ def test_of_two_archivists_receiving_at_once_one_wins(
             )
         return problems
 
-    monkeypatch.setattr(fixity, "_check_volume", slow_check)
+    monkeypatch.setattr(volume_checks, "check_volume", slow_check)
     with pytest.raises(ReceiptRefused, match="李档案"):
         receive(engine, settings=settings, archival_code=a, by="王档案")
     assert volume(engine, a).received_by == "李档案"
@@ -620,15 +624,15 @@ def test_cli_compile_verify_receive_volumes(cli_env: dict[str, str], db_url: str
 def test_cli_compile_is_the_scheduled_function(
     monkeypatch: pytest.MonkeyPatch, cli_env: dict[str, str]
 ) -> None:
-    import exports.service
+    import exports.seal
 
     seen: list[tuple[str, str | None]] = []
 
     def fake(engine: Engine, *, settings: Settings, period: str, channel: str | None = None) -> object:
         seen.append((period, channel))
-        return exports.service.CompileResult(period=period)
+        return exports.seal.CompileResult(period=period)
 
-    monkeypatch.setattr(exports.service, "compile_period", fake)
+    monkeypatch.setattr(exports.seal, "compile_period", fake)
     result = CliRunner().invoke(cli, ["compile", "--period", "2026-10"], env=cli_env)
     assert result.exit_code == 0, result.output
     assert seen == [("2026-10", None)]

@@ -17,7 +17,7 @@ from sqlmodel import Session, col
 from core.db import unit_of_work
 from core.settings import Settings
 from exports.models import Volume, VolumeItem
-from exports.service import compile_locked
+from exports.seal import compile_locked
 from lookups import identity
 from lookups import texts as t
 from lookups.models import LookupRequest, RegisterEntry

@@ -17,7 +17,7 @@ from core.clock import utcnow
 from core.db import unit_of_work
 from core.models import Outbox
 from exports.models import Volume
-from exports.service import compile_locked
+from exports.seal import compile_locked
 from feedback.models import Feedback, Person
 from lookups import identity, register, service
 from lookups import texts as t

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from exports.service import compile_locked, transfer_dir
+from exports.plan import transfer_dir
+from exports.seal import compile_locked
 from tests.volume_data import fill_period
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")

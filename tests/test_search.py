@@ -347,7 +347,7 @@ def test_chat_says_more_than_the_cap(  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
     from core.db import unit_of_work
-    from exports.service import compile_locked
+    from exports.seal import compile_locked
     from lookups import identity
     from lookups import texts as t
     from server.app import create_app

@@ -15,11 +15,12 @@ from sqlmodel import Session, col
 from typer.testing import CliRunner
 
 from core.db import unit_of_work
-from exports import service as exports_service
+from exports import plan as exports_plan
 from exports.fixity import verify
 from exports.models import Volume
-from exports.service import compile_locked, transfer_dir
-from exports.workbook import read_records
+from exports.plan import transfer_dir
+from exports.readback import read_records
+from exports.seal import compile_locked
 from feedback import review
 from feedback.models import Feedback, Meeting
 from server.cli import app as cli
@@ -128,7 +129,7 @@ def test_verify_report_cli(engine, settings, tmp_path: Path, monkeypatch) -> Non
 
 def test_old_style_volume_still_verifies_beside_new_ones(engine, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     fill_period(engine, n=4, period="2026-09")
-    monkeypatch.setattr(exports_service, "CURRENT", 1)
+    monkeypatch.setattr(exports_plan, "CURRENT", 1)
     old = compile_locked(engine, settings=settings, period="2026-09").volumes[0]
     monkeypatch.undo()
     _rectified(engine)
