@@ -26,9 +26,9 @@ from core.db import make_engine, unit_of_work
 from core.settings import Settings
 from exports import fixity
 from exports.fixity import TEXT, ReceiptRefused, UnknownVolume, receive, verify
+from exports.jobs import compile_job, fixity_job
 from exports.models import FixityEvent, Volume, VolumeItem, VolumeStatus
 from exports.records import seal_of
-from exports.scheduled import compile_job, fixity_job
 from exports.service import compile_locked, transfer_dir
 from exports.source import iter_items
 from feedback import service
