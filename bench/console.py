@@ -173,7 +173,7 @@ def main() -> None:
     from core.db import make_engine
     from core.migrate import upgrade
     from core.settings import Settings
-    from feedback.bulkdemo import fill_bulk
+    from server.demo.bulk import fill_bulk
 
     today = datetime.now().date()
     runs: list[Run] = []

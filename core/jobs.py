@@ -1,8 +1,7 @@
 """Scheduled job runs: a `(job, period)` claim row makes each period of each job run once.
 
-APScheduler cannot share a job store between processes, and an advisory lock only prevents overlap
-(NOTES "Reliability facts"), so every run first claims its JobRun row with `INSERT … ON CONFLICT DO
-NOTHING RETURNING id`. Whoever gets the id runs the period; a failed run, or one left `running` by a
+APScheduler cannot share a job store between processes, and a lock only prevents overlap (core/locks.py),
+so every run first claims its JobRun row with `INSERT … ON CONFLICT DO NOTHING RETURNING id`. Whoever gets the id runs the period; a failed run, or one left `running` by a
 crashed process, is taken over by a conditional UPDATE that only one claimant can win.
 """
 

@@ -2,8 +2,8 @@
 
 A lock keeps two processes (or two threads) from doing the same thing at the same time: one compile,
 one scheduler, one SQLite outbox drainer. It is not what makes a job run once per period: that is the
-claim row in core.jobs, because a lock taken one moment after another process released it does not
-stop a second run (NOTES "Reliability facts").
+claim row in core/jobs.py, because a lock taken one moment after another process released it does not
+stop a second run.
 """
 
 from __future__ import annotations

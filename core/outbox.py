@@ -4,7 +4,8 @@ and a drainer sends them. A WeChat API failure delays a message; it never loses 
 Sending claims one row at a time with a lease (its `next_attempt_at` moved a few minutes ahead) in a
 short transaction, calls WeChat with no transaction open, and records the result in another. Several
 drainers never send a row twice: on PostgreSQL the claim skips rows another drainer has locked
-(FOR UPDATE SKIP LOCKED); on SQLite drainers also take turns under a file lock. A drainer that dies
+(FOR UPDATE SKIP LOCKED); on SQLite one drainer at a time holds the "outbox" file lock and a second one
+skips its turn. A drainer that dies
 mid-send leaves its row to be picked up again when the lease runs out.
 """
 

@@ -73,7 +73,7 @@ class SlaRules(BaseModel):
 
 
 class Settings(BaseSettings):
-    """All of houqin's configuration (DESIGN §2)."""
+    """All of houqin's configuration: HOUQIN_* environment variables or `.env` (docs/deployment.md §2)."""
 
     model_config = SettingsConfigDict(env_prefix="HOUQIN_", env_file=".env", extra="ignore")
 
@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     # machine (fonts-wqy-microhei, fonts-noto-cjk)
     pdf_font: str = ""
 
-    # edge limits (DESIGN §3)
+    # edge limits: what the webhook accepts and answers
     max_body_bytes: int = 64 * 1024
     timestamp_window_s: int = 300
     reply_max_bytes: int = 2048

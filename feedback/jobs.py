@@ -1,12 +1,17 @@
-"""The escalation job (督办): an open feedback past its acknowledge or rectify deadline (HOUQIN_SLA) goes
-once, through the outbox, to the supervising people: HOUQIN_ESCALATE_TO (staff numbers, WeCom userids or
-openids of Persons, comma-separated), or every Person whose roles contain admin. Each item is escalated once
-(`escalated_at`, an `escalated` event naming whom); the scheduler claims each run's slot (server/scheduler.py).
+"""The feedback jobs the scheduler runs (server/scheduler.py): escalation, the managers' daily digest and
+the media fetch.
+
+Escalation (督办): an open feedback past its acknowledge or rectify deadline (HOUQIN_SLA) goes once, through
+the outbox, to the supervising people: HOUQIN_ESCALATE_TO (staff numbers, WeCom userids or openids of
+Persons, comma-separated), or every Person whose roles contain admin. Each item is escalated once
+(`escalated_at`, an `escalated` event naming whom); the scheduler claims each run's slot, a local minute.
+The digest (feedback/alerts.py) is claimed per local day; the media fetch (feedback/media.py) runs every
+30 seconds with no claim row.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, and_, or_, select
 from sqlmodel import Session, col
@@ -14,6 +19,8 @@ from sqlmodel import Session, col
 from core.clock import utcnow
 from core.outbox import enqueue_to
 from core.settings import Settings
+from feedback.alerts import queue_daily_digest
+from feedback.media import MediaCounts, fetch_pending
 from feedback.models import Action, Feedback, FeedbackEvent, Person, Status
 
 ADMIN = "admin"
@@ -109,3 +116,16 @@ def escalate_job(engine: Engine, *, settings: Settings, period: str) -> dict[str
         n = escalate(session, settings=settings, now=utcnow())
         session.commit()
     return {"escalated": n}
+
+
+def digest_job(engine: Engine, *, settings: Settings, period: str) -> dict[str, int]:
+    """The scheduler's body for one day (`period`, YYYY-MM-DD): queue that day's digest to the managers."""
+    with Session(engine) as session:
+        n = queue_daily_digest(session, settings=settings, day=date.fromisoformat(period))
+        session.commit()
+    return {"queued": n}
+
+
+def media_job(engine: Engine, *, settings: Settings) -> MediaCounts:
+    """The scheduler's 30-second body: download the attachments not yet in DATA_DIR."""
+    return fetch_pending(engine, settings=settings)

@@ -7,7 +7,7 @@ from sqlalchemy import pool
 
 from core.db import make_engine
 from core.migrate import include_object
-from core.schema import metadata
+from server.schema import metadata
 
 config = context.config
 

@@ -1,10 +1,20 @@
-"""The scheduler: monthly volume compilation, the weekly fixity audit, the managers' daily digest, the
-outbox drain and the media fetch (APScheduler 3).
+"""The scheduler (APScheduler 3): when each job runs, and that it runs once. The jobs themselves live beside
+their domain and are found here by plain imports:
+
+- compile (exports/jobs.py): the previous month's volumes, monthly at HOUQIN_COMPILE_CRON, claimed per month;
+- fixity (exports/jobs.py): the audit of every volume, weekly at HOUQIN_FIXITY_CRON, claimed per ISO week;
+- digest (feedback/jobs.py): the managers' summary of the previous day, daily at HOUQIN_DIGEST_CRON,
+  claimed per day;
+- escalate (feedback/jobs.py): overdue feedback to the supervisors, at HOUQIN_ESCALATE_CRON, claimed per
+  local minute;
+- outbox (core/outbox.py `drain`): due messages sent every 30 seconds, no claim row;
+- media (feedback/jobs.py): attachments fetched from WeChat every 30 seconds, no claim row;
+- retry: every 30 minutes, the failed compiles and audits of recent periods run again.
 
 One scheduler runs per deployment: inside `houqin serve` (one worker) or alone as `houqin scheduler`.
 A second one waits on the "scheduler" lock instead of running jobs beside the first. Even so, every
-compile and fixity run first claims its `(job, period)` row (core.jobs), so a restart, a clock skew or
-a second scheduler never runs a period twice, and the catch-up pass at start runs what was missed
+claimed job first claims its `(job, period)` row (core/jobs.py), so a restart, a clock skew or a second
+scheduler never runs a period twice, and the catch-up pass at start runs the compiles and the audit missed
 while no scheduler was up (APScheduler's in-memory job store forgets missed runs on restart).
 """
 
@@ -26,7 +36,10 @@ from sqlalchemy import Engine
 
 from core.jobs import RunOutcome, run_claimed, status_of
 from core.locks import exclusive
+from core.outbox import drain
 from core.settings import ConfigError, Settings
+from exports.jobs import compile_job, fixity_job
+from feedback.jobs import digest_job, escalate_job, media_job
 
 log = logging.getLogger("houqin.scheduler")
 
@@ -35,7 +48,7 @@ FIXITY = "fixity"
 OUTBOX = "outbox"
 MEDIA = "media"
 DIGEST = "digest"
-ESCALATE = "escalate"  # issue 13: overdue items to the supervisors (feedback/jobs.py)
+ESCALATE = "escalate"
 CRON_MISFIRE_GRACE_S = 24 * 3600
 OUTBOX_INTERVAL_S = 30
 RETRY_INTERVAL_S = 30 * 60  # a failed compile or audit is tried again this often (not only at restart)
@@ -44,50 +57,13 @@ RETRY = "retry"
 JobTable = Mapping[str, Callable[..., Any]]
 
 
-def _compile(engine: Engine, *, settings: Settings, period: str) -> Any:
-    # imported when run: exports may import things that import this module
-    from exports.scheduled import compile_job
-
-    return compile_job(engine, settings=settings, period=period)
-
-
-def _fixity(engine: Engine, *, settings: Settings, period: str) -> Any:
-    from exports.scheduled import fixity_job
-
-    return fixity_job(engine, settings=settings)
-
-
-def _outbox(engine: Engine, *, settings: Settings) -> Any:
-    from core.outbox import drain
-
-    return drain(engine, settings=settings)
-
-
-def _media(engine: Engine, *, settings: Settings) -> Any:
-    from feedback.media import fetch_pending
-
-    return fetch_pending(engine, settings=settings)
-
-
-def _digest(engine: Engine, *, settings: Settings, period: str) -> Any:
-    from feedback.alerts import digest_job
-
-    return digest_job(engine, settings=settings, period=period)
-
-
-def _escalate(engine: Engine, *, settings: Settings, period: str) -> Any:
-    from feedback.jobs import escalate_job
-
-    return escalate_job(engine, settings=settings, period=period)
-
-
 DEFAULT_JOBS: dict[str, Callable[..., Any]] = {
-    COMPILE: _compile,
-    FIXITY: _fixity,
-    OUTBOX: _outbox,
-    MEDIA: _media,
-    DIGEST: _digest,
-    ESCALATE: _escalate,
+    COMPILE: compile_job,
+    FIXITY: fixity_job,
+    OUTBOX: drain,
+    MEDIA: media_job,
+    DIGEST: digest_job,
+    ESCALATE: escalate_job,
 }
 
 
@@ -164,7 +140,7 @@ def cron_trigger(expr: str, *, tz: ZoneInfo, setting: str = "cron") -> CronTrigg
         raise ConfigError(f"{setting} {expr!r} is not a valid crontab line: {exc}") from None
 
 
-# --- job bodies as the scheduler runs them ----------------------------------------------------------------
+# --- runs: claimed, and the 30-second ticks ----------------------------------------------------------------
 
 
 def run_job(engine: Engine, settings: Settings, jobs: JobTable, *, job: str, period: str) -> RunOutcome:
@@ -218,6 +194,17 @@ def outbox_tick(engine: Engine, settings: Settings, jobs: JobTable) -> None:
         return
     if counts and any(getattr(counts, k, 0) for k in ("sent", "retried", "undeliverable")):
         log.info("outbox: %s", counts)
+
+
+def media_tick(engine: Engine, settings: Settings, jobs: JobTable) -> None:
+    """The 30-second run: download attachments before WeChat forgets them (about three days)."""
+    try:
+        counts = jobs[MEDIA](engine, settings=settings)
+    except Exception:
+        log.exception("media fetch failed; the next tick tries again")
+        return
+    if counts and (counts.fetched or counts.failed):
+        log.info("media: %s", counts)
 
 
 def catch_up(
@@ -274,7 +261,7 @@ def retry_failed_tick(
 
 
 def build_scheduler(engine: Engine, settings: Settings, jobs: JobTable | None = None) -> BackgroundScheduler:
-    """A BackgroundScheduler (not started) with the compile, fixity and outbox jobs in local time."""
+    """A BackgroundScheduler (not started) with every job of the module docstring, crons in local time."""
     table = job_table(jobs)
     tz = settings.tz
     scheduler = BackgroundScheduler(
@@ -349,17 +336,6 @@ def build_scheduler(engine: Engine, settings: Settings, jobs: JobTable | None = 
         next_run_time=datetime.now(tz),
     )
     return scheduler
-
-
-def media_tick(engine: Engine, settings: Settings, jobs: JobTable) -> None:
-    """The 30-second run: download attachments before WeChat forgets them (about three days)."""
-    try:
-        counts = jobs[MEDIA](engine, settings=settings)
-    except Exception:
-        log.exception("media fetch failed; the next tick tries again")
-        return
-    if counts and (counts.fetched or counts.failed):
-        log.info("media: %s", counts)
 
 
 def run_scheduler(

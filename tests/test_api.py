@@ -22,10 +22,10 @@ from core.models import InboundMessage
 from core.outbox import DrainCounts, drain
 from core.settings import Settings
 from exports.models import Volume
-from feedback.demo import fill_demo
 from feedback.models import Feedback
 from lookups.models import LookupRequest
 from server.app import create_app
+from server.demo.fill import fill_demo
 from tests.console_helpers import (
     add_users,
     api_settings,

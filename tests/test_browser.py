@@ -23,10 +23,10 @@ from core.db import unit_of_work
 from core.models import InboundMessage, Outbox
 from core.settings import Settings
 from exports.models import Volume
-from feedback.demo import fill_demo
 from feedback.models import Feedback, FeedbackEvent, Meeting
 from lookups.models import LookupRequest
 from server.app import create_app
+from server.demo.fill import fill_demo
 from tests.console_helpers import PASSWORD, add_users, last_week, local_today, pending_lookup, sealed_volume
 from tests.servers import serve
 

@@ -26,11 +26,11 @@ from core.models import InboundMessage, Outbox
 from core.outbox import DrainCounts, drain
 from core.settings import Settings
 from exports.models import FixityEvent, Volume
-from feedback.demo import fill_demo
 from feedback.models import Feedback, FeedbackEvent, Meeting, Person
 from lookups.models import LookupRequest
 from lookups.register import verify_register
 from server.app import create_app
+from server.demo.fill import fill_demo
 from tests.console_helpers import (
     PASSWORD,
     USERS,

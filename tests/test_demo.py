@@ -17,17 +17,11 @@ from typer.testing import CliRunner
 
 from core.db import make_engine
 from core.settings import Settings, get_settings
-from feedback import demo
-from feedback.demo import (
-    CANTEEN_ACTORS,
-    MEETING_ACTORS,
-    DemoSummary,
-    demo_feedback_count,
-    demo_period,
-    fill_demo,
-)
 from feedback.models import Feedback, FeedbackEvent, FeedbackMedia, Meeting, Site
 from server.cli import app as cli
+from server.demo import data as demo
+from server.demo.data import CANTEEN_ACTORS, MEETING_ACTORS
+from server.demo.fill import DemoSummary, demo_feedback_count, demo_period, fill_demo
 
 TODAY = date(2026, 11, 24)  # a Tuesday
 REFERENCE = re.compile(r"^FK(\d{8})-(\d{4})$")

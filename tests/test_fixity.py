@@ -27,11 +27,11 @@ from core.settings import Settings
 from exports import fixity
 from exports import verify as volume_checks
 from exports.fixity import ReceiptRefused, UnknownVolume, verify
+from exports.jobs import compile_job, fixity_job
 from exports.models import FixityEvent, Volume, VolumeItem, VolumeStatus
 from exports.plan import transfer_dir
 from exports.receive import receive
 from exports.records import seal_of
-from exports.scheduled import compile_job, fixity_job
 from exports.seal import compile_locked
 from exports.source import iter_items
 from exports.texts import PROBLEMS as TEXT

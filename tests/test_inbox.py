@@ -21,9 +21,9 @@ from sqlmodel import Session, col
 from core.db import unit_of_work
 from core.models import InboundMessage, Outbox
 from core.settings import Settings
-from feedback.demo import fill_demo
 from feedback.models import Feedback, FeedbackEvent, Status
 from server.app import create_app
+from server.demo.fill import fill_demo
 from tests.console_helpers import CSRF_FIELD, add_users, login, sealed_volume
 
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)  # 14:00 in Asia/Shanghai, a Wednesday

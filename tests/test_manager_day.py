@@ -295,8 +295,8 @@ def test_overdue_items_are_escalated_once_through_the_outbox(engine: Engine, set
 
 
 def test_bulk_demo_fills_months_with_handled_feedback(engine: Engine, settings: Settings) -> None:
-    from feedback.bulkdemo import fill_bulk
     from feedback.models import Person
+    from server.demo.bulk import fill_bulk
 
     b = fill_bulk(engine, settings=settings, count=1200, months=3, seed=5, today=date(2026, 11, 20))
     assert b.feedbacks == 1200 and b.first_day == date(2026, 9, 1) and b.last_day == date(2026, 11, 19)

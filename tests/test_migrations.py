@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from core.migrate import include_object
-from core.schema import metadata
+from server.schema import metadata
 
 
 def test_migrations_match_models(engine) -> None:  # type: ignore[no-untyped-def]

@@ -17,8 +17,8 @@ from sqlalchemy import Engine
 
 from core.db import unit_of_work
 from core.settings import Settings
-from feedback.demo import fill_demo
 from server.app import create_app
+from server.demo.fill import fill_demo
 from tests.console_helpers import add_users
 from tests.test_api import token_for
 

@@ -1,4 +1,5 @@
-"""`houqin spool status|replay-dead`: what the outage spool holds, and feeding dead letters back (issue 11)."""
+"""The outage spool's operator commands (issue 11): `houqin spool status` (what the spool holds) and
+`houqin spool replay-dead` (feeding dead letters back once their cause is fixed)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,13 @@ import typer
 
 from bot.ingest import Delivery, Result, process_batch
 from bot.spool import replay_dead, status
-from core.settings import Settings
 from handlers.routes import build_router
-
-spool_app = typer.Typer(help="The outage spool (deliveries kept on disk while the database is down).")
-
-
-def _settings() -> Settings:
-    from server.cli import _settings as settings
-
-    return settings()
+from server.cli.common import load_settings, ready_engine
 
 
-@spool_app.command("status")
 def spool_status(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
     """Lines waiting, the oldest one's age, spool files, and dead letters (exit 1 when any dead letter)."""
-    st = status(_settings().data_dir / "spool")
+    st = status(load_settings().data_dir / "spool")
     if as_json:
         typer.echo(json.dumps(st.__dict__))
     else:
@@ -35,13 +27,10 @@ def spool_status(as_json: bool = typer.Option(False, "--json", help="Print JSON"
         raise typer.Exit(1)
 
 
-@spool_app.command("replay-dead")
 def spool_replay_dead() -> None:
     """Store the dead letters once their cause is fixed (idempotent); those still failing are kept."""
-    from server.cli import _ready_engine
-
-    settings = _settings()
-    engine = _ready_engine(settings)
+    settings = load_settings()
+    engine = ready_engine(settings)
     router = build_router()
 
     def ingest(deliveries: list[Delivery]) -> list[Result]:

@@ -1,5 +1,5 @@
 """Demo data at scale (`houqin demo --count 1000000 --months 24`): the same kinds of feedback, handling and
-return visits as feedback/demo.py, generated as plain rows and written with multi-row INSERT statements in
+return visits as server/demo/fill.py, generated as plain rows and written with multi-row INSERT statements in
 chunks (no ORM object per row, no photos), so a million feedbacks take minutes, not hours.
 """
 
@@ -15,16 +15,18 @@ from sqlalchemy import Engine, insert, text
 from sqlmodel import Session
 
 from core.settings import Settings
-from feedback import demo, sla
+from feedback import sla
 from feedback.models import Channel, Feedback, FeedbackEvent, Meal, Status
 from feedback.service import topics_of
 from feedback.tokens import search_tokens
+from server.demo import data, fill
+from server.demo.handling import LOOP_KEYS
 
 CHUNK = 5000
 _FB = Feedback.__table__  # type: ignore[attr-defined]
 _EV = FeedbackEvent.__table__  # type: ignore[attr-defined]
-MEALS = list(demo.MEAL_WEIGHTS)
-MEAL_CUM = list(itertools.accumulate(demo.MEAL_WEIGHTS.values()))
+MEALS = list(data.MEAL_WEIGHTS)
+MEAL_CUM = list(itertools.accumulate(data.MEAL_WEIGHTS.values()))
 
 
 @dataclass
@@ -51,22 +53,22 @@ def fill_bulk(
     back = today.year * 12 + today.month - 1 - (months - 1)  # the first of `months` calendar months
     first = date(back // 12, back % 12 + 1, 1)
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    day_cum = list(itertools.accumulate(1.0 if demo._workday(d) else demo.WEEKEND_WEIGHT for d in days))
+    day_cum = list(itertools.accumulate(1.0 if fill.workday(d) else data.WEEKEND_WEIGHT for d in days))
     cutoff = datetime.combine(today, time(0), tzinfo=tz).astimezone(UTC)
     with Session(engine) as session:
-        sites = demo._sites(session)
-        meetings = demo._meetings(
-            session, rng, days=days, venue_names={n for _c, n, k, *_ in demo.SITES if k == "venue"}
+        sites = fill.ensure_sites(session)
+        meetings = fill.ensure_meetings(
+            session, rng, days=days, venue_names={n for _c, n, k, *_ in data.SITES if k == "venue"}
         )
-        demo.add_roster(session)
+        fill.add_roster(session)
         session.commit()
-        site_names = {sid: name for code, name, *_ in demo.SITES if (sid := sites.get(code))}
+        site_names = {sid: name for code, name, *_ in data.SITES if (sid := sites.get(code))}
         meeting_rows = [(m.id, m.title, m.starts_on, m.ends_on) for m in meetings]
-    canteens = [(sites[c], w, t) for c, _n, k, w, t in demo.SITES if k == "canteen"]
+    canteens = [(sites[c], w, t) for c, _n, k, w, t in data.SITES if k == "canteen"]
     canteen_cum = list(itertools.accumulate(w for _s, w, _t in canteens))
     people = [f"o_bulk_{i:05X}" for i in range(5000)]
-    scores_c, scores_c_cum = _cum(demo.CANTEEN_SCORES)
-    scores_m, scores_m_cum = _cum(demo.MEETING_SCORES)
+    scores_c, scores_c_cum = _cum(data.CANTEEN_SCORES)
+    scores_m, scores_m_cum = _cum(data.MEETING_SCORES)
     per_day: dict[date, int] = {}
     written = events = 0
     next_id = _next_id(engine)
@@ -75,24 +77,24 @@ def fill_bulk(
         fb_rows: list[dict[str, Any]] = []
         ev_rows: list[dict[str, Any]] = []
         for _ in range(n):
-            is_meeting = meeting_rows and rng.random() < demo.MEETING_SHARE
+            is_meeting = meeting_rows and rng.random() < data.MEETING_SHARE
             if is_meeting:
                 mid, title, starts, ends = rng.choice(meeting_rows)
                 day = starts + timedelta(days=rng.randrange((ends - starts).days + 1))
                 meal, site_id, place = None, None, title
                 score = rng.choices(scores_m, cum_weights=scores_m_cum)[0]
-                comment, mood = demo._comment(rng, demo.MEETING_COMMENTS, score)
-                created = demo._at(rng, tz, day, time(9, 0), 510)
+                comment, mood = fill.pick_comment(rng, data.MEETING_COMMENTS, score)
+                created = fill.random_time(rng, tz, day, time(9, 0), 510)
             else:
                 mid, title = None, None
                 day = rng.choices(days, cum_weights=day_cum)[0]
                 meal = rng.choices(MEALS, cum_weights=MEAL_CUM)[0]
-                start, minutes = demo.MEAL_WINDOWS[meal]
+                start, minutes = data.MEAL_WINDOWS[meal]
                 site_id, _w, _t = canteens[rng.choices(range(len(canteens)), cum_weights=canteen_cum)[0]]
                 place = site_names.get(site_id, "")
                 score = rng.choices(scores_c, cum_weights=scores_c_cum)[0]
-                comment, mood = demo._comment(rng, demo._POOLS[meal], score)
-                created = demo._at(rng, tz, day, start, minutes)
+                comment, mood = fill.pick_comment(rng, data.POOLS[meal], score)
+                created = fill.random_time(rng, tz, day, start, minutes)
             if created >= cutoff:
                 created = cutoff - timedelta(minutes=rng.randrange(30, 600))
                 day = created.astimezone(tz).date()
@@ -104,7 +106,7 @@ def fill_bulk(
                 "id": fid,
                 "reference": f"FK{day:%Y%m%d}-{per_day[day]:04d}",
                 "channel": Channel.meeting.value if is_meeting else Channel.canteen.value,
-                "source": demo.SOURCE,
+                "source": data.SOURCE,
                 "sender": rng.choice(people),
                 "site_id": site_id,
                 "table_no": None,
@@ -151,36 +153,28 @@ def _handle(
     *,
     is_meeting: bool,
 ) -> dict[str, Any]:
-    """The handling of one row, as demo._handling walks it: columns, and its events appended to ev_rows."""
-    actor = rng.choice(demo.MEETING_ACTORS if is_meeting else demo.CANTEEN_ACTORS)
+    """One row's handling, a shorter walk than server/demo/handling.py's (acknowledged, closed, a return visit):
+    its columns, and its events appended to ev_rows."""
+    actor = rng.choice(data.MEETING_ACTORS if is_meeting else data.CANTEEN_ACTORS)
     fid, at = row["id"], row["created_at"]
-    out: dict[str, Any] = dict.fromkeys(
-        (
-            "acknowledged_at",
-            "acknowledged_by",
-            "rectified_at",
-            "revisit_asked_at",
-            "revisit_answer",
-            "revisit_answered_at",
-        ),
-    )
+    out: dict[str, Any] = dict.fromkeys(LOOP_KEYS)
     status = Status.new
-    if rng.random() >= demo.UNHANDLED_SHARE:
+    if rng.random() >= data.UNHANDLED_SHARE:
         at = at + timedelta(hours=rng.uniform(0.3, 30))
         if at < cutoff:
             status = Status.acknowledged
             out.update(acknowledged_at=at, acknowledged_by=actor)
             ev_rows.append(_ev(fid, at, actor, "replied", "已受理，感谢您的反馈"))
             at = at + timedelta(hours=rng.uniform(24, 160))
-            if at < cutoff and not (mood != "pos" and rng.random() < demo.OPEN_ENDED_SHARE):
+            if at < cutoff and not (mood != "pos" and rng.random() < data.OPEN_ENDED_SHARE):
                 status = Status.closed
                 out["rectified_at"] = at
                 ev_rows.append(_ev(fid, at, actor, "closed", "已办结"))
                 score = row["score"]
-                if score is not None and score <= 3 and rng.random() < demo.REVISIT_ANSWER_SHARE:
+                if score is not None and score <= 3 and rng.random() < data.REVISIT_ANSWER_SHARE:
                     answered = at + timedelta(hours=rng.uniform(0.2, 20))
                     if answered < cutoff:
-                        answer = rng.choices((1, 2, 3), weights=demo.REVISIT_WEIGHTS)[0]
+                        answer = rng.choices((1, 2, 3), weights=data.REVISIT_WEIGHTS)[0]
                         out.update(revisit_asked_at=at, revisit_answer=answer, revisit_answered_at=answered)
                         if answer == 3:
                             status = Status.rectifying

@@ -1,4 +1,6 @@
-"""The whole schema: importing this module registers every table on `SQLModel.metadata`."""
+"""The whole schema, for migrations and the model-vs-database test: importing this module registers every
+table of every package on `SQLModel.metadata`. It lives in the composition root because it must import the
+models of every layer, which `core/` may not."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""The archive jobs the scheduler runs: monthly compilation and the fixity audit.
+"""The archive jobs the scheduler runs (server/scheduler.py): the monthly compilation and the weekly fixity
+audit.
 
-Each returns a plain counts dict for the JobRun record. They are thin on purpose: `houqin compile` and
-`houqin verify` call the very same functions (exports.service.compile_period, exports.fixity.verify), so
+Each returns a plain counts dict for its JobRun row. They are thin on purpose: `houqin compile` and
+`houqin verify` call the very same functions (exports.seal.compile_period, exports.fixity.verify), so
 a scheduled run and a manual one cannot drift apart.
 """
 
@@ -24,8 +25,10 @@ def compile_job(engine: Engine, *, settings: Settings, period: str) -> dict[str,
     return compile_period(engine, settings=settings, period=period).counts()
 
 
-def fixity_job(engine: Engine, *, settings: Settings) -> dict[str, int]:
-    """Re-validate every sealed and received volume; return {"checked": n, "failed": m}."""
+def fixity_job(engine: Engine, *, settings: Settings, period: str | None = None) -> dict[str, int]:
+    """Re-validate every sealed and received volume; return {"checked": n, "failed": m}.
+
+    `period` (the ISO week) only names the claimed run: every audit checks every volume."""
     report = verify(engine, settings=settings, agent=settings.fixity_agent)
     for code, problem in report.problems:
         log.warning("fixity: %s: %s", code, problem)
