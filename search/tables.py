@@ -1,7 +1,6 @@
 """What the search reads, taken from the feedback and exports models: their tables, which volumes count as
-archived, and the SQL pieces the statements share. The statements are SQL text, built once (text runs
-several times faster than an SQLAlchemy Core select built per query); their table names come from these
-tables."""
+archived, and the SQL pieces the statements share. The statements are SQL text, built once (why: see
+docs/benchmarks.md, "Why the hot path looks the way it does"); their table names come from these tables."""
 
 from __future__ import annotations
 
