@@ -28,7 +28,7 @@ class LookupError_(Exception):
 
 
 def resolve_code(session: Session, *, code: str) -> tuple[Volume, str] | None:
-    """A sealed volume's 档号 or an item's 档号/条目序号: (its volume, its title)."""
+    """An archived (sealed or received) volume's 档号 or an item's 档号/条目序号: (its volume, its title)."""
     found = archived_by_code(session, code=code)
     if found is None:
         return None

@@ -9,11 +9,14 @@ hits with their volume's 档号.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, literal, or_, select, true
+from sqlalchemy import TextClause, bindparam, func, literal, select, true
+from sqlalchemy import text as sql
 from sqlmodel import Session, col
 
 from core.fastsql import parse_date
@@ -22,7 +25,7 @@ from feedback.tokens import meal_token, meeting_token, month_token, norm, site_t
 from search.grammar import Query, months_between, parse_query
 from search.postgres import PostgresSearch
 from search.sqlite import SqliteSearch
-from search.tables import ARCHIVED, FEEDBACK, ITEM, MEETING, SITE, VOLUME
+from search.tables import ARCHIVED, ARCHIVED_LIST, FEEDBACK, ITEM, MEETING, SITE, VOLUME
 
 SNIPPET_CHARS = 40
 TOTAL_CAP = 1000  # totals are exact up to this many matches (or the end of the page asked for)
@@ -74,18 +77,17 @@ class _Place:
     name: str = ""
 
 
-_SITES = select(SITE.c.id, SITE.c.code, SITE.c.name)
+_SITES = sql(f"SELECT id, code, name FROM {SITE}")
+_MEETINGS = sql(f"SELECT id, code FROM {MEETING} WHERE code IN :codes").bindparams(
+    bindparam("codes", expanding=True)
+)
 
 
 def parse_for(session: Session, query: str) -> Query:
     """`parse_query` with this database's sites and the meetings whose codes the query names."""
     sites = session.execute(_SITES).all()
     codes = [norm(w).upper() for w in query.split()]
-    meetings = (
-        session.execute(select(MEETING.c.id, MEETING.c.code).where(MEETING.c.code.in_(codes))).all()
-        if codes
-        else []
-    )
+    meetings = session.execute(_MEETINGS, {"codes": codes}).all() if codes else []
     return parse_query(
         query,
         sites=[_Place(id=r.id, code=r.code, name=r.name) for r in sites],
@@ -93,10 +95,9 @@ def parse_for(session: Session, query: str) -> Query:
     )
 
 
-# the newest and oldest service dates: two subqueries, so each is one step of the service-date index
-_DATE_RANGE = select(
-    select(func.min(FEEDBACK.c.service_date)).scalar_subquery().label("lo"),
-    select(func.max(FEEDBACK.c.service_date)).scalar_subquery().label("hi"),
+# the oldest and newest service dates: two subqueries, so each is one step of the service-date index
+_DATE_RANGE = sql(
+    f"SELECT (SELECT min(service_date) FROM {FEEDBACK}) AS lo, (SELECT max(service_date) FROM {FEEDBACK}) AS hi"
 )
 
 
@@ -132,29 +133,13 @@ def snippet(comment: str, terms: Sequence[str], *, width: int = SNIPPET_CHARS) -
 
 
 # a hit: the feedback, and its item and volume when the volume is archived
-_ARCHIVED_VOLUME = VOLUME.alias("v")
-_HITS = (
-    select(
-        FEEDBACK.c.id,
-        FEEDBACK.c.reference,
-        FEEDBACK.c.service_date,
-        FEEDBACK.c.score,
-        FEEDBACK.c.meal,
-        FEEDBACK.c.comment,
-        ITEM.c.item_code,
-        _ARCHIVED_VOLUME.c.archival_code,
-        _ARCHIVED_VOLUME.c.title.label("volume_title"),
-    )
-    .select_from(
-        FEEDBACK.outerjoin(
-            _ARCHIVED_VOLUME,
-            and_(_ARCHIVED_VOLUME.c.id == FEEDBACK.c.volume_id, _ARCHIVED_VOLUME.c.status.in_(ARCHIVED)),
-        ).outerjoin(
-            ITEM, and_(ITEM.c.feedback_id == FEEDBACK.c.id, ITEM.c.volume_id == _ARCHIVED_VOLUME.c.id)
-        )
-    )
-    .where(FEEDBACK.c.id.in_(bindparam("ids", expanding=True)))
-)
+_HITS = sql(
+    "SELECT f.id, f.reference, f.service_date, f.score, f.meal, f.comment, vi.item_code, v.archival_code, "
+    f"v.title AS volume_title FROM {FEEDBACK} f "
+    f"LEFT JOIN {VOLUME} v ON v.id = f.volume_id AND v.status IN ({ARCHIVED_LIST}) "
+    f"LEFT JOIN {ITEM} vi ON vi.feedback_id = f.id AND vi.volume_id = v.id "
+    "WHERE f.id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
 
 
 def _hits(session: Session, ids: list[int], terms: Sequence[str]) -> list[Hit]:
@@ -249,22 +234,14 @@ def search_volumes(session: Session, *, query: str | Query, limit: int = 20) -> 
     periods = q.periods()
     if not q.terms and not periods:
         return []
-    conds: list[ColumnElement[bool]] = [VOLUME.c.status.in_(ARCHIVED)]
-    conds += [func.lower(VOLUME.c.title).contains(t, autoescape=True) for t in q.terms]
-    windows = [
-        VOLUME.c.period.like(
+    params: dict[str, Any] = {"limit": limit}
+    for i, t in enumerate(q.terms):
+        params[f"t{i}"] = "%" + t.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    for i, (y, m) in enumerate(periods):
+        params[f"w{i}"] = (
             f"{y}-{m:02d}" if y is not None and m is not None else f"{y}-%" if y is not None else f"%-{m:02d}"
         )
-        for y, m in periods
-    ]
-    if windows:
-        conds.append(or_(*windows))
-    stmt = (
-        select(VOLUME.c.id, VOLUME.c.archival_code, VOLUME.c.title, VOLUME.c.period, VOLUME.c.item_count)
-        .where(*conds)
-        .order_by(VOLUME.c.period.desc(), VOLUME.c.archival_code)
-        .limit(limit)
-    )
+    rows = session.execute(_volumes_sql(len(q.terms), len(periods)), params)
     return [
         VolumeHit(
             volume_id=r.id,
@@ -273,8 +250,22 @@ def search_volumes(session: Session, *, query: str | Query, limit: int = 20) -> 
             period=r.period,
             item_count=r.item_count,
         )
-        for r in session.execute(stmt)
+        for r in rows
     ]
+
+
+@functools.lru_cache(maxsize=64)
+def _volumes_sql(terms: int, windows: int) -> TextClause:
+    """Archived volumes whose lower-cased title is LIKE every :t<i> and whose period is LIKE any :w<i>."""
+    conds = [f"status IN ({ARCHIVED_LIST})"]
+    conds += [f"lower(title) LIKE :t{i} ESCAPE '\\'" for i in range(terms)]
+    if windows:
+        conds.append("(" + " OR ".join(f"period LIKE :w{i}" for i in range(windows)) + ")")
+    return sql(
+        f"SELECT id, archival_code, title, period, item_count FROM {VOLUME} WHERE "
+        + " AND ".join(conds)
+        + " ORDER BY period DESC, archival_code LIMIT :limit"
+    )
 
 
 def archived_by_code(session: Session, *, code: str) -> tuple[Volume, VolumeItem | None] | None:

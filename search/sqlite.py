@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam
 from sqlalchemy import text as sql
 from sqlmodel import Session
 
 from feedback.tokens import FTS_TABLE, OPEN, month_token
-from search.tables import ARCHIVED, ARCHIVED_VOLUMES, FEEDBACK, ORDER, VOLUME, Groups, Phrases
+from search.tables import ARCHIVED_LIST, ARCHIVED_VOLUMES, FEEDBACK, ORDER, VOLUME, Groups, Phrases
 
 DIRECT_MAX = 2000  # up to this many matches, a page is sorted from all of them at once
 
@@ -32,11 +32,11 @@ def fts5_match(
 
 
 # volumes still being built, with the id range of their feedback
-_UNSEALED = select(
-    VOLUME.c.id,
-    select(func.min(FEEDBACK.c.id)).where(FEEDBACK.c.volume_id == VOLUME.c.id).scalar_subquery().label("lo"),
-    select(func.max(FEEDBACK.c.id)).where(FEEDBACK.c.volume_id == VOLUME.c.id).scalar_subquery().label("hi"),
-).where(VOLUME.c.status.not_in(ARCHIVED))
+_UNSEALED = sql(
+    f"SELECT v.id, (SELECT min(id) FROM {FEEDBACK} WHERE volume_id = v.id) AS lo, "
+    f"(SELECT max(id) FROM {FEEDBACK} WHERE volume_id = v.id) AS hi "
+    f"FROM {VOLUME} v WHERE v.status NOT IN ({ARCHIVED_LIST})"
+)
 _COUNT = sql(f"SELECT count(*) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :q")
 # the matches bound to those volumes: only their rowid range is searched (FTS5 seeks to it)
 _COUNT_UNSEALED = sql(

@@ -1,6 +1,6 @@
 """What the search reads, taken from the feedback and exports models: their tables, which volumes count as
-archived, and the SQL pieces the back-ends' statements share (their table and column names come from the
-tables, not from hand-written strings)."""
+archived, and the SQL pieces the statements share. The statements are SQL text, built once (why: see
+docs/benchmarks.md, "Why the hot path looks the way it does"); their table names come from these tables."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ ITEM: Table = VolumeItem.__table__  # type: ignore[attr-defined]
 
 # archived (已归档): bound to a sealed or received volume; a volume still building is not
 ARCHIVED = (VolumeStatus.sealed.value, VolumeStatus.received.value)
-_ARCHIVED_LIST = ", ".join(f"'{s}'" for s in ARCHIVED)
-ARCHIVED_VOLUMES = f"SELECT {VOLUME.c.id} FROM {VOLUME} WHERE {VOLUME.c.status} IN ({_ARCHIVED_LIST})"
+ARCHIVED_LIST = ", ".join(f"'{s}'" for s in ARCHIVED)
+"""The archived statuses as an SQL list, for `status IN (…)`."""
+ARCHIVED_VOLUMES = f"SELECT {VOLUME.c.id} FROM {VOLUME} WHERE {VOLUME.c.status} IN ({ARCHIVED_LIST})"
 """The ids of the archived volumes, as a subquery for SQL text."""
-NOT_ARCHIVED = f"{VOLUME.c.status} NOT IN ({_ARCHIVED_LIST})"
+NOT_ARCHIVED = f"{VOLUME.c.status} NOT IN ({ARCHIVED_LIST})"
 """The condition on a volume row that it is not archived (still building)."""
 
 ORDER = f"ORDER BY f.{FEEDBACK.c.service_date.name} DESC, f.{FEEDBACK.c.reference.name}"

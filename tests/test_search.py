@@ -588,3 +588,17 @@ def test_rebuild_fts_restores_the_index(session: Session) -> None:
     ft.rebuild_fts(session)
     assert _ids(session, "米饭") == {a, b}
     assert _ids(session, "米饭", archived_only=True) == {a}
+
+
+def test_archived_by_code_finds_archived_volumes_and_their_items_only(session: Session) -> None:
+    from search.service import archived_by_code
+
+    sealed = _bind(session, [_fb(session, "米饭硬"), _fb(session, "米饭软")], no=1)
+    building = _bind(session, [_fb(session, "米饭凉")], status="building", no=2)
+    found = archived_by_code(session, code=sealed.archival_code)
+    assert found is not None and found[0].id == sealed.id and found[1] is None
+    item = archived_by_code(session, code=f"{sealed.archival_code}/0002")
+    assert item is not None and item[0].id == sealed.id and item[1] is not None and item[1].seq == 2
+    assert archived_by_code(session, code=building.archival_code) is None
+    assert archived_by_code(session, code=f"{building.archival_code}/0001") is None
+    assert archived_by_code(session, code="J001-WS·2026-D10-CYF-9999") is None
