@@ -102,16 +102,13 @@ def test_a_changed_byte_in_either_file_is_reported_by_name(engine, settings, whi
     assert checks["ZS-01"]["result"] == "fail" and checks["ZS-01"]["category"] == "真实性"
 
 
-def test_verify_report_cli(engine, settings, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_verify_report_cli(engine, settings, tmp_path: Path, cli_env) -> None:  # type: ignore[no-untyped-def]
     _rectified(engine)
     code = compile_locked(engine, settings=settings, period="2026-10").volumes[0]
-    for k, v in {
-        "HOUQIN_DATABASE_URL": settings.database_url,
-        "HOUQIN_DATA_DIR": str(settings.data_dir),
-    }.items():
-        monkeypatch.setenv(k, v)
+    # cli_env clears the cached settings: without it the CLI kept the previous test's database
+    env = {**cli_env, "HOUQIN_DATA_DIR": str(settings.data_dir)}
     out = tmp_path / "r.json"
-    run = CliRunner().invoke(cli, ["verify", code, "--report", str(out)])
+    run = CliRunner().invoke(cli, ["verify", code, "--report", str(out)], env=env)
     assert run.exit_code == 0, run.output
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["volume"] == code and report["stage"] == "长期保存"
@@ -120,7 +117,7 @@ def test_verify_report_cli(engine, settings, tmp_path: Path, monkeypatch) -> Non
     with unit_of_work(engine) as s:  # tamper with a sealed item in the database
         fid = s.execute(select(col(Feedback.id)).order_by(col(Feedback.id))).scalars().first()
         s.execute(update(Feedback).where(col(Feedback.id) == fid).values(comment="被改过"))
-    run = CliRunner().invoke(cli, ["verify", code, "--report", str(out)])
+    run = CliRunner().invoke(cli, ["verify", code, "--report", str(out)], env=env)
     assert run.exit_code == 1
     report = json.loads(out.read_text(encoding="utf-8"))
     failed = {c["category"] for c in report["checks"] if c["result"] == "fail"}
