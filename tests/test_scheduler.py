@@ -310,8 +310,10 @@ def test_scheduler_processes_take_turns_and_stop_on_sigterm(
         for p in (first, second):
             if p.proc.poll() is None:
                 p.proc.kill()
-    # three months and one week, each run once between the two of them
-    assert len(runs(engine)) == 4
+    # three months and one week, each run once between the two of them (the quarter-hourly escalation may
+    # also fire while the test runs, depending on the wall clock: it is not counted)
+    caught_up = [r for r in runs(engine) if r[0] in ("compile", "fixity")]
+    assert len(caught_up) == 4, runs(engine)
 
 
 # --- houqin jobs --------------------------------------------------------------------------------------
