@@ -279,10 +279,13 @@ def fill_demo(session: Session, *, settings: Settings, count: int, seed: int, to
     plans += [_meeting_plan(rng, tz, meetings, staff + guests, last) for _ in range(n_meeting)]
     plans = [p for _, p in sorted(enumerate(plans), key=lambda ip: (ip[1].created_at, ip[0]))]
 
+    from ingest.store import Store  # the demo data belongs to the composition root (issue 10 moves it there)
+
+    store = Store(session)
     rows: list[tuple[_Plan, service.FeedbackRow]] = []
     for plan in plans:
         row = service.create_feedback(
-            session,
+            store,
             sender=plan.sender,
             local_day=plan.local_day,
             service_date=plan.local_day,
@@ -300,7 +303,7 @@ def fill_demo(session: Session, *, settings: Settings, count: int, seed: int, to
         rows.append((plan, row))
 
     add_roster(session)
-    photos = _photos(session, rng, settings, rows)
+    photos = _photos(store, rng, settings, rows)
     events = _handling(session, rng, rows, cutoff=cutoff, photo_ids=set(photos))
     return DemoSummary(
         sites=len(sites),
@@ -491,7 +494,10 @@ def _meeting_plan(
 
 
 def _photos(
-    session: Session, rng: random.Random, settings: Settings, rows: list[tuple[_Plan, service.FeedbackRow]]
+    store: service.FeedbackStore,
+    rng: random.Random,
+    settings: Settings,
+    rows: list[tuple[_Plan, service.FeedbackRow]],
 ) -> dict[int, int]:
     """Draw a plate photo for ~8% of the canteen feedback and attach it; feedback id → media id."""
     candidates = [i for i, (plan, _row) in enumerate(rows) if plan.channel == Channel.canteen]
@@ -505,7 +511,7 @@ def _photos(
         plan, row = rows[i]
         _draw_plate(rng, folder / f"{row.reference}.png", meal=plan.meal or Meal.lunch, label=row.reference)
         media = service.attach_media(
-            session,
+            store,
             feedback=row,
             kind="image",
             local_path=f"media/demo/{row.reference}.png",
@@ -517,7 +523,7 @@ def _photos(
         )
     if media_times:
         # attach_media stamps the wall clock; the demo photo was sent with its feedback
-        session.execute(update(FeedbackMedia), media_times)
+        store.session.execute(update(FeedbackMedia), media_times)
     return out
 
 

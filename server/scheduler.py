@@ -70,7 +70,7 @@ def _media(engine: Engine, *, settings: Settings) -> Any:
 
 
 def _digest(engine: Engine, *, settings: Settings, period: str) -> Any:
-    from feedback.alerts import digest_job
+    from feedback.digest import digest_job
 
     return digest_job(engine, settings=settings, period=period)
 

@@ -6,10 +6,11 @@ import json
 
 import typer
 
-from bot.ingest import Delivery, Result, process_batch
 from bot.spool import replay_dead, status
 from core.settings import Settings
 from handlers.routes import build_router
+from ingest.delivery import Delivery, Result
+from ingest.writer import process_batch
 
 spool_app = typer.Typer(help="The outage spool (deliveries kept on disk while the database is down).")
 

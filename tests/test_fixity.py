@@ -34,6 +34,7 @@ from exports.source import iter_items
 from feedback import service
 from feedback.meetings import add_meeting
 from feedback.models import Action, Feedback, FeedbackEvent, Site
+from ingest.store import Store
 from server.cli import app as cli
 from tests.conftest import make_settings
 
@@ -66,7 +67,7 @@ def fill(
             day = date(year, month, 1 + i % 28)
             at = datetime(year, month, day.day, 4, 30, tzinfo=UTC) + timedelta(seconds=i)
             fb = service.create_feedback(
-                s,
+                Store(s),
                 sender=f"o_fix_{i % 3}",
                 local_day=day,
                 service_date=day,
@@ -101,9 +102,11 @@ def fill(
                 photo.parent.mkdir(parents=True, exist_ok=True)
                 photo.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
                 service.attach_media(
-                    s, feedback=fb, kind="image", local_path=str(photo.relative_to(data_dir))
+                    Store(s), feedback=fb, kind="image", local_path=str(photo.relative_to(data_dir))
                 )
-                service.attach_media(s, feedback=fb, kind="voice", media_id="m_voice", recognition="太咸了")
+                service.attach_media(
+                    Store(s), feedback=fb, kind="voice", media_id="m_voice", recognition="太咸了"
+                )
         s.execute(update(Feedback).where(col(Feedback.id).in_(ids[:n])).values(status="closed"))
     return ids
 
@@ -209,7 +212,7 @@ def test_verify_streams_items_in_chunks_and_never_blocks_writers(
                 began = time.monotonic()
                 with unit_of_work(engine) as s:
                     service.create_feedback(
-                        s,
+                        Store(s),
                         sender="o_live",
                         local_day=date(2026, 11, 2),
                         service_date=date(2026, 11, 2),
@@ -443,7 +446,7 @@ def test_a_control_character_in_a_meeting_title_does_not_block_compilation(
             ends_on=date(2026, 10, 9),
         )
         fb = service.create_feedback(
-            s,
+            Store(s),
             sender="o_m",
             local_day=date(2026, 10, 9),
             service_date=date(2026, 10, 9),
