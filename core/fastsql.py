@@ -1,11 +1,12 @@
 """Hot-path SQL: statements written once with `:named` parameters, run on the driver connection of the
 session's own transaction.
 
-Why: the webhook stores every message with durable commits at thousands per second; building SQLModel
-objects and going through the ORM cost ~2 ms per message, raw driver calls ~0.1 ms. Only the
-per-message path uses this; everything else uses the ORM. Values are converted to exactly what
-SQLAlchemy itself stores (UTC datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' on SQLite), so ORM reads of
-rows written here and raw reads of ORM rows agree.
+Why: the webhook stores every message with durable commits at thousands per second, and the ORM costs
+far more per message than raw driver calls (docs/benchmarks.md). Only the per-message path uses this;
+everything else uses the ORM. Values are converted to exactly what SQLAlchemy itself stores (UTC
+datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' on SQLite), so ORM reads of rows written here and raw reads of
+ORM rows agree. Rows come back as dicts keyed by column name (`named`), never by position; `pg_types`
+derives a statement's PostgreSQL column types from a table.
 """
 
 from __future__ import annotations

@@ -1,16 +1,17 @@
-"""Exactly-once ingest with group commit.
+"""The writer: exactly-once ingest with group commit.
 
-Every verified message goes to one writer thread per process. The writer takes whatever has queued up
-(a batch), inserts the batch's InboundMessage rows with `ON CONFLICT DO NOTHING` on the dedupe key, runs
-the router for each new one, and stores the replies on those rows; then it commits the batch once. A retry
-or a concurrent copy finds the row and gets the stored reply, so every copy answers the same reference
-number. One fsync serves a whole batch, which is what makes durable commits (synchronous=FULL) fast
-enough, and the database is asked a handful of times per batch, not per message (`handle_batch`; the batch: ingest.batch, its statements: ingest.store).
+Every verified message goes to one writer thread per process (`Ingestor`). The writer takes whatever has
+queued up (a batch), inserts the batch's InboundMessage rows with `ON CONFLICT DO NOTHING` on the dedupe
+key, runs the router for each new one, and stores the replies on those rows; then it commits the batch
+once. A retry or a concurrent copy finds the row and gets the stored reply, so every copy answers the same
+reference number. One fsync serves a whole batch, which is what makes durable commits (synchronous=FULL)
+fast enough, and the database is asked a handful of times per batch, not per message (`handle_batch`;
+what the batch keeps in memory: ingest.batch; its statements: ingest.store).
 
-If a batch fails, each of its messages is retried alone; a message whose handler still fails is stored
-with outcome `failed` and a holding reply, so nothing verified is ever lost. When the database itself is
-unreachable (`ingest.delivery.database_unavailable`) nothing is retried here: the error goes back to the webhook, which
-spools the delivery (the spool).
+If a batch fails, each of its messages is retried alone, with a store that writes at once; a message whose
+handler still fails is stored with outcome `failed` and a holding reply, so nothing verified is ever lost.
+When the database itself is unreachable (ingest.delivery.database_unavailable) nothing is retried here:
+the error goes back to the webhook, which spools the delivery.
 """
 
 from __future__ import annotations
@@ -258,7 +259,7 @@ class Ingestor:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Result] = loop.create_future()
         if timeout is not None:
-            # one watchdog per event loop instead of a timer per request (a timer costs ~4 µs); a result
+            # one watchdog per event loop instead of a timer per request (docs/benchmarks.md); a result
             # that comes after the timeout is dropped: the row is stored, and the spooled copy dedupes
             deadlines = self._deadlines.get(loop)
             if deadlines is None:
