@@ -218,9 +218,9 @@ class Ingestor:
         self.spool = spool
         self.replayer: Replayer | None = None
         if spool is not None:
-            from bot.spool import Replayer  # the spool builds on this module
+            from bot.spool import Replayer  # lazily: the spool still imports process_batch from here
 
-            self.replayer = Replayer.for_engine(spool, engine, router=router, settings=settings)
+            self.replayer = Replayer(spool, self._replay)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._deadlines: dict[asyncio.AbstractEventLoop, deque[tuple[float, asyncio.Future[Result]]]] = {}
@@ -234,6 +234,10 @@ class Ingestor:
         self.duplicates = 0
         # WeCom userids whose Person exists (an insertion-ordered set, bounded by the webhook)
         self.known_wecom_users: dict[str, None] = {}
+
+    def _replay(self, deliveries: list[Delivery]) -> list[Result]:
+        """Store spooled deliveries through the normal ingest path (the replayer's thread, not the writer's)."""
+        return process_batch(self.engine, deliveries, router=self.router, settings=self.settings)
 
     def start(self) -> None:
         """Start the writer thread and the spool replayer (idempotent)."""
