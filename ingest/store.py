@@ -22,7 +22,7 @@ from sqlmodel import Session
 from core.counters import next_value
 from core.fastsql import Driver, KeyLookup, Rows, Sql, driver, parse_date, parse_dt, pg_types
 from core.models import InboundMessage
-from feedback.alerts import OnDuty, on_duty
+from feedback.alerts import ON_DUTY, OnDuty
 from feedback.models import Feedback, FeedbackEvent, FeedbackMedia, Site
 from feedback.service import FeedbackRow, active_canteens
 from handlers.models import Dialog
@@ -103,6 +103,10 @@ def _feedback(row: dict[str, Any]) -> FeedbackRow:
     row["service_date"] = parse_date(row["service_date"])
     return FeedbackRow(**row)
 
+
+# --- person: the on-duty managers an alert goes to (feedback.alerts.on_duty, on the driver connection) ---
+
+_ON_DUTY = Sql("SELECT id, openid, wecom_userid FROM person WHERE roles LIKE :pattern")
 
 # --- dialog: one feedback window per sender ---------------------------------------------------------------
 
@@ -317,13 +321,17 @@ class Store:
         return batch.canteens
 
     def on_duty(self) -> list[OnDuty]:
-        """The on-duty managers to alert (feedback.alerts.on_duty); read once per batch."""
+        """The on-duty managers to alert (as feedback.alerts.on_duty); read once per batch."""
         batch = self.batch
-        if batch is None:
-            return on_duty(self.session)
-        if batch.on_duty is None:
-            batch.on_duty = on_duty(self.session)
-        return batch.on_duty
+        if batch is not None and batch.on_duty is not None:
+            return batch.on_duty
+        found = [
+            OnDuty(int(r["id"]), r["openid"], r["wecom_userid"])
+            for r in _ON_DUTY.mapped(self.db, pattern=f"%{ON_DUTY}%")
+        ]
+        if batch is not None:
+            batch.on_duty = found
+        return found
 
     # --- feedback windows ------------------------------------------------------------------------------
 
