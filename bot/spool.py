@@ -37,8 +37,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.ingest import Delivery, Result, database_unavailable, process_batch
 from handlers.router import Incoming
+from ingest.delivery import Delivery, Result, database_unavailable
+from ingest.writer import process_batch
 
 log = logging.getLogger("houqin.spool")
 

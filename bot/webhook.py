@@ -25,7 +25,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from bot.ingest import Delivery, Ingestor, database_unavailable
 from bot.spool import SPOOL_AFTER_S, SPOOLED_REPLY, encode
 from bot.wxcrypto import Cipher, DecryptError, SignatureError, check_timestamp, signature, verify
 from bot.xmlmsg import dedupe_key, encrypted_envelope, text_reply_xml, to_incoming
@@ -34,6 +33,8 @@ from core.db import unit_of_work
 from core.logs import access_log
 from core.settings import Settings
 from core.xmlsafe import BadXml, parse_xml
+from ingest.delivery import Delivery, database_unavailable
+from ingest.writer import Ingestor
 from lookups.identity import ensure_wecom_person
 
 log = logging.getLogger("houqin.webhook")

@@ -9,11 +9,9 @@ part of a block left. Numbers stay unique either way: a block is a range the cou
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import Session
 
-from core.fastsql import Sql, memo
+from core.fastsql import Driver, Sql
 from core.models import Counter
 
 _NEXT = Sql(
@@ -24,17 +22,16 @@ _ADVANCE = Sql(
     "INSERT INTO counter (name, value) VALUES (:name, :by) "
     "ON CONFLICT (name) DO UPDATE SET value = counter.value + :by RETURNING value"
 )
-_BLOCKS = "houqin.counters.blocks"  # memo key: the Blocks this transaction draws from
 
 
-def next_value(session: Session, *, name: str) -> int:
+def next_value(session: Session | Driver, *, name: str) -> int:
     """Advance counter `name` by one and return the new value (the row stays locked until commit)."""
-    return int(_NEXT.one(session, name=name)[0])
+    return int(_NEXT.mapped(session, name=name)[0]["value"])
 
 
-def advance(session: Session, *, name: str, by: int) -> int:
+def advance(session: Session | Driver, *, name: str, by: int) -> int:
     """Advance counter `name` by `by` and return the new value: the caller owns value-by+1 … value."""
-    return int(_ADVANCE.one(session, name=name, by=by)[0])
+    return int(_ADVANCE.mapped(session, name=name, by=by)[0]["value"])
 
 
 class Blocks:
@@ -50,11 +47,7 @@ class Blocks:
         self._blocks: dict[str, list[int]] = {}  # name → [next, last]
         self._new: list[tuple[str, list[int]]] = []  # reserved in the current transaction
 
-    def attach(self, session: Session) -> None:
-        """Let `next_number` draw from these blocks for the rest of the session's transaction."""
-        memo(session)[_BLOCKS] = self
-
-    def take(self, session: Session, *, name: str) -> int:
+    def take(self, session: Session | Driver, *, name: str) -> int:
         """The next number of `name`, reserving a new block in this transaction when none is left."""
         block = self._blocks.get(name)
         if block is None or block[0] > block[1]:
@@ -78,15 +71,6 @@ class Blocks:
             if self._blocks.get(name) is block:
                 del self._blocks[name]
         self._new = []
-
-
-def next_number(session: Session, *, name: str) -> int:
-    """The next number of counter `name`: from the attached Blocks when the transaction has one, else
-    `next_value` (gap-free)."""
-    blocks: Any = memo(session).get(_BLOCKS)
-    if isinstance(blocks, Blocks):
-        return blocks.take(session, name=name)
-    return next_value(session, name=name)
 
 
 def peek(session: Session, *, name: str) -> int:

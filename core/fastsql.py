@@ -1,22 +1,23 @@
 """Hot-path SQL: statements written once with `:named` parameters, run on the driver connection of the
 session's own transaction.
 
-Why: the webhook stores every message with durable commits at thousands per second; building SQLModel
-objects and going through the ORM cost ~2 ms per message, raw driver calls ~0.1 ms. Only the
-per-message path uses this; everything else uses the ORM. Values are converted to exactly what
-SQLAlchemy itself stores (UTC datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' on SQLite), so ORM reads of
-rows written here and raw reads of ORM rows agree.
+Why: the webhook stores every message with durable commits at thousands per second, and the ORM costs
+far more per message than raw driver calls (docs/benchmarks.md). Only the per-message path uses this;
+everything else uses the ORM. Values are converted to exactly what SQLAlchemy itself stores (UTC
+datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' on SQLite), so ORM reads of rows written here and raw reads of
+ORM rows agree. Rows come back as dicts keyed by column name (`named`), never by position; `pg_types`
+derives a statement's PostgreSQL column types from a table.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import event
+from sqlalchemy import Boolean, Date, DateTime, Integer, String, Table, TypeDecorator
 from sqlmodel import Session
 
 _NAMED = re.compile(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)")
@@ -69,9 +70,9 @@ class Sql:
         self.sqlite = text
         self.pg = _NAMED.sub(r"%(\1)s", text)
 
-    def run(self, session: Session, **params: Any) -> Any:
-        """Execute inside the session's transaction; return the driver cursor."""
-        conn, is_pg = driver(session)
+    def run(self, on: Session | Driver, **params: Any) -> Any:
+        """Execute inside the session's transaction (or on its `Driver`); return the driver cursor."""
+        conn, is_pg = _on(on)
         if is_pg:
             cur = conn.cursor()
             cur.execute(self.pg, params)
@@ -81,11 +82,11 @@ class Sql:
                 params[k] = _sqlite_value(v)
         return conn.execute(self.sqlite, params)
 
-    def many(self, session: Session, rows: list[dict[str, Any]]) -> None:
+    def many(self, on: Session | Driver, rows: list[dict[str, Any]]) -> None:
         """Execute once per row of parameters (on PostgreSQL psycopg pipelines them: one round trip)."""
         if not rows:
             return
-        conn, is_pg = driver(session)
+        conn, is_pg = _on(on)
         if is_pg:
             with conn.cursor() as cur:
                 cur.executemany(self.pg, rows)
@@ -95,9 +96,13 @@ class Sql:
             self.sqlite, [{k: _sqlite_value(v) if type(v) in conv else v for k, v in r.items()} for r in rows]
         )
 
-    def one(self, session: Session, **params: Any) -> Any:
+    def one(self, on: Session | Driver, **params: Any) -> Any:
         """Execute and return the first row (or None)."""
-        return self.run(session, **params).fetchone()
+        return self.run(on, **params).fetchone()
+
+    def mapped(self, on: Session | Driver, **params: Any) -> list[dict[str, Any]]:
+        """Execute and return the rows as dicts keyed by column name."""
+        return named(self.run(on, **params))
 
 
 class Rows:
@@ -129,17 +134,17 @@ class Rows:
             found = self._built[n] = Sql(self._built[0].sqlite.replace("{rows}", f"VALUES {values}"))
         return found.sqlite
 
-    def run(self, session: Session, rows: list[dict[str, Any]]) -> list[Any]:
-        """Execute over `rows` (dicts keyed by column); the rows any RETURNING gave back."""
+    def run(self, on: Session | Driver, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Execute over `rows` (dicts keyed by column); the rows any RETURNING gave back, keyed by name."""
         if not rows:
             return []
-        conn, is_pg = driver(session)
+        conn, is_pg = _on(on)
         if is_pg:
             cur = conn.cursor()
             # one JSON text parameter: json.dumps is C, where psycopg dumps array elements one by one in Python
             cur.execute(self.pg, {"rows": json.dumps(rows, default=_json_value, ensure_ascii=False)})
-            return cur.fetchall() if cur.description is not None else []
-        out: list[Any] = []
+            return named(cur)
+        out: list[dict[str, Any]] = []
         for start in range(0, len(rows), self.chunk):
             chunk = rows[start : start + self.chunk]
             params = {
@@ -147,59 +152,57 @@ class Rows:
                 for i, row in enumerate(chunk)
                 for c in self.columns
             }
-            cur = conn.execute(self._sqlite(len(chunk)), params)
-            if cur.description is not None:
-                out.extend(cur.fetchall())
+            out.extend(named(conn.execute(self._sqlite(len(chunk)), params)))
         return out
 
 
-def driver(session: Session) -> tuple[Any, bool]:
-    """The DBAPI connection under the session's current transaction (begun if needed), and whether it is PostgreSQL."""
-    cached = session.info.get(_KEY)
-    if cached is not None:
-        return cached
+class Driver(NamedTuple):
+    """The DBAPI connection under a session's transaction, and whether it is PostgreSQL."""
+
+    conn: Any
+    is_pg: bool
+
+
+def driver(session: Session) -> Driver:
+    """The DBAPI connection under the session's current transaction (begun if needed). It belongs to that
+    transaction only: the next one may get another connection from the pool, so a caller that runs many
+    statements keeps the result for one transaction (ingest.store.Store does)."""
     conn = session.connection()  # begins the transaction when none is open
-    cached = (conn.connection.dbapi_connection, conn.dialect.name == "postgresql")
-    session.info[_KEY] = cached
-    return cached
+    return Driver(conn.connection.dbapi_connection, conn.dialect.name == "postgresql")
 
 
-_KEY = "houqin.fastsql.driver"
-_MEMO = "houqin.fastsql.memo"
+def _on(target: Session | Driver) -> Driver:
+    return target if isinstance(target, Driver) else driver(target)
 
 
-def memo(session: Session) -> dict[str, Any]:
-    """A dict that lives as long as the session's current transaction: what the message path has read (or
-    will write) in this transaction, so a batch of messages asks the database once, not once each."""
-    found = session.info.get(_MEMO)
-    if found is None:
-        found = session.info[_MEMO] = {}
-    return found
+def named(cur: Any) -> list[dict[str, Any]]:
+    """The rest of a driver cursor's rows as dicts keyed by column name (never by position)."""
+    if cur.description is None:
+        return []
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-_DEFERRED = "houqin.fastsql.deferred"
+def pg_types(table: Table, names: Iterable[str] | None = None) -> dict[str, str]:
+    """Column name → PostgreSQL type for `table`'s columns (all, or `names` in that order), for `Rows`."""
+    columns = table.columns
+    return {name: _pg_type(columns[name].type) for name in (names or [c.name for c in columns])}
 
 
-def defer(session: Session, *, order: int, flush: Callable[[Session], None]) -> None:
-    """Have `flush` write what a batch kept in memory, before the transaction commits (or when
-    `flush_deferred` is called). Lower `order` first: rows others refer to (feedback) before the rows
-    that refer to them (windows). Registering the same function again is a no-op."""
-    pending: dict[Callable[[Session], None], int] = memo(session).setdefault(_DEFERRED, {})
-    pending.setdefault(flush, order)
-
-
-def flush_deferred(session: Session) -> None:
-    """Run every registered flush now, in order (each must be safe to call again)."""
-    pending = memo(session).get(_DEFERRED)
-    if pending:
-        for flush in sorted(pending, key=pending.__getitem__):
-            flush(session)
-
-
-@event.listens_for(Session, "before_commit")
-def _flush_before_commit(session: Session) -> None:
-    if _MEMO in session.info:
-        flush_deferred(session)
+def _pg_type(kind: Any) -> str:
+    if isinstance(kind, TypeDecorator):
+        kind = kind.impl_instance
+    if isinstance(kind, Boolean):
+        return "boolean"
+    if isinstance(kind, Integer):
+        return "integer"
+    if isinstance(kind, DateTime):
+        return "timestamptz"  # every timestamp is stored as aware UTC
+    if isinstance(kind, Date):
+        return "date"
+    if isinstance(kind, String):  # String, Text, AutoString
+        return "text"
+    raise TypeError(f"no PostgreSQL type for {kind!r}")
 
 
 class KeyLookup:
@@ -219,9 +222,9 @@ class KeyLookup:
         self.chunk = chunk
         self._built: dict[int, Sql] = {}
 
-    def run(self, session: Session, keys: list[Any]) -> list[Any]:
-        """The rows of these keys (in no particular order; a key with no row gives none)."""
-        out: list[Any] = []
+    def run(self, on: Session | Driver, keys: list[Any]) -> list[dict[str, Any]]:
+        """The rows of these keys, keyed by column name (in no particular order; a key with no row gives none)."""
+        out: list[dict[str, Any]] = []
         for start in range(0, len(keys), self.chunk):
             chunk = keys[start : start + self.chunk]
             stmt = self._built.get(len(chunk))
@@ -231,14 +234,5 @@ class KeyLookup:
                         f"{self.select} WHERE {self.column} = :k{i}" for i in range(len(chunk))
                     )
                 )
-            out.extend(stmt.run(session, **{f"k{i}": k for i, k in enumerate(chunk)}).fetchall())
+            out.extend(named(stmt.run(on, **{f"k{i}": k for i, k in enumerate(chunk)})))
         return out
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_driver(session: Session, transaction: Any) -> None:
-    # the driver connection belongs to one transaction: the next one may get another from the pool; and
-    # what the transaction read or meant to write is gone with it
-    if transaction.parent is None:
-        session.info.pop(_KEY, None)
-        session.info.pop(_MEMO, None)

@@ -1,22 +1,17 @@
 """Alerts: a score of 1–2 or a food-safety word (食品安全) alerts the on-duty managers at once through the
-outbox. Checked in the message path, so it is a cheap test first and a query only when it fires.
-
-The daily digest (HOUQIN_DIGEST_CRON, 08:00 by default) sums up the previous day for every Person whose
-roles contain on_duty or manager: counts, CSAT with n, the lowest scores, and rectifications past due."""
+outbox. Checked in the message path, so it is a cheap test first and a query only when it fires (an ingest
+batch reads the on-duty list once: ingest.store.Store.on_duty). The nightly digest is feedback.digest."""
 
 from __future__ import annotations
 
-import json
-from datetime import date, timedelta
+from collections.abc import Sequence
+from typing import NamedTuple
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
-from core.fastsql import Sql, memo
 from core.outbox import enqueue_to
-from core.settings import Settings
-from feedback.models import Action, Feedback, FeedbackEvent, Person, Status
-from feedback.stats import Group
+from feedback.models import Person
 
 ON_DUTY = "on_duty"  # a Person role: managers who get alerts at once
 
@@ -33,8 +28,6 @@ FOOD_SAFETY_WORDS = (
     "馊",
     "过期",
 )
-_ON_DUTY = Sql("SELECT id, openid, wecom_userid FROM person WHERE roles LIKE :pattern")
-_ON_DUTY_MEMO = "houqin.alerts.on_duty"
 ALERT_TEXT = "【反馈预警】{ref} {why}\n{comment}\n请尽快在控制台处理。"
 
 
@@ -50,131 +43,33 @@ def alert_reason(
     return None
 
 
-def alert_on_duty(session: Session, *, reference: str, reason: str, comment: str) -> int:
-    """Queue the alert to every on-duty manager who has a WeChat identity; returns how many."""
-    # raw SQL, read once per transaction: this runs on the message path for every low score, and an
-    # ingest batch holds many
-    cache = memo(session)
-    rows = cache.get(_ON_DUTY_MEMO)
-    if rows is None:
-        rows = cache[_ON_DUTY_MEMO] = _ON_DUTY.run(session, pattern=f"%{ON_DUTY}%").fetchall()
+class OnDuty(NamedTuple):
+    """An on-duty manager's WeChat identities."""
+
+    person_id: int
+    openid: str | None
+    wecom_userid: str | None
+
+
+def on_duty(session: Session) -> list[OnDuty]:
+    """Everyone whose roles contain on_duty."""
+    query = select(col(Person.id), col(Person.openid), col(Person.wecom_userid)).where(
+        col(Person.roles).like(f"%{ON_DUTY}%")
+    )
+    return [OnDuty(int(r.id), r.openid, r.wecom_userid) for r in session.execute(query)]
+
+
+def alert_on_duty(
+    session: Session, *, recipients: Sequence[OnDuty], reference: str, reason: str, comment: str
+) -> int:
+    """Queue the alert to each of `recipients` (see `on_duty`) who has a WeChat identity; returns how many."""
     n = 0
     text = ALERT_TEXT.format(ref=reference, why=reason, comment=comment[:200])
-    for person_id, openid, wecom_userid in rows:
-        key = f"alert:{reference}:{person_id}"
-        if (
-            enqueue_to(session, wecom_userid=wecom_userid, openid=openid, text=text, dedupe_key=key)
-            is not False
-        ):
+    for person in recipients:
+        key = f"alert:{reference}:{person.person_id}"
+        queued = enqueue_to(
+            session, wecom_userid=person.wecom_userid, openid=person.openid, text=text, dedupe_key=key
+        )
+        if queued is not False:
             n += 1
     return n
-
-
-# --- the daily digest -----------------------------------------------------------------------------------
-
-MANAGER = "manager"  # any role containing it (canteen_manager, reception_manager, manager) gets the digest
-DIGEST_LOWEST = 3
-_DONE = (Status.resolved, Status.closed)
-
-
-def _overdue(session: Session, *, today: date) -> list[tuple[str, str, str]]:
-    """Open feedback whose latest rectification deadline (期限) is before `today`: (reference, 期限, 责任人)."""
-    latest: dict[int, dict[str, str]] = {}
-    for ev in session.execute(
-        select(FeedbackEvent)
-        .join(Feedback, col(Feedback.id) == col(FeedbackEvent.feedback_id))
-        .where(
-            col(FeedbackEvent.action) == Action.rectification,
-            col(Feedback.status).not_in([s.value for s in _DONE]),
-            col(Feedback.volume_id).is_(None),
-        )
-        .order_by(col(FeedbackEvent.id))
-    ).scalars():
-        try:
-            detail = json.loads(ev.detail)
-        except ValueError:
-            continue
-        if isinstance(detail, dict):
-            latest[ev.feedback_id] = detail
-    found = []
-    for fid, detail in latest.items():
-        try:
-            deadline = date.fromisoformat(str(detail.get("期限", "")))
-        except ValueError:
-            continue
-        if deadline < today:
-            fb = session.get(Feedback, fid)
-            if fb is not None:
-                found.append((fb.reference, str(deadline), str(detail.get("责任人", ""))))
-    return sorted(found, key=lambda x: (x[1], x[0]))
-
-
-def daily_digest(session: Session, *, settings: Settings, day: date) -> str:
-    """The managers' summary of `day` (a local service date, normally yesterday): counts, CSAT with n,
-    the lowest-scored items, and open items past their rectification deadline as of the day after."""
-    rows = list(
-        session.execute(
-            select(Feedback).where(col(Feedback.service_date) == day, col(Feedback.misuse).is_(False))
-        ).scalars()
-    )
-    overall = Group("合计")
-    for fb in rows:
-        overall.add(fb.score)
-    waiting = sum(1 for fb in rows if fb.status == Status.new)
-    lines = [f"【每日反馈摘要】{day}", f"反馈 {len(rows)} 条，其中待受理 {waiting} 条"]
-    if overall.scored:
-        lines.append(
-            f"平均分 {overall.mean}，满意度 {overall.csat}%（4–5分 {overall.satisfied}/{overall.scored}，"
-            f"n={overall.scored}）"
-        )
-    else:
-        lines.append("满意度 —（n=0）")
-    lowest = sorted(
-        (fb for fb in rows if fb.score is not None), key=lambda fb: (fb.score, fb.created_at, fb.id or 0)
-    )[:DIGEST_LOWEST]
-    if lowest:
-        lines.append("评分最低：")
-        lines.extend(f"· {fb.reference} {fb.score}分 {fb.comment[:40]}" for fb in lowest)
-    overdue = _overdue(session, today=day + timedelta(days=1))
-    if overdue:
-        lines.append(f"整改逾期 {len(overdue)} 条：")
-        lines.extend(f"· {ref} 期限{deadline} 责任人{owner}" for ref, deadline, owner in overdue[:10])
-        if len(overdue) > 10:
-            lines.append(f"……另有 {len(overdue) - 10} 条，请在控制台查看")
-    else:
-        lines.append("整改逾期：无")
-    return "\n".join(lines)
-
-
-def digest_recipients(session: Session) -> list[Person]:
-    """Everyone whose roles contain on_duty or manager, with a WeChat identity."""
-    people = session.execute(
-        select(Person)
-        .where(or_(col(Person.roles).contains(ON_DUTY), col(Person.roles).contains(MANAGER)))
-        .order_by(col(Person.id))
-    ).scalars()
-    return [p for p in people if p.wecom_userid or p.openid]
-
-
-def queue_daily_digest(session: Session, *, settings: Settings, day: date) -> int:
-    """Queue `day`'s digest to every recipient (once each: deduped per day and person); returns how many."""
-    text = daily_digest(session, settings=settings, day=day)
-    n = 0
-    for person in digest_recipients(session):
-        queued = enqueue_to(
-            session,
-            wecom_userid=person.wecom_userid,
-            openid=person.openid,
-            text=text,
-            dedupe_key=f"digest:{day}:{person.id}",
-        )
-        n += queued is not None and queued is not False
-    return n
-
-
-def digest_job(engine: Engine, *, settings: Settings, period: str) -> dict[str, int]:
-    """The scheduler's body: queue the digest of `period` (YYYY-MM-DD); counts for the job run."""
-    with Session(engine) as session:
-        n = queue_daily_digest(session, settings=settings, day=date.fromisoformat(period))
-        session.commit()
-    return {"queued": n}

@@ -37,7 +37,7 @@ from feedback.models import (
     Site,
 )
 from feedback.photos import MAX_PHOTOS
-from feedback.service import create_feedback, topics_of
+from feedback.service import FeedbackStore, create_feedback, topics_of
 from feedback.tokens import feedback_tokens
 
 MISUSE_WINDOW = timedelta(hours=24)
@@ -175,9 +175,17 @@ def _store_photos(
 
 
 def submit(
-    session: Session, *, form: FormInput, now: datetime, tz: ZoneInfo, data_dir: Path, limits: Limits
+    session: Session,
+    *,
+    store: FeedbackStore,
+    form: FormInput,
+    now: datetime,
+    tz: ZoneInfo,
+    data_dir: Path,
+    limits: Limits,
 ) -> FormResult:
-    """Store one form submission exactly once (see the module docstring); FormError when refused."""
+    """Store one form submission exactly once (see the module docstring); FormError when refused. `store`:
+    where a new feedback is written (the session's, writing at once)."""
     seen = by_key(session, key=form.key)
     if seen is not None:
         if seen.diner != form.diner:
@@ -245,7 +253,7 @@ def submit(
         session.execute(delete(FeedbackAspect).where(col(FeedbackAspect.feedback_id) == feedback_id))
     else:
         row = create_feedback(
-            session,
+            store,
             sender=form.diner,
             local_day=local_now.date(),
             service_date=service_date,

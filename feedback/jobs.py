@@ -5,7 +5,7 @@ Escalation (督办): an open feedback past its acknowledge or rectify deadline (
 the outbox, to the supervising people: HOUQIN_ESCALATE_TO (staff numbers, WeCom userids or openids of
 Persons, comma-separated), or every Person whose roles contain admin. Each item is escalated once
 (`escalated_at`, an `escalated` event naming whom); the scheduler claims each run's slot, a local minute.
-The digest (feedback/alerts.py) is claimed per local day; the media fetch (feedback/media.py) runs every
+The digest (feedback/digest.py) is claimed per local day; the media fetch (feedback/media.py) runs every
 30 seconds with no claim row.
 """
 
@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 from core.clock import utcnow
 from core.outbox import enqueue_to
 from core.settings import Settings
-from feedback.alerts import queue_daily_digest
+from feedback.digest import queue_daily_digest
 from feedback.media import MediaCounts, fetch_pending
 from feedback.models import Action, Feedback, FeedbackEvent, Person, Status
 

@@ -32,6 +32,7 @@ from feedback.revisit import RevisitError, record_answer
 from feedback.service import meeting_by_code, site_by_code
 from h5 import identity, texts
 from h5.identity import Diner
+from ingest.store import Store
 
 router = APIRouter(prefix="/h5", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -265,7 +266,13 @@ def _take(request: Request, settings: Settings, data: Any) -> Response:
     try:
         with unit_of_work(_engine(request)) as session:
             result = forms.submit(
-                session, form=form, now=utcnow(), tz=settings.tz, data_dir=settings.data_dir, limits=limits
+                session,
+                store=Store(session),
+                form=form,
+                now=utcnow(),
+                tz=settings.tz,
+                data_dir=settings.data_dir,
+                limits=limits,
             )
     except FormError as exc:
         status = 429 if exc.problem in (forms.FormProblem.diner_rate, forms.FormProblem.place_rate) else 400

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from core.clock import to_local
 from feedback import service
@@ -19,9 +20,11 @@ from feedback.service import FeedbackRow
 from feedback.situations import Chatter, Situation, names_symptoms, situation, yes_no
 from feedback.tokens import place_names
 from feedback.vocabulary import MEAL_LABELS
-from handlers import dialogs, texts
-from handlers.dialogs import DialogRow
+from handlers import texts
 from handlers.router import Context, Incoming, Outcome
+
+if TYPE_CHECKING:
+    from ingest.batch import DialogRow
 
 PLACE = "place"  # the window asks which canteen (回复序号)
 REPLACE = "replace"  # the window asks whether a second score replaces the first
@@ -58,7 +61,13 @@ def alert(ctx: Context, fb: FeedbackRow, *, score: int | None, comment: str) -> 
     reason = alert_reason(score=score, comment=comment)
     if reason is None:
         return False
-    return alert_on_duty(ctx.session, reference=fb.reference, reason=reason, comment=comment) > 0
+    recipients = ctx.store.on_duty()
+    return (
+        alert_on_duty(
+            ctx.session, recipients=recipients, reference=fb.reference, reason=reason, comment=comment
+        )
+        > 0
+    )
 
 
 def situation_reply(ctx: Context, fb: FeedbackRow, *, alerted: bool, comment: str | None = None) -> str:
@@ -110,10 +119,10 @@ def known_place(ctx: Context, *, sender: str) -> int | None:
     only active canteen; None when the diner must be asked."""
     days = ctx.settings.place_memory_days
     if days > 0:
-        found = service.last_place(ctx.session, sender=sender, since=ctx.now - timedelta(days=days))
+        found = ctx.store.last_place(sender=sender, since=ctx.now - timedelta(days=days))
         if found is not None:
             return found
-    canteens = service.active_canteens(ctx.session)
+    canteens = ctx.store.active_canteens()
     return canteens[0].id if len(canteens) == 1 else None
 
 
@@ -121,11 +130,11 @@ def place_question(ctx: Context, window: DialogRow) -> str:
     """Ask which canteen (once per window): the numbered list of active canteens, or "" when not to ask."""
     if window.channel != Channel.canteen or window.site_id is not None or window.asked_place:
         return ""
-    canteens = service.active_canteens(ctx.session)
+    canteens = ctx.store.active_canteens()
     if len(canteens) < 2:
         return ""
     window.awaiting, window.asked_place = PLACE, True
-    dialogs.save_window(ctx.session, dialog=window)
+    ctx.store.save_window(window)
     choices = "\n".join(texts.PLACE_CHOICE.format(n=n, name=s.name) for n, s in enumerate(canteens, 1))
     return texts.PLACE_ASK.format(choices=choices)
 
@@ -143,34 +152,34 @@ def _chosen(text: str, canteens: list[Site]) -> Site | int | None:
 
 def _answer_place(ctx: Context, msg: Incoming, window: DialogRow, text: str) -> Outcome | None:
     window.awaiting = None  # asked once: whatever the answer, the question is over
-    dialogs.save_window(ctx.session, dialog=window)
-    canteens = service.active_canteens(ctx.session)
+    ctx.store.save_window(window)
+    canteens = ctx.store.active_canteens()
     chosen = _chosen(text, canteens)
     if chosen is None:
         return None
     if isinstance(chosen, int):
         return Outcome(texts.PLACE_OUT_OF_RANGE.format(n=len(canteens)))
     window.site_id = chosen.id
-    dialogs.save_window(ctx.session, dialog=window)
+    ctx.store.save_window(window)
     fb = window_feedback(ctx, window)
     if fb is None:
         local_now = to_local(ctx.now, ctx.settings.tz)
         meal = Meal(window.meal) if window.meal else infer_meal(local_now)[0]
         return Outcome(texts.PLACE_SET_ASK_SCORE.format(name=chosen.name, meal=MEAL_LABELS[meal]))
-    service.amend_feedback(ctx.session, feedback=fb, actor=msg.sender, site_id=chosen.id)
+    service.amend_feedback(ctx.store, feedback=fb, actor=msg.sender, site_id=chosen.id)
     return Outcome(texts.PLACE_SET.format(name=chosen.name, what=what_of(ctx, fb), ref=fb.reference), fb.id)
 
 
 def ask_replace(ctx: Context, window: DialogRow, fb: FeedbackRow, *, score: int) -> str:
     """Ask whether a second score replaces the first one; the window waits for 是/否."""
     window.awaiting, window.pending_score = REPLACE, score
-    dialogs.save_window(ctx.session, dialog=window)
+    ctx.store.save_window(window)
     return texts.REPLACE_ASK.format(what=what_of(ctx, fb, with_score=False), old=fb.score, new=score)
 
 
 def _answer_replace(ctx: Context, msg: Incoming, window: DialogRow, text: str) -> Outcome | None:
     new, window.awaiting, window.pending_score = window.pending_score, None, None
-    dialogs.save_window(ctx.session, dialog=window)
+    ctx.store.save_window(window)
     answer = yes_no(text)
     fb = window_feedback(ctx, window)
     if answer is None or fb is None or new is None:
@@ -179,7 +188,7 @@ def _answer_replace(ctx: Context, msg: Incoming, window: DialogRow, text: str) -
         return Outcome(
             texts.REPLACE_KEPT.format(old=fb.score, what=what_of(ctx, fb), ref=fb.reference), fb.id
         )
-    service.amend_feedback(ctx.session, feedback=fb, actor=msg.sender, score=new, settings=ctx.settings)
+    service.amend_feedback(ctx.store, feedback=fb, actor=msg.sender, score=new, settings=ctx.settings)
     alerted = alert(ctx, fb, score=new, comment=fb.comment)
     return Outcome(situation_reply(ctx, fb, alerted=alerted), fb.id)
 
@@ -199,7 +208,7 @@ def window_feedback(ctx: Context, window: DialogRow | None) -> FeedbackRow | Non
     """The feedback the window fills, when there is one the diner may still add to."""
     if window is None or window.feedback_id is None:
         return None
-    fb = service.get_feedback(ctx.session, feedback_id=window.feedback_id)
+    fb = ctx.store.get_feedback(window.feedback_id)
     if fb is None or fb.volume_id is not None:
         return None
     return fb

@@ -4,6 +4,8 @@ answers to events and message types that are not feedback."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.clock import to_local
 from feedback import service
 from feedback.grammar import Parsed, infer_meal, parse_scene, parse_text
@@ -12,9 +14,11 @@ from feedback.service import FeedbackRow
 from feedback.situations import Chatter, Situation, chatter, situation
 from feedback.tokens import place_names
 from feedback.vocabulary import MEAL_LABELS
-from handlers import conversation, dialogs, staff, texts
-from handlers.dialogs import DialogRow
+from handlers import conversation, staff, texts
 from handlers.router import Context, Incoming, Outcome
+
+if TYPE_CHECKING:
+    from ingest.batch import DialogRow
 
 # words of the staff menu that a diner may type too: never feedback (更多 pages a 查档)
 STAFF_WORDS = frozenset({"更多", "下一页"})
@@ -47,8 +51,7 @@ def _open_canteen(
     ctx: Context, msg: Incoming, *, site: Site | None, table_no: str | None, meal: str | None
 ) -> Outcome:
     site_id = site.id if site else conversation.known_place(ctx, sender=msg.sender)
-    window = dialogs.open_window(
-        ctx.session,
+    window = ctx.store.open_window(
         sender=msg.sender,
         now=ctx.now,
         minutes=ctx.settings.dialog_minutes,
@@ -69,8 +72,7 @@ def _open_canteen(
 
 
 def _open_meeting(ctx: Context, msg: Incoming, meeting: Meeting) -> Outcome:
-    dialogs.open_window(
-        ctx.session,
+    ctx.store.open_window(
         sender=msg.sender,
         now=ctx.now,
         minutes=ctx.settings.dialog_minutes,
@@ -120,7 +122,7 @@ def handle_text(msg: Incoming, ctx: Context, parsed: Parsed, *, said: str) -> Ou
 
     In order: the window's open question (which canteen, replace the score?) takes the answer; then
     commands; then chatter (answered, never recorded); then feedback."""
-    window = dialogs.current_window(ctx.session, sender=msg.sender, now=ctx.now)
+    window = ctx.store.current_window(sender=msg.sender, now=ctx.now)
     if window is not None and window.awaiting:
         answered = conversation.answer_question(ctx, msg, window, said)
         if answered is not None:
@@ -162,10 +164,9 @@ def _keep_window(ctx: Context, msg: Incoming, window: DialogRow | None, fb: Feed
     if window is not None:
         if window.site_id is None and fb.site_id is not None:
             window.site_id = fb.site_id
-        dialogs.extend_window(ctx.session, dialog=window, now=ctx.now, minutes=minutes, feedback_id=fb.id)
+        ctx.store.extend_window(dialog=window, now=ctx.now, minutes=minutes, feedback_id=fb.id)
         return window
-    return dialogs.open_window(
-        ctx.session,
+    return ctx.store.open_window(
         sender=msg.sender,
         now=ctx.now,
         minutes=minutes,
@@ -194,7 +195,7 @@ def record(msg: Incoming, ctx: Context, *, score: int | None, meal: Meal | None,
     """Record feedback: add to the open window's feedback, or create a new one in the window's context.
 
     A bare second score asks whether to replace the first; a meal word changes the meal."""
-    window = dialogs.current_window(ctx.session, sender=msg.sender, now=ctx.now)
+    window = ctx.store.current_window(sender=msg.sender, now=ctx.now)
     current = conversation.window_feedback(ctx, window)
     if window is not None and current is not None:
         # a score with its own comment (「2分 汤凉了」) or for another meal is a feedback of its own; a bare
@@ -232,7 +233,7 @@ def _add(
     new_score = score if current.score is None else None
     if new_score is not None or comment:
         service.add_to_feedback(
-            ctx.session,
+            ctx.store,
             feedback=current,
             score=new_score,
             comment=comment,
@@ -240,7 +241,7 @@ def _add(
             settings=ctx.settings,
         )
     if (new_meal := _new_meal(current, meal)) is not None:
-        service.amend_feedback(ctx.session, feedback=current, actor=msg.sender, meal=new_meal)
+        service.amend_feedback(ctx.store, feedback=current, actor=msg.sender, meal=new_meal)
     alerted = conversation.alert(ctx, current, score=new_score, comment=comment)
     _keep_window(ctx, msg, window, current)
     if second:
@@ -272,7 +273,7 @@ def _create(
         service_date = local_now.date()
     chosen_meal = meal or (Meal(window.meal) if window is not None and window.meal else None) or inferred_meal
     return service.create_feedback(
-        ctx.session,
+        ctx.store,
         sender=msg.sender,
         local_day=local_now.date(),
         service_date=service_date,
@@ -292,7 +293,7 @@ def _create(
 def _attach(
     msg: Incoming, ctx: Context, *, kind: str, recognition: str = "", meal: Meal | None = None
 ) -> Outcome:
-    window = dialogs.current_window(ctx.session, sender=msg.sender, now=ctx.now)
+    window = ctx.store.current_window(sender=msg.sender, now=ctx.now)
     current = conversation.window_feedback(ctx, window)
     created = current is None
     if current is None:
@@ -304,12 +305,12 @@ def _attach(
         fb = current
         if recognition:
             service.add_to_feedback(
-                ctx.session, feedback=fb, comment=recognition, actor=msg.sender, settings=ctx.settings
+                ctx.store, feedback=fb, comment=recognition, actor=msg.sender, settings=ctx.settings
             )
         if (new_meal := _new_meal(fb, meal)) is not None:
-            service.amend_feedback(ctx.session, feedback=fb, actor=msg.sender, meal=new_meal)
+            service.amend_feedback(ctx.store, feedback=fb, actor=msg.sender, meal=new_meal)
     service.attach_media(
-        ctx.session, feedback=fb, kind=kind, media_id=msg.media_id, url=msg.pic_url, recognition=recognition
+        ctx.store, feedback=fb, kind=kind, media_id=msg.media_id, url=msg.pic_url, recognition=recognition
     )
     alerted = conversation.alert(ctx, fb, score=None, comment=recognition) if recognition else False
     kept = _keep_window(ctx, msg, window, fb)
@@ -335,14 +336,14 @@ def voice(msg: Incoming, ctx: Context) -> Outcome:
     said = msg.recognition.strip()
     if said:
         parsed = parse_text(said)
-        window = dialogs.current_window(ctx.session, sender=msg.sender, now=ctx.now)
+        window = ctx.store.current_window(sender=msg.sender, now=ctx.now)
         if parsed.kind != "feedback" or parsed.score is not None or (window is not None and window.awaiting):
             outcome = handle_text(msg, ctx, parsed, said=said)
             if outcome.feedback_id is not None:
-                fb = service.get_feedback(ctx.session, feedback_id=outcome.feedback_id)
+                fb = ctx.store.get_feedback(outcome.feedback_id)
                 if fb is not None:
                     service.attach_media(
-                        ctx.session, feedback=fb, kind="voice", media_id=msg.media_id, recognition=said
+                        ctx.store, feedback=fb, kind="voice", media_id=msg.media_id, recognition=said
                     )
             return outcome
         if (kind := chatter(said)) is not None:

@@ -8,7 +8,7 @@ import unicodedata
 
 from feedback import revisit
 from feedback.models import Revisit
-from handlers import dialogs, diner
+from handlers import diner
 from handlers.router import Context, Incoming, Outcome
 
 
@@ -23,7 +23,7 @@ def bare_answer(msg: Incoming) -> bool:
 
 def answer(msg: Incoming, ctx: Context) -> Outcome:
     """Record the return-visit answer, or hand the message to the diner handlers when none is pending."""
-    if dialogs.current_window(ctx.session, sender=msg.sender, now=ctx.now) is not None:
+    if ctx.store.current_window(sender=msg.sender, now=ctx.now) is not None:
         return diner.text(msg, ctx)
     pending = revisit.pending_for(ctx.session, sender=msg.sender)
     if pending is None:

@@ -8,10 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
 from core.settings import Settings
+
+if TYPE_CHECKING:  # the writer builds contexts (ingest.writer): handlers only use what it gives them
+    from ingest.store import Store
 
 
 @dataclass(frozen=True)
@@ -21,7 +25,7 @@ class Incoming:
     app: str  # mp (Official Account) or wecom
     sender: str
     msg_type: str  # text, image, voice, video, location, link, event, unknown
-    created_at: datetime  # naive UTC
+    created_at: datetime  # aware UTC
     content: str = ""
     event: str | None = None  # subscribe, subscribe_scan, scan, click, unsubscribe, view, …
     event_key: str = ""
@@ -33,11 +37,15 @@ class Incoming:
 
 @dataclass
 class Context:
-    """What a handler may use: the unit of work's session, the settings, and the time the message is handled."""
+    """What a handler may use: the unit of work's session, the settings, the time the message is handled, and
+    the store of the message path (feedback, windows, counters). `store.deferred` says whether the store's
+    writes land at once (False) or with the batch's flush just before the commit (True); the handler sees
+    its own changes either way."""
 
     session: Session
     settings: Settings
-    now: datetime  # naive UTC
+    now: datetime  # aware UTC
+    store: Store
 
 
 @dataclass

@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import Engine, text
 
 from bot import simulator, webhook
-from bot.ingest import Ingestor
 from bot.spool import Spool
 from bot.spool import status as spool_status
 from console import access, api, archive, errors, inputs, meetings, pages
@@ -23,6 +22,7 @@ from core.logs import setup_logging
 from core.settings import Settings, get_settings
 from h5 import routes as h5_routes
 from handlers.routes import build_router
+from ingest.writer import Ingestor
 from server import docs, exposure
 
 log = logging.getLogger("houqin.app")

@@ -25,6 +25,7 @@ from exports.records import content_digests
 from exports.seal import compile_locked
 from feedback import service
 from feedback.models import Feedback
+from ingest.store import Store
 from tests.conftest import make_settings
 from tests.volume_data import HOSTILE, close, fill_period, set_comment
 
@@ -169,12 +170,12 @@ def test_archived_feedback_is_read_only(engine, settings) -> None:  # type: igno
     ids = fill_period(engine, n=2)
     compile_locked(engine, settings=settings, period="2026-10")
     with Session(engine) as s:
-        row = service.get_feedback(s, feedback_id=ids[0])
+        row = Store(s).get_feedback(ids[0])
         assert row is not None and row.volume_id is not None
         with pytest.raises(service.ArchivedError):
-            service.add_to_feedback(s, feedback=row, comment="补充", actor="o")
+            service.add_to_feedback(Store(s), feedback=row, comment="补充", actor="o")
         with pytest.raises(service.ArchivedError):
-            service.attach_media(s, feedback=row, kind="image", media_id="m")
+            service.attach_media(Store(s), feedback=row, kind="image", media_id="m")
 
 
 def test_every_row_keeps_its_own_values_and_styles(engine, settings) -> None:  # type: ignore[no-untyped-def]
@@ -227,6 +228,7 @@ from core.db import make_engine
 from exports.seal import compile_locked
 from tests.conftest import make_settings
 from pathlib import Path
+from ingest.store import Store
 settings = make_settings(sys.argv[1], Path(sys.argv[2]), volume_max_items=int(sys.argv[3]))
 compile_locked(make_engine(sys.argv[1]), settings=settings, period="2026-10")
 """

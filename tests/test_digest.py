@@ -19,7 +19,7 @@ from core.models import InboundMessage, Outbox
 from core.outbox import DrainCounts, drain
 from core.settings import Settings
 from feedback import review
-from feedback.alerts import daily_digest, queue_daily_digest
+from feedback.digest import daily_digest, queue_daily_digest
 from feedback.models import Feedback, Person
 from server.app import create_app
 from server.scheduler import build_scheduler

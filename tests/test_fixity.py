@@ -38,6 +38,7 @@ from exports.texts import PROBLEMS as TEXT
 from feedback import service
 from feedback.meetings import add_meeting
 from feedback.models import Action, Feedback, FeedbackEvent, Site
+from ingest.store import Store
 from server.cli import app as cli
 from tests.conftest import make_settings
 
@@ -70,7 +71,7 @@ def fill(
             day = date(year, month, 1 + i % 28)
             at = datetime(year, month, day.day, 4, 30, tzinfo=UTC) + timedelta(seconds=i)
             fb = service.create_feedback(
-                s,
+                Store(s),
                 sender=f"o_fix_{i % 3}",
                 local_day=day,
                 service_date=day,
@@ -105,9 +106,11 @@ def fill(
                 photo.parent.mkdir(parents=True, exist_ok=True)
                 photo.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
                 service.attach_media(
-                    s, feedback=fb, kind="image", local_path=str(photo.relative_to(data_dir))
+                    Store(s), feedback=fb, kind="image", local_path=str(photo.relative_to(data_dir))
                 )
-                service.attach_media(s, feedback=fb, kind="voice", media_id="m_voice", recognition="太咸了")
+                service.attach_media(
+                    Store(s), feedback=fb, kind="voice", media_id="m_voice", recognition="太咸了"
+                )
         s.execute(update(Feedback).where(col(Feedback.id).in_(ids[:n])).values(status="closed"))
     return ids
 
@@ -213,7 +216,7 @@ def test_verify_streams_items_in_chunks_and_never_blocks_writers(
                 began = time.monotonic()
                 with unit_of_work(engine) as s:
                     service.create_feedback(
-                        s,
+                        Store(s),
                         sender="o_live",
                         local_day=date(2026, 11, 2),
                         service_date=date(2026, 11, 2),
@@ -447,7 +450,7 @@ def test_a_control_character_in_a_meeting_title_does_not_block_compilation(
             ends_on=date(2026, 10, 9),
         )
         fb = service.create_feedback(
-            s,
+            Store(s),
             sender="o_m",
             local_day=date(2026, 10, 9),
             service_date=date(2026, 10, 9),

@@ -17,6 +17,7 @@ from handlers import texts
 from handlers.models import Dialog
 from handlers.router import Context, Incoming, Outcome
 from handlers.routes import build_router
+from ingest.store import Store
 
 # 2026-11-24 04:30 UTC is 12:30 in Asia/Shanghai: lunch time on the 24th
 NOW = datetime(2026, 11, 24, 4, 30, tzinfo=UTC)
@@ -36,7 +37,8 @@ class Chat:
         msg = Incoming(
             app="mp", sender=sender, msg_type=msg_type, created_at=at.replace(tzinfo=None), **fields
         )
-        out = self.router.dispatch(msg, Context(session=self.session, settings=self.settings, now=at))
+        ctx = Context(session=self.session, settings=self.settings, now=at, store=Store(self.session))
+        out = self.router.dispatch(msg, ctx)
         self.session.commit()
         self.session.expire_all()  # later reads come from the database, as the next unit of work's would
         assert len(out.text.encode()) <= self.settings.reply_max_bytes

@@ -8,7 +8,6 @@ import time
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot.ingest import Delivery, Ingestor, process_batch
 from bot.xmlmsg import dedupe_key, to_incoming
 from core.models import InboundMessage
 from core.xmlsafe import parse_xml
@@ -16,6 +15,8 @@ from feedback.models import Feedback
 from handlers import diner, texts
 from handlers.router import Context, Incoming, Outcome
 from handlers.routes import build_router
+from ingest.delivery import Delivery
+from ingest.writer import Ingestor, process_batch
 
 
 def delivery(content: str, msg_id: int, sender: str = "o_i") -> Delivery:
@@ -189,3 +190,94 @@ def test_a_write_that_fails_at_the_end_of_a_batch_loses_nothing(engine, settings
         refs = [f.reference for f in s.execute(select(Feedback)).scalars()]
         assert len(refs) == len(set(refs))
     held.close()
+
+
+def test_no_listener_is_registered_on_the_session_class() -> None:
+    """The batch's writes are flushed by its unit of work, not by a hook that fires for every session."""
+    from sqlalchemy.orm import Session as OrmSession
+    from sqlalchemy.orm.events import SessionEvents
+
+    import ingest.writer  # noqa: F401  (the whole message path is imported)
+    import server.app  # noqa: F401
+
+    hooks = [name for name in dir(SessionEvents) if not name.startswith("_") and name != "dispatch"]
+    assert "before_commit" in hooks and "after_transaction_end" in hooks
+    for cls in (Session, OrmSession):
+        session = cls()
+        for name in hooks:
+            listeners = getattr(session.dispatch, name, None)
+            if listeners is not None:
+                assert len(listeners) == 0, f"a {name} listener is registered on {cls.__name__}"
+
+
+def test_a_batch_writes_at_its_flush_in_order_and_a_plain_store_at_once(engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, date, datetime
+    from typing import Any
+
+    import ingest.store
+    from feedback import service
+    from handlers.models import Dialog
+    from ingest.batch import Batch
+    from ingest.store import Store
+
+    now = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
+    day = date(2026, 11, 24)
+    written: list[str] = []
+
+    class Recorded:
+        def __init__(self, name: str, statement: Any) -> None:
+            self.name, self.statement = name, statement
+
+        def run(self, on: Any, rows: list[dict[str, Any]]) -> Any:
+            written.append(self.name)
+            return self.statement.run(on, rows)
+
+    monkeypatch.setattr(
+        ingest.store, "_INSERT_FEEDBACK_ROWS", Recorded("feedback", ingest.store._INSERT_FEEDBACK_ROWS)
+    )
+    monkeypatch.setattr(ingest.store, "_WRITE_WINDOWS", Recorded("windows", ingest.store._WRITE_WINDOWS))
+
+    with Session(engine) as s:
+        store = Store(s, batch=Batch())
+        assert store.deferred
+        # the window is changed before the feedback is created: the flush still writes feedback first
+        store.open_window(sender="o_f", now=now, minutes=10)
+        fb = service.create_feedback(store, sender="o_f", local_day=day, service_date=day, score=4)
+        window = store.current_window(sender="o_f", now=now)
+        assert window is not None
+        store.extend_window(dialog=window, now=now, minutes=10, feedback_id=fb.id)
+        assert store.get_feedback(fb.id) is fb  # the batch answers from memory
+        assert written == []
+        s.flush()
+        assert s.get(Feedback, fb.id) is None  # nothing written before the batch's flush
+        store.flush()
+        assert written == ["feedback", "windows"]
+        store.flush()  # again: nothing left to write
+        assert written == ["feedback", "windows"]
+        s.commit()
+    with Session(engine) as s:
+        assert s.get(Feedback, fb.id) is not None
+        assert s.execute(select(Dialog).where(Dialog.sender == "o_f")).scalar_one().feedback_id == fb.id
+
+    with Session(engine) as s:
+        store = Store(s)
+        assert not store.deferred
+        fb2 = service.create_feedback(store, sender="o_g", local_day=day, service_date=day, score=2)
+        store.open_window(sender="o_g", now=now, minutes=10, feedback_id=fb2.id)
+        # written at once: the same transaction reads them through the ORM, no flush, no commit
+        assert s.get(Feedback, fb2.id) is not None
+        assert s.execute(select(Dialog).where(Dialog.sender == "o_g")).scalar_one().feedback_id == fb2.id
+        assert written == ["feedback", "windows"]  # the batch statements were not used
+        s.rollback()
+
+
+def test_the_dialog_row_follows_the_dialog_table() -> None:
+    from dataclasses import fields
+
+    from feedback.models import Feedback as FeedbackTable
+    from feedback.service import FeedbackRow
+    from handlers.models import Dialog
+    from ingest.batch import DialogRow
+
+    assert [f.name for f in fields(DialogRow)] == [c.name for c in Dialog.__table__.columns]  # type: ignore[attr-defined]
+    assert {f.name for f in fields(FeedbackRow)} <= {c.name for c in FeedbackTable.__table__.columns}  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from core.settings import Settings, SlaRules
 from feedback import rates, sla
 from feedback.models import Feedback, FeedbackEvent, Status
 from feedback.service import create_feedback
+from ingest.store import Store
 from server.app import create_app
 from tests.console_helpers import add_users, login
 from tests.wechat_peer import WeChatPeer, reply_text, text_xml
@@ -81,7 +82,7 @@ def test_sla_rules_and_hours_come_from_settings(monkeypatch: pytest.MonkeyPatch)
 def test_created_feedback_carries_its_deadlines(session: Session, settings: Settings) -> None:
     at = local(2026, 9, 30, 16, 0).astimezone(UTC)
     row = create_feedback(
-        session, sender="o_x", local_day=date(2026, 9, 30), service_date=date(2026, 9, 30), score=2,
+        Store(session), sender="o_x", local_day=date(2026, 9, 30), service_date=date(2026, 9, 30), score=2,
         comment="米饭夹生", created_at=at, settings=settings,
     )  # fmt: skip
     session.commit()
@@ -191,7 +192,7 @@ def test_a_digit_inside_an_open_window_is_a_score(client: TestClient, engine: En
 
 def _add(s: Session, settings: Settings, *, score: int, comment: str, at: datetime, sender: str) -> int:
     row = create_feedback(
-        s, sender=sender, local_day=at.astimezone(TZ).date(), service_date=at.astimezone(TZ).date(),
+        Store(s), sender=sender, local_day=at.astimezone(TZ).date(), service_date=at.astimezone(TZ).date(),
         score=score, comment=comment, created_at=at.astimezone(UTC), settings=settings,
     )  # fmt: skip
     return row.id

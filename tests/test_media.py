@@ -11,6 +11,7 @@ from core.db import unit_of_work
 from feedback import service
 from feedback.media import MAX_ATTEMPTS, fetch_pending
 from feedback.models import FeedbackMedia
+from ingest.store import Store
 from tests.conftest import make_settings
 from tests.fake_wechat import PNG_1PX, FakeWeChat
 from tests.servers import serve
@@ -19,9 +20,11 @@ from tests.servers import serve
 def _photo(engine, media_id: str) -> int:  # type: ignore[no-untyped-def]
     with unit_of_work(engine) as s:
         fb = service.create_feedback(
-            s, sender="o_m", local_day=date(2026, 11, 20), service_date=date(2026, 11, 20)
+            Store(s), sender="o_m", local_day=date(2026, 11, 20), service_date=date(2026, 11, 20)
         )
-        return service.attach_media(s, feedback=fb, kind="image", media_id=media_id, url="http://mmbiz/x.jpg")
+        return service.attach_media(
+            Store(s), feedback=fb, kind="image", media_id=media_id, url="http://mmbiz/x.jpg"
+        )
 
 
 def test_media_is_fetched_once_into_data_dir(engine, db_url, tmp_path) -> None:  # type: ignore[no-untyped-def]

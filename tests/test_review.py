@@ -13,9 +13,10 @@ from core.clock import utcnow
 from core.db import unit_of_work
 from core.models import InboundMessage, Outbox
 from feedback import review, service, stats
-from feedback.alerts import alert_on_duty, alert_reason
+from feedback.alerts import alert_on_duty, alert_reason, on_duty
 from feedback.models import Feedback, FeedbackEvent, Person
 from feedback.service import ArchivedError
+from ingest.store import Store
 
 
 def make(
@@ -29,7 +30,7 @@ def make(
     with unit_of_work(engine) as s:
         at = datetime(day.year, day.month, day.day, 4, 30, tzinfo=UTC)
         return service.create_feedback(
-            s,
+            Store(s),
             sender=sender,
             local_day=day,
             service_date=day,
@@ -145,9 +146,13 @@ def test_alerts_go_to_on_duty_managers_once(engine) -> None:  # type: ignore[no-
         s.add(Person(openid="o_off", name="休息的", roles="staff"))
         s.add(Person(wecom_userid="zhang", name="张", roles="on_duty"))
     with unit_of_work(engine) as s:
-        assert alert_on_duty(s, reference="FK1", reason="低分（1分）", comment="难吃") == 2
         assert (
-            alert_on_duty(s, reference="FK1", reason="低分（1分）", comment="难吃") == 2
+            alert_on_duty(s, recipients=on_duty(s), reference="FK1", reason="低分（1分）", comment="难吃")
+            == 2
+        )
+        assert (
+            alert_on_duty(s, recipients=on_duty(s), reference="FK1", reason="低分（1分）", comment="难吃")
+            == 2
         )  # queued again: deduped
     with Session(engine) as s:
         rows = list(s.execute(select(Outbox).order_by(col(Outbox.id))).scalars())
@@ -182,9 +187,9 @@ def test_topics_are_tagged_and_counted(engine, settings) -> None:  # type: ignor
     with Session(engine) as s:
         assert s.get(Feedback, fid).topics == "口味,排队"  # type: ignore[union-attr]
     with unit_of_work(engine) as s:  # a diner's addition re-tags
-        row = service.get_feedback(s, feedback_id=fid)
+        row = Store(s).get_feedback(fid)
         assert row is not None
-        service.add_to_feedback(s, feedback=row, comment="米饭里有头发", actor="o_t")
+        service.add_to_feedback(Store(s), feedback=row, comment="米饭里有头发", actor="o_t")
     with Session(engine) as s:
         assert s.get(Feedback, fid).topics == "口味,食品安全,排队"  # type: ignore[union-attr]
         d = stats.dashboard(s, settings=settings, start=date(2026, 11, 20), end=date(2026, 11, 20))

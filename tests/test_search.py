@@ -19,6 +19,7 @@ from feedback import tokens as ft
 from feedback.meetings import add_meeting
 from feedback.models import Feedback, Site
 from feedback.tokens import SEPARATOR, search_tokens
+from ingest.store import Store
 from search import postgres as sp
 from search import service as ss
 from search import sqlite as sq
@@ -152,7 +153,7 @@ def _fb(
     channel: str = "canteen",
 ) -> int:
     row = service.create_feedback(
-        s,
+        Store(s),
         sender="o_test",
         local_day=day,
         service_date=day,
@@ -374,12 +375,12 @@ def test_chat_says_more_than_the_cap(  # type: ignore[no-untyped-def]
 
 def test_adding_to_a_feedback_keeps_its_tokens(session: Session) -> None:
     fid = _fb(session, "米饭硬")
-    row = service.get_feedback(session, feedback_id=fid)
+    row = Store(session).get_feedback(fid)
     assert row is not None
-    service.add_to_feedback(session, feedback=row, comment="空调也太冷", actor="o_test")
+    service.add_to_feedback(Store(session), feedback=row, comment="空调也太冷", actor="o_test")
     assert _ids(session, "空调") == {fid}
     assert _ids(session, "硬空") == set()  # the added text starts a new line
-    service.add_to_feedback(session, feedback=row, score=2, actor="o_test")
+    service.add_to_feedback(Store(session), feedback=row, score=2, actor="o_test")
     assert _ids(session, "米饭 空调") == {fid}
 
 
@@ -536,10 +537,10 @@ def test_search_equals_a_like_scan(session: Session, paging: str) -> None:
         agree()
         for i, new in edits:
             k = i % len(ids)
-            row = service.get_feedback(session, feedback_id=ids[k])
+            row = Store(session).get_feedback(ids[k])
             assert row is not None
             if row.volume_id is None:
-                service.add_to_feedback(session, feedback=row, comment=new, actor="o_test")
+                service.add_to_feedback(Store(session), feedback=row, comment=new, actor="o_test")
             else:  # archived feedback is read-only for the service; a repair by hand keeps the tokens
                 session.execute(
                     text("UPDATE feedback SET comment = :c, search_tokens = :t WHERE id = :id"),

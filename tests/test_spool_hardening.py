@@ -16,13 +16,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, func, select
 
 from bot import spool as spool_mod
-from bot.ingest import Delivery, Result, process_batch
 from bot.spool import Replayer, Spool, decode, encode, replay_dead, status
 from bot.xmlmsg import dedupe_key, to_incoming
 from core.db import read_unit
 from core.models import InboundMessage
 from core.xmlsafe import parse_xml
 from handlers.routes import build_router
+from ingest.delivery import Delivery, Result
+from ingest.writer import process_batch
 from server.app import create_app
 from tests.conftest import PG_ADMIN
 from tests.wechat_peer import WeChatPeer, text_xml
@@ -84,7 +85,7 @@ def _read_only(engine: Engine, on: bool, ro: ReadOnly | None) -> None:
 
 
 def _passes(replayer: Replayer, tries: int = 10) -> int:
-    from bot.ingest import database_unavailable
+    from ingest.delivery import database_unavailable
 
     for _ in range(tries):
         try:
@@ -107,7 +108,7 @@ def test_a_replay_onto_a_read_only_database_keeps_every_line_and_recovers_withou
     try:
         with pytest.raises(Exception) as caught:
             replayer.run_once()
-        from bot.ingest import database_unavailable
+        from ingest.delivery import database_unavailable
 
         assert database_unavailable(caught.value), caught.value  # an outage: wait it out
         st = status(spool.directory)

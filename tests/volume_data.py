@@ -10,6 +10,7 @@ from sqlmodel import col
 from core.db import unit_of_work
 from feedback import service
 from feedback.models import Feedback, Site
+from ingest.store import Store
 
 HOSTILE = '=HYPERLINK("http://x","y")'
 
@@ -35,7 +36,7 @@ def fill_period(
             day = date(year, month, 1 + i % 28)
             at = datetime(year, month, day.day, 4, 30, tzinfo=UTC) + timedelta(seconds=i)
             fb = service.create_feedback(
-                s,
+                Store(s),
                 sender=f"{sender_prefix}_{i % 7}",
                 local_day=day,
                 service_date=day,

@@ -21,6 +21,7 @@ from core.settings import Settings
 from feedback import service
 from feedback.meetings import add_meeting
 from feedback.models import Channel, Feedback, Meal, Meeting, Person, Site, Status
+from ingest.store import Store
 from server.demo.data import (
     AND,
     BUT,
@@ -127,10 +128,11 @@ def fill_demo(session: Session, *, settings: Settings, count: int, seed: int, to
     plans += [_meeting_plan(rng, tz, meetings, staff + guests, last) for _ in range(n_meeting)]
     plans = [p for _, p in sorted(enumerate(plans), key=lambda ip: (ip[1].created_at, ip[0]))]
 
+    store = Store(session)  # outside a batch: its writes land at once
     rows: list[tuple[_Plan, service.FeedbackRow]] = []
     for plan in plans:
         row = service.create_feedback(
-            session,
+            store,
             sender=plan.sender,
             local_day=plan.local_day,
             service_date=plan.local_day,
@@ -148,7 +150,7 @@ def fill_demo(session: Session, *, settings: Settings, count: int, seed: int, to
         rows.append((plan, row))
 
     add_roster(session)
-    photos = attach_photos(session, rng, settings, rows)
+    photos = attach_photos(store, rng, settings, rows)
     events = walk_handling(session, rng, rows, cutoff=cutoff, photo_ids=set(photos))
     return DemoSummary(
         sites=len(sites),

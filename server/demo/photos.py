@@ -11,7 +11,6 @@ from typing import Protocol
 
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import update
-from sqlmodel import Session
 
 from core.settings import Settings
 from feedback import service
@@ -36,7 +35,7 @@ class Planned(Protocol):
 
 
 def attach_photos(
-    session: Session,
+    store: service.FeedbackStore,
     rng: random.Random,
     settings: Settings,
     rows: Sequence[tuple[Planned, service.FeedbackRow]],
@@ -53,7 +52,7 @@ def attach_photos(
         plan, row = rows[i]
         _draw_plate(rng, folder / f"{row.reference}.png", meal=plan.meal or Meal.lunch, label=row.reference)
         media = service.attach_media(
-            session,
+            store,
             feedback=row,
             kind="image",
             local_path=f"media/demo/{row.reference}.png",
@@ -65,7 +64,7 @@ def attach_photos(
         )
     if media_times:
         # attach_media stamps the wall clock; the demo photo was sent with its feedback
-        session.execute(update(FeedbackMedia), media_times)
+        store.session.execute(update(FeedbackMedia), media_times)
     return out
 
 

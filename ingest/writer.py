@@ -1,16 +1,17 @@
-"""Exactly-once ingest with group commit.
+"""The writer: exactly-once ingest with group commit.
 
-Every verified message goes to one writer thread per process. The writer takes whatever has queued up
-(a batch), inserts the batch's InboundMessage rows with `ON CONFLICT DO NOTHING` on the dedupe key, runs
-the router for each new one, and stores the replies on those rows; then it commits the batch once. A retry
-or a concurrent copy finds the row and gets the stored reply, so every copy answers the same reference
-number. One fsync serves a whole batch, which is what makes durable commits (synchronous=FULL) fast
-enough, and the database is asked a handful of times per batch, not per message (`handle_batch`).
+Every verified message goes to one writer thread per process (`Ingestor`). The writer takes whatever has
+queued up (a batch), inserts the batch's InboundMessage rows with `ON CONFLICT DO NOTHING` on the dedupe
+key, runs the router for each new one, and stores the replies on those rows; then it commits the batch
+once. A retry or a concurrent copy finds the row and gets the stored reply, so every copy answers the same
+reference number. One fsync serves a whole batch, which is what makes durable commits (synchronous=FULL)
+fast enough, and the database is asked a handful of times per batch, not per message (`handle_batch`;
+what the batch keeps in memory: ingest.batch; its statements: ingest.store).
 
-If a batch fails, each of its messages is retried alone; a message whose handler still fails is stored
-with outcome `failed` and a holding reply, so nothing verified is ever lost. When the database itself is
-unreachable (`database_unavailable`) nothing is retried here: the error goes back to the webhook, which
-spools the delivery (bot/spool.py).
+If a batch fails, each of its messages is retried alone, with a store that writes at once; a message whose
+handler still fails is stored with outcome `failed` and a holding reply, so nothing verified is ever lost.
+When the database itself is unreachable (ingest.delivery.database_unavailable) nothing is retried here:
+the error goes back to the webhook, which spools the delivery.
 """
 
 from __future__ import annotations
@@ -19,132 +20,37 @@ import asyncio
 import contextlib
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from core.clock import utcnow
 from core.counters import Blocks
 from core.db import HeldConnection, unit_of_work
-from core.fastsql import KeyLookup, Rows, Sql, driver, flush_deferred
 from core.settings import Settings
 from core.xmlsafe import truncate_utf8
 from handlers import texts
-from handlers.batch import prepare as prepare_batch
-from handlers.router import Context, Incoming, Router
+from handlers.router import Context, Router
+from ingest.batch import Batch
+from ingest.delivery import Delivery, Result, database_unavailable
+from ingest.store import Store
 
 if TYPE_CHECKING:
     from bot.spool import Replayer, Spool
 
 log = logging.getLogger("houqin.ingest")
 
-# SQLite says "OperationalError" for outages and for bugs alike ("no such column"): only these are outages.
-# "readonly": a filesystem remounted read-only or a file whose permissions changed; it cannot write now,
-# which is an outage to wait out like any other (issue 11), not a bug.
-_SQLITE_OUTAGE = (
-    "unable to open",
-    "database is locked",
-    "disk i/o error",
-    "database or disk is full",
-    "readonly database",
-    "read-only",
-)
-# PostgreSQL SQLSTATEs that mean "cannot write now": 25006 read_only_sql_transaction (a failover onto a
-# standby, default_transaction_read_only), 57P0x shutdowns and 53xxx (disk full, out of memory,
-# too many connections) whatever the exception class psycopg raises them as.
-_PG_OUTAGE_STATES = ("25006", "57P01", "57P02", "57P03", "53100", "53200", "53300", "08")
 
-
-def database_unavailable(exc: BaseException) -> bool:
-    """True when `exc` means the database cannot be reached or cannot serve now (an outage), not a bug."""
-    if isinstance(exc, PoolTimeout):  # every pooled connection is stuck on a database that does not answer
-        return True
-    orig: BaseException | None = exc
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        orig = exc.orig
-    # psycopg's OperationalError covers refused connections, shutdowns, "starting up", disk full, too many
-    # connections, deadlocks and cancelled statements: all worth waiting out. InterfaceError: a closed
-    # connection.
-    if isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError):
-        return True
-    if isinstance(orig, psycopg.Error) and (orig.sqlstate or "").startswith(_PG_OUTAGE_STATES):
-        return True
-    if isinstance(orig, sqlite3.OperationalError):
-        message = str(orig).lower()
-        return any(part in message for part in _SQLITE_OUTAGE)
-    return False
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One verified delivery from WeChat: its dedupe key, parsed form and raw (decrypted) XML."""
-
-    key: str
-    incoming: Incoming
-    raw_xml: str
-
-
-@dataclass(frozen=True)
-class Result:
-    """What to answer: the reply text (empty → `success`), and whether this delivery was a duplicate."""
-
-    reply: str
-    duplicate: bool = False
-    feedback_id: int | None = None
-    stored: bool = True  # False only when not even a `failed` row could be written (a bug, not an outage)
-
-
-_EXISTING = Sql("SELECT reply, feedback_id FROM inbound_message WHERE dedupe_key = :key")
-_SET_REPLY = Sql("UPDATE inbound_message SET reply = :reply, feedback_id = :feedback_id WHERE id = :id")
-
-
-def _insert(session: Session, delivery: Delivery, *, reply: str | None, outcome: str) -> int | None:
-    return _insert_many(session, [delivery], reply=reply, outcome=outcome).get(delivery.key)
-
-
-def handle_one(session: Session, delivery: Delivery, *, router: Router, settings: Settings) -> Result:
-    """Store one delivery exactly once and route it; a duplicate gets the reply stored for the first copy."""
-    inserted = _insert(session, delivery, reply=None, outcome="handled")
-    if inserted is None:
-        reply, feedback_id = _EXISTING.one(session, key=delivery.key)
-        return Result(reply=reply or "", duplicate=True, feedback_id=feedback_id)
-    outcome = router.dispatch(delivery.incoming, Context(session=session, settings=settings, now=utcnow()))
-    reply = truncate_utf8(outcome.text, settings.reply_max_bytes) if outcome.text else ""
-    _SET_REPLY.run(session, reply=reply, feedback_id=outcome.feedback_id, id=inserted)
-    return Result(reply=reply, feedback_id=outcome.feedback_id)
-
-
-_INSERT_MANY = Rows(
-    "INSERT INTO inbound_message (dedupe_key, app, sender, msg_type, event, created_at, received_at, raw_xml, "
-    "reply, feedback_id, outcome) {rows} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
-    {"key": "text", "app": "text", "sender": "text", "msg_type": "text", "event": "text",
-     "created_at": "timestamptz", "received_at": "timestamptz", "raw_xml": "text", "reply": "text",
-     "feedback_id": "integer", "outcome": "text"},
-)  # fmt: skip
-_EXISTING_MANY = KeyLookup("SELECT dedupe_key, reply, feedback_id FROM inbound_message", "dedupe_key")
-
-
-def _insert_many(
-    session: Session, deliveries: list[Delivery], *, reply: str | None = None, outcome: str = "handled"
-) -> dict[str, int]:
-    """Insert the InboundMessage rows of a batch with one statement per chunk; key → id of those that were
-    new (a key already stored, or stored meanwhile by another worker, is left out: ON CONFLICT). In a batch
-    the replies are written later, with the batch's other replies, before the commit."""
+def _rows(deliveries: list[Delivery], *, reply: str | None, outcome: str) -> list[dict[str, Any]]:
+    """The inbound_message rows of these deliveries (their replies are written once routed)."""
     received = utcnow()
-    rows = [
+    return [
         {
-            "key": d.key,
+            "dedupe_key": d.key,
             "app": d.incoming.app,
             "sender": d.incoming.sender,
             "msg_type": d.incoming.msg_type,
@@ -158,30 +64,45 @@ def _insert_many(
         }
         for d in deliveries
     ]
-    return {key: int(row_id) for row_id, key in _INSERT_MANY.run(session, rows)}
 
 
-def _existing_many(session: Session, keys: list[str]) -> dict[str, tuple[str, int | None]]:
-    """The stored reply and feedback of each key (the deliveries of a batch that were duplicates)."""
-    return {key: (reply or "", feedback_id) for key, reply, feedback_id in _EXISTING_MANY.run(session, keys)}
+def handle_one(session: Session, delivery: Delivery, *, router: Router, settings: Settings) -> Result:
+    """Store one delivery exactly once and route it, writing at once (no batch); a duplicate gets the reply
+    stored for the first copy."""
+    store = Store(session)
+    inserted = store.insert_deliveries(_rows([delivery], reply=None, outcome="handled")).get(delivery.key)
+    if inserted is None:
+        reply, feedback_id = store.stored_reply(delivery.key)
+        return Result(reply=reply, duplicate=True, feedback_id=feedback_id)
+    ctx = Context(session=session, settings=settings, now=utcnow(), store=store)
+    outcome = router.dispatch(delivery.incoming, ctx)
+    reply = truncate_utf8(outcome.text, settings.reply_max_bytes) if outcome.text else ""
+    store.set_replies([{"reply": reply, "feedback_id": outcome.feedback_id, "id": inserted}])
+    return Result(reply=reply, feedback_id=outcome.feedback_id)
 
 
 def handle_batch(
-    session: Session, deliveries: list[Delivery], *, router: Router, settings: Settings
+    session: Session,
+    deliveries: list[Delivery],
+    *,
+    router: Router,
+    settings: Settings,
+    numbers: Blocks | None = None,
 ) -> list[Result]:
     """Store and route a batch in the session's transaction with a few statements per batch, not per message.
 
     The InboundMessage rows go in with one multi-row insert (in key order, so two workers inserting
     overlapping keys lock them in the same order), the duplicates' stored replies come back with one
-    query, the senders' windows are read at once and new feedback and windows are written just before
-    the replies (handlers.batch), each new delivery is routed in arrival order, and the replies are
-    written with one executemany. A copy of a delivery earlier in
-    the same batch is answered from memory.
+    query, the senders' windows are read at once and new feedback and windows are kept in the batch (ingest.batch)
+    and written just before the replies, each new delivery is routed in arrival order with a deferring
+    store (ingest.store), and the replies are written with one executemany. A copy of a delivery earlier
+    in the same batch is answered from memory. `numbers`: the writer's blocks of reference numbers.
     """
     unique = list({d.key: d for d in deliveries}.values())
-    new = _insert_many(session, sorted(unique, key=lambda d: d.key))
-    existing = _existing_many(session, [d.key for d in unique if d.key not in new])
-    prepare_batch(session, senders=[d.incoming.sender for d in unique if d.key in new])
+    store = Store(session, batch=Batch(numbers))
+    new = store.insert_deliveries(_rows(sorted(unique, key=lambda d: d.key), reply=None, outcome="handled"))
+    existing = store.stored_replies([d.key for d in unique if d.key not in new])
+    store.prepare(senders=[d.incoming.sender for d in unique if d.key in new], now=utcnow())
     seen: dict[str, Result] = {}
     replies: list[dict[str, Any]] = []
     results: list[Result] = []
@@ -195,25 +116,24 @@ def handle_batch(
             reply, feedback_id = existing.get(d.key, ("", None))
             result = Result(reply=reply, duplicate=True, feedback_id=feedback_id)
         else:
-            outcome = router.dispatch(d.incoming, Context(session=session, settings=settings, now=utcnow()))
+            ctx = Context(session=session, settings=settings, now=utcnow(), store=store)
+            outcome = router.dispatch(d.incoming, ctx)
             reply = truncate_utf8(outcome.text, settings.reply_max_bytes) if outcome.text else ""
             replies.append({"reply": reply, "feedback_id": outcome.feedback_id, "id": row_id})
             result = Result(reply=reply, feedback_id=outcome.feedback_id)
         seen[d.key] = result
         results.append(result)
-    conn, is_pg = driver(session)
+    db = store.db
     # the batch's writes need no answers: on PostgreSQL they go out in one pipeline (one round trip)
-    with conn.pipeline() if is_pg else contextlib.nullcontext():
-        flush_deferred(session)  # the feedback and windows the replies refer to, first
-        # one UPDATE by primary key per row: an UPDATE … FROM (VALUES …) join would be one statement, but
-        # PostgreSQL plans it as a sequential scan while the table is new
-        _SET_REPLY.many(session, replies)
+    with db.conn.pipeline() if db.is_pg else contextlib.nullcontext():
+        store.flush()  # the feedback and windows the replies refer to, first
+        store.set_replies(replies)
     return results
 
 
 def _store_failed(engine: Engine | Connection, delivery: Delivery) -> Result:
     with unit_of_work(engine) as session:
-        _insert(session, delivery, reply=texts.FAILED, outcome="failed")
+        Store(session).insert_deliveries(_rows([delivery], reply=texts.FAILED, outcome="failed"))
     return Result(reply=texts.FAILED)
 
 
@@ -228,15 +148,14 @@ def process_batch(
     """Handle a batch in one transaction; on failure fall back to one transaction per delivery.
 
     `engine`: an engine, or the writer's held connection. `numbers`: the writer's blocks of reference
-    numbers (core.counters), used by the batch transaction.
+    numbers (core.counters), drawn from by the batch transaction only (the one-by-one retry takes them one
+    at a time).
     Raises only when the database is unavailable: a retry one by one would fail the same way.
     """
     try:
         try:
             with unit_of_work(engine) as session:
-                if numbers is not None:
-                    numbers.attach(session)
-                results = handle_batch(session, deliveries, router=router, settings=settings)
+                results = handle_batch(session, deliveries, router=router, settings=settings, numbers=numbers)
         except BaseException:
             if numbers is not None:
                 numbers.rolled_back()
@@ -299,9 +218,9 @@ class Ingestor:
         self.spool = spool
         self.replayer: Replayer | None = None
         if spool is not None:
-            from bot.spool import Replayer  # bot.spool builds on this module
+            from bot.spool import Replayer  # lazily: the spool still imports process_batch from here
 
-            self.replayer = Replayer.for_engine(spool, engine, router=router, settings=settings)
+            self.replayer = Replayer(spool, self._replay)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._deadlines: dict[asyncio.AbstractEventLoop, deque[tuple[float, asyncio.Future[Result]]]] = {}
@@ -315,6 +234,10 @@ class Ingestor:
         self.duplicates = 0
         # WeCom userids whose Person exists (an insertion-ordered set, bounded by the webhook)
         self.known_wecom_users: dict[str, None] = {}
+
+    def _replay(self, deliveries: list[Delivery]) -> list[Result]:
+        """Store spooled deliveries through the normal ingest path (the replayer's thread, not the writer's)."""
+        return process_batch(self.engine, deliveries, router=self.router, settings=self.settings)
 
     def start(self) -> None:
         """Start the writer thread and the spool replayer (idempotent)."""
@@ -340,7 +263,7 @@ class Ingestor:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Result] = loop.create_future()
         if timeout is not None:
-            # one watchdog per event loop instead of a timer per request (a timer costs ~4 µs); a result
+            # one watchdog per event loop instead of a timer per request (docs/benchmarks.md); a result
             # that comes after the timeout is dropped: the row is stored, and the spooled copy dedupes
             deadlines = self._deadlines.get(loop)
             if deadlines is None:
