@@ -20,11 +20,12 @@ from sqlmodel import Session, col
 
 from core.clock import utcnow
 from core.db import unit_of_work
-from core.models import InboundMessage, Outbox
+from core.models import Outbox
 from core.settings import Settings
 from exports.models import Volume
 from feedback.demo import fill_demo
 from feedback.models import Feedback, FeedbackEvent, Meeting
+from ingest.models import InboundMessage
 from lookups.models import LookupRequest
 from server.app import create_app
 from tests.console_helpers import PASSWORD, add_users, last_week, local_today, pending_lookup, sealed_volume

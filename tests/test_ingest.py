@@ -10,12 +10,12 @@ from sqlmodel import Session
 
 from bot.ingest import Delivery, Ingestor, process_batch
 from bot.xmlmsg import dedupe_key, to_incoming
-from core.models import InboundMessage
 from core.xmlsafe import parse_xml
 from feedback.models import Feedback
 from handlers import diner, texts
 from handlers.router import Context, Incoming, Outcome
 from handlers.routes import build_router
+from ingest.models import InboundMessage
 
 
 def delivery(content: str, msg_id: int, sender: str = "o_i") -> Delivery:

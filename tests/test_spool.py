@@ -24,10 +24,10 @@ from bot import spool as spool_mod
 from bot.ingest import Delivery, database_unavailable, process_batch
 from bot.spool import SPOOLED_REPLY, Replayer, Spool, decode, encode, status
 from bot.xmlmsg import dedupe_key, to_incoming
-from core.models import InboundMessage
 from core.xmlsafe import parse_xml
 from feedback.models import Feedback
 from handlers.routes import build_router
+from ingest.models import InboundMessage
 from server.app import create_app
 from tests.wechat_peer import WeChatPeer, reply_text, text_xml
 

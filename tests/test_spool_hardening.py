@@ -20,9 +20,9 @@ from bot.ingest import Delivery, Result, process_batch
 from bot.spool import Replayer, Spool, decode, encode, replay_dead, status
 from bot.xmlmsg import dedupe_key, to_incoming
 from core.db import read_unit
-from core.models import InboundMessage
 from core.xmlsafe import parse_xml
 from handlers.routes import build_router
+from ingest.models import InboundMessage
 from server.app import create_app
 from tests.conftest import PG_ADMIN
 from tests.wechat_peer import WeChatPeer, text_xml
