@@ -24,7 +24,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from sqlalchemy import Connection, Engine
@@ -41,9 +41,6 @@ from core.xmlsafe import truncate_utf8
 from handlers import texts
 from handlers.batch import prepare as prepare_batch
 from handlers.router import Context, Incoming, Router
-
-if TYPE_CHECKING:
-    from bot.spool import Replayer, Spool
 
 log = logging.getLogger("houqin.ingest")
 
@@ -290,18 +287,10 @@ def _resolve_all(pairs: list[tuple[asyncio.Future[Result], Result | BaseExceptio
 class Ingestor:
     """The per-process writer thread that turns concurrent deliveries into batched, durable commits."""
 
-    def __init__(
-        self, engine: Engine, *, router: Router, settings: Settings, spool: Spool | None = None
-    ) -> None:
+    def __init__(self, engine: Engine, *, router: Router, settings: Settings) -> None:
         self.engine = engine
         self.router = router
         self.settings = settings
-        self.spool = spool
-        self.replayer: Replayer | None = None
-        if spool is not None:
-            from bot.spool import Replayer  # bot.spool builds on this module
-
-            self.replayer = Replayer.for_engine(spool, engine, router=router, settings=settings)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._deadlines: dict[asyncio.AbstractEventLoop, deque[tuple[float, asyncio.Future[Result]]]] = {}
@@ -317,23 +306,17 @@ class Ingestor:
         self.known_wecom_users: dict[str, None] = {}
 
     def start(self) -> None:
-        """Start the writer thread and the spool replayer (idempotent)."""
+        """Start the writer thread (idempotent)."""
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._run, name="houqin-ingest", daemon=True)
             self._thread.start()
-        if self.replayer is not None:
-            self.replayer.start()
 
     def stop(self) -> None:
-        """Finish what is queued, then stop the writer and the replayer (spooled lines stay on disk)."""
+        """Finish what is queued, then stop the writer."""
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout=30)
         self._thread = None
-        if self.replayer is not None:
-            self.replayer.stop()
-        if self.spool is not None:
-            self.spool.close()
 
     async def submit(self, delivery: Delivery, *, timeout: float | None = None) -> Result:
         """Queue a delivery and wait for its committed result (TimeoutError after about `timeout` seconds)."""

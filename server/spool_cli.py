@@ -7,9 +7,10 @@ import json
 import typer
 
 from bot.ingest import Delivery, Result, process_batch
-from bot.spool import replay_dead, status
 from core.settings import Settings
 from handlers.routes import build_router
+from ingest.replay import replay_dead
+from ingest.spool import status
 
 spool_app = typer.Typer(help="The outage spool (deliveries kept on disk while the database is down).")
 

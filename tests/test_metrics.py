@@ -15,12 +15,12 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import Session
 
-from bot.spool import Spool
 from core.clock import utcnow
 from core.db import make_engine
 from core.logs import AccessLog, JsonFormatter
 from core.models import JobRun
 from core.outbox import enqueue
+from ingest.spool import Spool
 from server.app import create_app
 from tests.wechat_peer import WeChatPeer, reply_text, text_xml
 
