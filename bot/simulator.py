@@ -1,7 +1,8 @@
 """The simulator: a chat page that plays a WeChat user, posting real signed (and encrypted) XML to `/wechat`.
 
-It goes through the same endpoint WeChat calls (in-process, over ASGI), so what a newcomer sees here is
-exactly what a diner would get. Off in production.
+It posts in-process, over ASGI, to the FastAPI `/wechat` route, which answers through the same
+`handle_post` as WeChat's own calls (bot/intake.py), so what a newcomer sees here is exactly what a diner
+would get. Off in production.
 """
 
 from __future__ import annotations
