@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bot.ingest import Delivery, Result, database_unavailable
-from core import metrics
 from ingest.spool import (
     DEAD_PREFIX,
     PREFIX,
@@ -152,6 +151,10 @@ def _store(spool: Spool, deliveries: list[Delivery], ingest: Ingest) -> None:
         if not r.stored:  # not even a `failed` row could be written: keep it, never delete it
             spool.dead_letter(encode(d).rstrip(b"\n"), "not storable on replay")
             stored -= 1
+    # imported here, not at the top: the CLI imports this module before `houqin serve` chooses
+    # prometheus_client's multiprocess mode, which must come before core.metrics is imported
+    from core import metrics
+
     metrics.SPOOL_REPLAYED.inc(stored)
 
 
