@@ -1,7 +1,8 @@
 """The simulator: a chat page that plays a WeChat user, posting real signed (and encrypted) XML to `/wechat`.
 
-It goes through the same endpoint WeChat calls (in-process, over ASGI), so what a newcomer sees here is
-exactly what a diner would get. Off in production.
+It posts in-process, over ASGI, to the FastAPI `/wechat` route, which answers through the same
+`handle_post` as WeChat's own calls (bot/intake.py), so what a newcomer sees here is exactly what a diner
+would get. Off in production.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from bot import texts
 from bot.wxcrypto import Cipher, signature
 from core.settings import Settings
 from core.xmlsafe import cdata, parse_xml
@@ -78,9 +80,9 @@ def _save_photo(settings: Settings, data: str) -> tuple[str, str]:
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
-        raise HTTPException(400, "照片格式不正确") from None
+        raise HTTPException(400, texts.PHOTO_BAD) from None
     if len(raw) > MAX_PHOTO_BYTES:
-        raise HTTPException(413, "照片太大（上限 2 MB）")
+        raise HTTPException(413, texts.PHOTO_TOO_LARGE)
     name = secrets.token_hex(8) + ".jpg"
     folder = settings.data_dir / "media" / "simulator"
     folder.mkdir(parents=True, exist_ok=True)
@@ -132,7 +134,7 @@ async def send(msg: SimMessage, request: Request) -> dict[str, object]:
     pic_url = media_id = ""
     if msg.kind == "image":
         if not msg.photo:
-            raise HTTPException(400, "请选择照片")
+            raise HTTPException(400, texts.PHOTO_MISSING)
         pic_url, media_id = _save_photo(settings, msg.photo)
     elif msg.kind == "voice":
         media_id = "sim-voice-" + secrets.token_hex(6)

@@ -37,8 +37,9 @@ def verify(expected: str | None, *parts: str) -> None:
 
 def check_timestamp(timestamp: str | None, *, window_s: int, now: float | None = None) -> None:
     """Raise SignatureError when the timestamp is missing, malformed or outside ±window_s."""
-    # ASCII digits only, and short: int() takes "²"-free but 400-digit strings, whose float conversion
-    # below would overflow (a 500). Unix seconds have 10 digits until the year 2286.
+    # ASCII digits only (str.isdigit also takes "²", which int() refuses) and short (int() takes 400
+    # digits, whose float conversion below would overflow): either would be a 500. Unix seconds have 10
+    # digits until the year 2286.
     if not timestamp or len(timestamp) > 12 or not (timestamp.isascii() and timestamp.isdigit()):
         raise SignatureError("bad timestamp")
     ts = int(timestamp)
@@ -52,7 +53,7 @@ class Cipher:
 
     Written on `cryptography` directly rather than through wechatpy's PrpCrypto: this runs twice per
     message on the webhook's hot path, and wechatpy builds its random prefix one character at a time
-    with `random.sample` and re-creates the cipher for each call (≈60 µs a reply; this: ≈10 µs).
+    with `random.sample` and re-creates the cipher for each call (the difference: docs/benchmarks.md).
     Compatibility is tested against WeRoBot's independent implementation and WeChat's sample vectors.
     """
 

@@ -4,11 +4,12 @@ Two kinds. Event counters (requests by path and status, a latency histogram, ded
 and replays) are updated where things happen; with several uvicorn/gunicorn workers they live in
 prometheus_client's multiprocess mode, chosen when `PROMETHEUS_MULTIPROC_DIR` is set before this module
 is imported (`houqin serve --workers N` sets it). State (spool depth and oldest age, outbox backlog, job
-runs and failures, database up) is read when scraped, from the spool folder and the database, so every
-worker reports the same, whole-deployment values and nothing has to be kept in step.
+runs and failures, database up) is read when scraped, through the spool status callable the app passes in
+and from the database, so every worker reports the same, whole-deployment values and nothing has to be
+kept in step.
 
-The per-request update is one dict lookup and two bound-method calls (about 2 µs; measured with
-bench.webhook): label children are looked up once per (path, status), not per request.
+The per-request update is one dict lookup and two bound-method calls: label children are looked up once
+per (path, status), not per request (its cost: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -30,6 +30,9 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
+
+from core.fastsql import parse_dt
+from core.models import JobRun, Outbox
 
 log = logging.getLogger("houqin.metrics")
 
@@ -69,18 +72,35 @@ def observe_request(path: str, status: int, seconds: float) -> None:
     pair[1](seconds)
 
 
+class SpoolState(Protocol):
+    """What the collector reads of the outage spool (the app passes a callable returning one)."""
+
+    @property
+    def depth(self) -> int:
+        """Deliveries waiting, all processes."""
+        ...
+
+    @property
+    def oldest_age_s(self) -> float | None:
+        """Age of the oldest waiting delivery, None when none waits."""
+        ...
+
+    @property
+    def dead_letters(self) -> int:
+        """Lines that could not be stored and wait for a person."""
+        ...
+
+
 class StateCollector(Collector):
     """Gauges read at scrape time: database up, spool depth and age, outbox backlog, job runs."""
 
-    def __init__(self, engine: Engine, spool_dir: Path) -> None:
+    def __init__(self, engine: Engine, spool_status: Callable[[], SpoolState]) -> None:
         self.engine = engine
-        self.spool_dir = spool_dir
+        self.spool_status = spool_status
 
     def collect(self) -> Iterable[Metric]:
-        """Read the spool folder and the database; a database that is down gives `houqin_database_up 0`."""
-        from bot.spool import status
-
-        spool = status(self.spool_dir)
+        """Read the spool's status and the database; a database that is down gives `houqin_database_up 0`."""
+        spool = self.spool_status()
         yield _gauge(
             "houqin_spool_depth", "Deliveries waiting in the outage spool (all processes).", spool.depth
         )
@@ -132,8 +152,6 @@ class StateCollector(Collector):
     def _from_database(
         self,
     ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int], dict[str, float]]:
-        from core.models import JobRun, Outbox
-
         ob: Any = Outbox.__table__  # type: ignore[attr-defined]
         jr: Any = JobRun.__table__  # type: ignore[attr-defined]
         with self.engine.connect() as conn:
@@ -157,12 +175,9 @@ class StateCollector(Collector):
                 .where(jr.c.status == "succeeded")
                 .group_by(jr.c.job)
             ):
-                if at is not None:
-                    from core.fastsql import parse_dt
-
-                    parsed = parse_dt(at)
-                    if parsed is not None:
-                        last_ok[job] = parsed.timestamp()
+                parsed = parse_dt(at)  # func.max loses the column type: SQLite returns text
+                if parsed is not None:
+                    last_ok[job] = parsed.timestamp()
         return outbox, jobs, last_ok
 
 
@@ -185,8 +200,8 @@ def exposition(state: CollectorRegistry) -> bytes:
     return body + generate_latest(state)
 
 
-def state_registry(engine: Engine, spool_dir: Path) -> CollectorRegistry:
+def state_registry(engine: Engine, spool_status: Callable[[], SpoolState]) -> CollectorRegistry:
     """A registry of one app's scrape-time gauges (its own, so several apps in one process do not clash)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StateCollector(engine, spool_dir))
+    registry.register(StateCollector(engine, spool_status))
     return registry

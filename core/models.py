@@ -1,4 +1,4 @@
-"""Infrastructure tables: the inbound message log, named counters, scheduled job runs, the outbound outbox."""
+"""Infrastructure tables: named counters, scheduled job runs, the outbound outbox."""
 
 from __future__ import annotations
 
@@ -49,21 +49,3 @@ class Outbox(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
-
-
-class InboundMessage(SQLModel, table=True):
-    """A verified inbound message or event; `dedupe_key` is unique so WeChat's retries store nothing twice."""
-
-    __tablename__ = "inbound_message"
-    id: int | None = Field(default=None, primary_key=True)
-    dedupe_key: str = Field(max_length=300, unique=True)
-    app: str = Field(default="mp", max_length=10)
-    sender: str = Field(max_length=128)
-    msg_type: str = Field(max_length=40)
-    event: str | None = Field(default=None, max_length=60)
-    created_at: datetime  # WeChat's CreateTime
-    received_at: datetime = Field(default_factory=utcnow)
-    raw_xml: str = Field(sa_column=Column(Text, nullable=False))
-    reply: str | None = Field(default=None, sa_column=Column(Text))
-    feedback_id: int | None = Field(default=None, foreign_key="feedback.id")
-    outcome: str = Field(default="handled", max_length=20)  # handled, failed

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from core.models import InboundMessage
 from core.outbox import enqueue, enqueue_template
 from feedback.alerts import alert_reason
 from feedback.models import Action, Feedback, FeedbackEvent, Revisit, Status
+from ingest.models import InboundMessage
 
 REVISIT_MAX_SCORE = 3  # a closed feedback scored this or lower (or any alert) gets a return visit
 CS_WINDOW = timedelta(hours=48)

@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session
@@ -38,9 +38,6 @@ from handlers.router import Context, Router
 from ingest.batch import Batch
 from ingest.delivery import Delivery, Result, database_unavailable
 from ingest.store import Store
-
-if TYPE_CHECKING:
-    from bot.spool import Replayer, Spool
 
 log = logging.getLogger("houqin.ingest")
 
@@ -209,18 +206,10 @@ def _resolve_all(pairs: list[tuple[asyncio.Future[Result], Result | BaseExceptio
 class Ingestor:
     """The per-process writer thread that turns concurrent deliveries into batched, durable commits."""
 
-    def __init__(
-        self, engine: Engine, *, router: Router, settings: Settings, spool: Spool | None = None
-    ) -> None:
+    def __init__(self, engine: Engine, *, router: Router, settings: Settings) -> None:
         self.engine = engine
         self.router = router
         self.settings = settings
-        self.spool = spool
-        self.replayer: Replayer | None = None
-        if spool is not None:
-            from bot.spool import Replayer  # lazily: the spool still imports process_batch from here
-
-            self.replayer = Replayer(spool, self._replay)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._deadlines: dict[asyncio.AbstractEventLoop, deque[tuple[float, asyncio.Future[Result]]]] = {}
@@ -235,28 +224,18 @@ class Ingestor:
         # WeCom userids whose Person exists (an insertion-ordered set, bounded by the webhook)
         self.known_wecom_users: dict[str, None] = {}
 
-    def _replay(self, deliveries: list[Delivery]) -> list[Result]:
-        """Store spooled deliveries through the normal ingest path (the replayer's thread, not the writer's)."""
-        return process_batch(self.engine, deliveries, router=self.router, settings=self.settings)
-
     def start(self) -> None:
-        """Start the writer thread and the spool replayer (idempotent)."""
+        """Start the writer thread (idempotent)."""
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._run, name="houqin-ingest", daemon=True)
             self._thread.start()
-        if self.replayer is not None:
-            self.replayer.start()
 
     def stop(self) -> None:
-        """Finish what is queued, then stop the writer and the replayer (spooled lines stay on disk)."""
+        """Finish what is queued, then stop the writer."""
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout=30)
         self._thread = None
-        if self.replayer is not None:
-            self.replayer.stop()
-        if self.spool is not None:
-            self.spool.close()
 
     async def submit(self, delivery: Delivery, *, timeout: float | None = None) -> Result:
         """Queue a delivery and wait for its committed result (TimeoutError after about `timeout` seconds)."""

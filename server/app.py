@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,8 +13,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import Engine, text
 
 from bot import simulator, webhook
-from bot.spool import Spool
-from bot.spool import status as spool_status
+from bot.fastpath import WebhookFastPath
+from bot.intake import Intake
 from console import access, api, archive, errors, inputs, meetings, pages
 from console.auth import NotSignedIn
 from core import metrics
@@ -22,6 +23,8 @@ from core.logs import setup_logging
 from core.settings import Settings, get_settings
 from h5 import routes as h5_routes
 from handlers.routes import build_router
+from ingest.spool import Spool
+from ingest.spool import status as spool_status
 from ingest.writer import Ingestor
 from server import docs, exposure
 
@@ -34,16 +37,17 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     engine = engine or make_engine(settings.database_url)
     setup_logging()  # JSON lines on stderr, unless the process configured logging already
     spool_dir = settings.data_dir / "spool"
-    ingestor = Ingestor(engine, router=build_router(), settings=settings, spool=Spool(spool_dir))
-    state = metrics.state_registry(engine, spool_dir)
+    ingestor = Ingestor(engine, router=build_router(), settings=settings)
+    intake = Intake(ingestor, spool=Spool(spool_dir))
+    state = metrics.state_registry(engine, partial(spool_status, spool_dir))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ingestor.start()
+        intake.start()
         try:
             yield
         finally:
-            ingestor.stop()
+            intake.stop()
 
     # the spec and /docs are admin-only (server/exposure.py), not FastAPI's open defaults
     app = FastAPI(
@@ -56,7 +60,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.ingestor = ingestor
+    app.state.intake = intake
     app.include_router(webhook.router)
     app.include_router(access.router)
     app.include_router(pages.router)
@@ -121,4 +125,4 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         target = "/simulator" if settings.simulator_enabled else "/console"
         return Response(status_code=307, headers={"location": target})
 
-    return webhook.WebhookFastPath(app, settings=settings, ingestor=ingestor)
+    return WebhookFastPath(app, settings=settings, intake=intake)

@@ -11,6 +11,7 @@ import core.models
 import exports.models
 import feedback.models
 import handlers.models
+import ingest.models
 import lookups.models
 
 metadata = SQLModel.metadata
@@ -19,6 +20,7 @@ MODEL_MODULES = (
     core.models,
     feedback.models,
     handlers.models,
+    ingest.models,
     exports.models,
     lookups.models,
 )

@@ -18,11 +18,11 @@ from sqlmodel import Session, col
 from console.auth import create_token
 from core.clock import utcnow
 from core.db import unit_of_work
-from core.models import InboundMessage
 from core.outbox import DrainCounts, drain
 from core.settings import Settings
 from exports.models import Volume
 from feedback.models import Feedback
+from ingest.models import InboundMessage
 from lookups.models import LookupRequest
 from server.app import create_app
 from server.demo.fill import fill_demo

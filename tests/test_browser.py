@@ -20,10 +20,11 @@ from sqlmodel import Session, col
 
 from core.clock import utcnow
 from core.db import unit_of_work
-from core.models import InboundMessage, Outbox
+from core.models import Outbox
 from core.settings import Settings
 from exports.models import Volume
 from feedback.models import Feedback, FeedbackEvent, Meeting
+from ingest.models import InboundMessage
 from lookups.models import LookupRequest
 from server.app import create_app
 from server.demo.fill import fill_demo

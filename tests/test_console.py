@@ -22,11 +22,12 @@ from sqlmodel import Session, col
 from console.models import LoginAttempt
 from core.clock import utcnow
 from core.db import unit_of_work
-from core.models import InboundMessage, Outbox
+from core.models import Outbox
 from core.outbox import DrainCounts, drain
 from core.settings import Settings
 from exports.models import FixityEvent, Volume
 from feedback.models import Feedback, FeedbackEvent, Meeting, Person
+from ingest.models import InboundMessage
 from lookups.models import LookupRequest
 from lookups.register import verify_register
 from server.app import create_app

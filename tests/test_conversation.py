@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from core.models import InboundMessage
 from feedback.meetings import add_meeting
 from feedback.models import Feedback, Site
 from handlers import texts
 from handlers.staff import normalize_code
+from ingest.models import InboundMessage
 from server.app import create_app
 from tests.conftest import TEST_AES_KEY, make_settings
 from tests.wechat_peer import WeChatPeer, cdata, event_xml, text_xml, voice_xml

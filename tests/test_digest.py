@@ -15,12 +15,13 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from core.clock import utcnow
-from core.models import InboundMessage, Outbox
+from core.models import Outbox
 from core.outbox import DrainCounts, drain
 from core.settings import Settings
 from feedback import review
 from feedback.digest import daily_digest, queue_daily_digest
 from feedback.models import Feedback, Person
+from ingest.models import InboundMessage
 from server.app import create_app
 from server.scheduler import build_scheduler
 from tests.conftest import make_settings

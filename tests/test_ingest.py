@@ -9,13 +9,13 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bot.xmlmsg import dedupe_key, to_incoming
-from core.models import InboundMessage
 from core.xmlsafe import parse_xml
 from feedback.models import Feedback
 from handlers import diner, texts
 from handlers.router import Context, Incoming, Outcome
 from handlers.routes import build_router
 from ingest.delivery import Delivery
+from ingest.models import InboundMessage
 from ingest.writer import Ingestor, process_batch
 
 

@@ -15,12 +15,12 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import Session
 
-from bot.spool import Spool
 from core.clock import utcnow
 from core.db import make_engine
 from core.logs import AccessLog, JsonFormatter
 from core.models import JobRun
 from core.outbox import enqueue
+from ingest.spool import Spool
 from server.app import create_app
 from tests.wechat_peer import WeChatPeer, reply_text, text_xml
 
@@ -196,3 +196,37 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path: Path) -> None:
 def test_ops_routes_are_served_beside_the_fast_path(settings, engine, route) -> None:  # type: ignore[no-untyped-def]
     with TestClient(create_app(settings, engine=engine), client=LOCAL) as c:
         assert c.get(route).status_code == 200
+
+
+def test_the_spool_gauges_come_from_the_status_the_app_passes_in(engine) -> None:  # type: ignore[no-untyped-def]
+    from prometheus_client import generate_latest
+
+    from core import metrics
+    from ingest.spool import SpoolStatus
+
+    state = metrics.state_registry(engine, lambda: SpoolStatus(3, 12.5, 1, 2))
+    text = generate_latest(state).decode()
+    assert value(text, "houqin_spool_depth") == 3
+    assert value(text, "houqin_spool_oldest_age_seconds") == 12.5
+    assert value(text, "houqin_spool_dead_letters") == 2
+    assert value(text, "houqin_database_up") == 1
+
+
+def test_core_metrics_imports_no_package_above_core() -> None:
+    above = [
+        "bot",
+        "handlers",
+        "ingest",
+        "feedback",
+        "exports",
+        "lookups",
+        "search",
+        "console",
+        "h5",
+        "server",
+    ]
+    code = (
+        f"import sys, core.metrics; print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(above)!r}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

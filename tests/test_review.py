@@ -11,11 +11,12 @@ from sqlmodel import Session, col
 
 from core.clock import utcnow
 from core.db import unit_of_work
-from core.models import InboundMessage, Outbox
+from core.models import Outbox
 from feedback import review, service, stats
 from feedback.alerts import alert_on_duty, alert_reason, on_duty
 from feedback.models import Feedback, FeedbackEvent, Person
 from feedback.service import ArchivedError
+from ingest.models import InboundMessage
 from ingest.store import Store
 
 

@@ -20,14 +20,16 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
-from bot import spool as spool_mod
-from bot.spool import SPOOLED_REPLY, Replayer, Spool, decode, encode, status
+from bot.texts import SPOOLED_REPLY
 from bot.xmlmsg import dedupe_key, to_incoming
-from core.models import InboundMessage
 from core.xmlsafe import parse_xml
 from feedback.models import Feedback
 from handlers.routes import build_router
+from ingest import replay as replay_mod
 from ingest.delivery import Delivery, database_unavailable
+from ingest.models import InboundMessage
+from ingest.replay import Replayer, adopt_orphans, replay_own
+from ingest.spool import Spool, decode, encode, status
 from ingest.writer import process_batch
 from server.app import create_app
 from tests.wechat_peer import WeChatPeer, reply_text, text_xml
@@ -90,7 +92,7 @@ def test_replay_stores_in_order_once_and_removes_the_file(engine, settings, tmp_
     sp.append(delivery("红烧肉偏咸", 3, "o_order"))  # WeChat retried during the outage
     path = sp.path
     assert path is not None
-    assert sp.replay_own(ingest_into(engine, settings)) == 4
+    assert replay_own(sp, ingest_into(engine, settings)) == 4
     assert not path.exists() and not sp.active and status(tmp_path / "spool").depth == 0
     assert count(engine, InboundMessage) == 3
     with Session(engine) as s:
@@ -98,7 +100,7 @@ def test_replay_stores_in_order_once_and_removes_the_file(engine, settings, tmp_
     assert rows == [(0, "红烧肉偏咸"), (4, "")]
     # replaying again (a crash before the unlink) stores nothing twice
     sp.append(delivery("反馈", 1, "o_order"))
-    sp.replay_own(ingest_into(engine, settings))
+    replay_own(sp, ingest_into(engine, settings))
     assert count(engine, InboundMessage) == 3 and count(engine, Feedback) == 2
     sp.close()
 
@@ -116,7 +118,7 @@ def test_appends_during_replay_are_kept(engine, settings, tmp_path: Path) -> Non
             sp.append(delivery("2分", 2))
         real(ds)
 
-    assert sp.replay_own(ingest) == 2
+    assert replay_own(sp, ingest) == 2
     assert count(engine, InboundMessage) == 2 and not sp.active
     sp.close()
 
@@ -129,10 +131,10 @@ def test_replay_waits_while_the_database_is_down(tmp_path: Path) -> None:
         raise OperationalError("SELECT 1", {}, sqlite3.OperationalError("unable to open database file"))
 
     with pytest.raises(OperationalError):
-        sp.replay_own(down)
+        replay_own(sp, down)
     assert sp.active and sp.path is not None and sp.path.exists()
     seen: list[int] = []
-    assert sp.replay_own(lambda ds: seen.extend(d.incoming.msg_id for d in ds)) == 1
+    assert replay_own(sp, lambda ds: seen.extend(d.incoming.msg_id for d in ds)) == 1
     assert seen == [1]
     sp.close()
 
@@ -148,7 +150,7 @@ def test_a_line_that_cannot_be_stored_is_dead_lettered_not_lost(tmp_path: Path) 
             raise IntegrityError("INSERT", {}, Exception("a bug of ours"))
         stored.extend(d.incoming.msg_id for d in ds)
 
-    sp.replay_own(ingest)
+    replay_own(sp, ingest)
     assert stored == [0, 1, 3, 4] and not sp.active
     st = status(tmp_path / "spool")
     assert (st.depth, st.dead_letters) == (0, 1)
@@ -163,7 +165,7 @@ _CHILD = """
 import sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
-from bot.spool import Spool
+from ingest.spool import Spool
 from tests.test_spool import delivery
 sp = Spool(Path({dir!r}))
 for i in range({n}):
@@ -193,7 +195,7 @@ def test_files_of_dead_processes_are_adopted_and_live_ones_left_alone(
     try:
         assert dead.returncode == 0 and dead_path.exists() and alive_path.exists()
         mine = Spool(directory)
-        assert mine.adopt_orphans(ingest_into(engine, settings)) == 4
+        assert adopt_orphans(mine, ingest_into(engine, settings)) == 4
         assert not dead_path.exists() and alive_path.exists()  # the live owner still holds its lock
         assert count(engine, InboundMessage) == 4
     finally:
@@ -201,7 +203,7 @@ def test_files_of_dead_processes_are_adopted_and_live_ones_left_alone(
         alive.stdin.write("\n")
         alive.stdin.flush()
         alive.wait(timeout=60)
-    assert mine.adopt_orphans(ingest_into(engine, settings)) == 3
+    assert adopt_orphans(mine, ingest_into(engine, settings)) == 3
     assert not alive_path.exists() and count(engine, InboundMessage) == 7
     mine.close()
 
@@ -211,7 +213,7 @@ def test_a_torn_last_line_was_never_acknowledged_and_is_skipped(engine, settings
     directory.mkdir()
     whole = encode(delivery("5分", 1)) + encode(delivery("4分", 2))
     (directory / "spool-999999-deadbeef.jsonl").write_bytes(whole + encode(delivery("3分", 3))[:40])
-    assert Spool(directory).adopt_orphans(ingest_into(engine, settings)) == 2
+    assert adopt_orphans(Spool(directory), ingest_into(engine, settings)) == 2
     assert count(engine, InboundMessage) == 2 and not list(directory.glob("spool-*"))
 
 
@@ -255,8 +257,8 @@ def post(c: TestClient, params: dict[str, str], body: bytes) -> Any:
 
 
 def test_webhook_spools_while_down_and_replays_when_back(settings, engine, switch, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(spool_mod, "POLL_ACTIVE_S", 0.05)
-    monkeypatch.setattr(spool_mod, "BACKOFF_MAX_S", 0.2)
+    monkeypatch.setattr(replay_mod, "POLL_ACTIVE_S", 0.05)
+    monkeypatch.setattr(replay_mod, "BACKOFF_MAX_S", 0.2)
     peer = WeChatPeer()
     down = switch
     with TestClient(create_app(settings, engine=engine)) as c:
@@ -319,7 +321,7 @@ def test_replayer_thread_adopts_leftovers_at_start_up(engine, settings, tmp_path
 def test_replayer_run_once_raises_while_down(engine, settings, switch) -> None:  # type: ignore[no-untyped-def]
     sp = Spool(settings.data_dir / "spool")
     sp.append(delivery("5分", 900))
-    rp = Replayer.for_engine(sp, engine, router=build_router(), settings=settings)
+    rp = Replayer(sp, ingest_into(engine, settings))
     switch["down"] = True
     engine.dispose()
     with pytest.raises(OperationalError):

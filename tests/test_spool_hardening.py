@@ -15,14 +15,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, func, select
 
-from bot import spool as spool_mod
-from bot.spool import Replayer, Spool, decode, encode, replay_dead, status
 from bot.xmlmsg import dedupe_key, to_incoming
 from core.db import read_unit
-from core.models import InboundMessage
 from core.xmlsafe import parse_xml
 from handlers.routes import build_router
+from ingest import spool as spool_mod
 from ingest.delivery import Delivery, Result
+from ingest.models import InboundMessage
+from ingest.replay import Replayer, adopt_orphans, replay_dead, replay_own
+from ingest.spool import Spool, decode, encode, status
 from ingest.writer import process_batch
 from server.app import create_app
 from tests.conftest import PG_ADMIN
@@ -103,7 +104,7 @@ def test_a_replay_onto_a_read_only_database_keeps_every_line_and_recovers_withou
     spool = Spool(settings.data_dir / "spool")
     for i in range(5):
         spool.append(delivery(f"{i % 5 + 1}分 第{i}条", 9100 + i))
-    replayer = Replayer.for_engine(spool, engine, router=build_router(), settings=settings)
+    replayer = Replayer(spool, ingest_into(engine, settings))
     _read_only(engine, True, ro)
     try:
         with pytest.raises(Exception) as caught:
@@ -139,7 +140,7 @@ def test_a_read_only_database_is_an_outage_at_the_webhook_and_healthz_says_so(  
             assert health.json()["spool"]["depth"] == 1 and health.json()["spool"]["dead_letters"] == 0
         finally:
             _read_only(engine, False, ro)
-        assert _passes(app.state.ingestor.replayer) == 1
+        assert _passes(app.state.intake.replayer) == 1
         assert stored(engine) == 1
         assert client.get("/healthz").json()["status"] == "ok"
 
@@ -215,7 +216,7 @@ def test_a_not_storable_replay_is_a_dead_letter_not_a_deletion(tmp_path) -> None
     def ingest(deliveries: list[Delivery]) -> list[Result]:
         return [Result(reply="", stored=d.incoming.msg_id != 9401) for d in deliveries]
 
-    assert spool.replay_own(ingest) == 2
+    assert replay_own(spool, ingest) == 2
     st = status(spool.directory)
     assert (st.depth, st.dead_letters) == (0, 1)
     dead = next(spool.directory.glob("dead-*.jsonl")).read_text()
@@ -232,7 +233,7 @@ def test_torn_tails_and_unreadable_entries_are_set_aside_and_block_nothing(engin
     (folder / "spool-3-cccc.jsonl").write_bytes(encode(delivery("4分 好", 9502)))
     assert status(folder).dead_letters == 1  # counted, not a 500
     spool = Spool(folder)
-    assert spool.adopt_orphans(ingest_into(engine, settings)) == 2  # both later files adopted
+    assert adopt_orphans(spool, ingest_into(engine, settings)) == 2  # both later files adopted
     assert stored(engine) == 2
     names = sorted(p.name for p in folder.iterdir())
     assert "unreadable-spool-1-aaaa.jsonl" in names and not [n for n in names if n.startswith("spool-")]

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from core.models import InboundMessage
 from feedback.models import Feedback
+from ingest.models import InboundMessage
 from server.app import create_app
 from tests.conftest import make_settings
 from tests.servers import serve
@@ -376,7 +376,7 @@ def test_qr_scene_opens_the_site_window(client, peer, engine, how) -> None:  # t
 
 def test_database_down_is_spooled_and_answered(settings, peer) -> None:  # type: ignore[no-untyped-def]
     # the outage path itself (replay, exactly once) is tested in tests/test_spool.py and test_faults.py
-    from bot.spool import SPOOLED_REPLY
+    from bot.texts import SPOOLED_REPLY
     from core.db import make_engine
 
     dead = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=1")

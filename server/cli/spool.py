@@ -7,9 +7,10 @@ import json
 
 import typer
 
-from bot.spool import replay_dead, status
 from handlers.routes import build_router
 from ingest.delivery import Delivery, Result
+from ingest.replay import replay_dead
+from ingest.spool import status
 from ingest.writer import process_batch
 from server.cli.common import load_settings, ready_engine
 
