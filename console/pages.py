@@ -24,10 +24,9 @@ from core.settings import Settings
 from feedback import forms, rates, review, stats, worklist
 from feedback.alerts import alert_reason
 from feedback.media import MAX_ATTEMPTS as MEDIA_MAX_ATTEMPTS
-from feedback.models import Feedback, FeedbackMedia, Meal, Meeting, Site, Status
+from feedback.models import Feedback, FeedbackMedia, InboundMessage, Meal, Meeting, Site, Status
 from feedback.service import ArchivedError, pseudonym
 from feedback.vocabulary import MEAL_LABELS, STATUS_LABELS
-from ingest.models import InboundMessage
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))

@@ -21,9 +21,8 @@ from sqlmodel import Session, col
 from core.clock import utcnow
 from core.outbox import enqueue, enqueue_template
 from feedback import revisit
-from feedback.models import Action, Feedback, FeedbackEvent, Status
+from feedback.models import Action, Feedback, FeedbackEvent, InboundMessage, Status
 from feedback.service import ArchivedError
-from ingest.models import InboundMessage
 
 CS_WINDOW = timedelta(hours=48)
 ORDER = [Status.new, Status.acknowledged, Status.rectifying, Status.resolved, Status.closed]

@@ -17,8 +17,7 @@ from sqlmodel import Session, col
 
 from core.outbox import enqueue, enqueue_template
 from feedback.alerts import alert_reason
-from feedback.models import Action, Feedback, FeedbackEvent, Revisit, Status
-from ingest.models import InboundMessage
+from feedback.models import Action, Feedback, FeedbackEvent, InboundMessage, Revisit, Status
 
 REVISIT_MAX_SCORE = 3  # a closed feedback scored this or lower (or any alert) gets a return visit
 CS_WINDOW = timedelta(hours=48)

@@ -22,11 +22,10 @@ from sqlmodel import Session
 from core.counters import next_value
 from core.fastsql import Driver, KeyLookup, Rows, Sql, driver, parse_date, parse_dt, pg_types
 from feedback.alerts import ON_DUTY, OnDuty
-from feedback.models import Feedback, FeedbackEvent, FeedbackMedia, Site
+from feedback.models import Feedback, FeedbackEvent, FeedbackMedia, InboundMessage, Site
 from feedback.service import FeedbackRow, active_canteens
 from handlers.models import Dialog
 from ingest.batch import Batch, DialogRow
-from ingest.models import InboundMessage
 
 # --- inbound_message: the log of every delivery, keyed by its dedupe key -------------------------------
 

@@ -11,7 +11,6 @@ import core.models
 import exports.models
 import feedback.models
 import handlers.models
-import ingest.models
 import lookups.models
 
 metadata = SQLModel.metadata
@@ -20,7 +19,6 @@ MODEL_MODULES = (
     core.models,
     feedback.models,
     handlers.models,
-    ingest.models,
     exports.models,
     lookups.models,
 )

@@ -21,8 +21,7 @@ from core.db import unit_of_work
 from core.outbox import DrainCounts, drain
 from core.settings import Settings
 from exports.models import Volume
-from feedback.models import Feedback
-from ingest.models import InboundMessage
+from feedback.models import Feedback, InboundMessage
 from lookups.models import LookupRequest
 from server.app import create_app
 from server.demo.fill import fill_demo

@@ -23,8 +23,7 @@ from core.db import unit_of_work
 from core.models import Outbox
 from core.settings import Settings
 from exports.models import Volume
-from feedback.models import Feedback, FeedbackEvent, Meeting
-from ingest.models import InboundMessage
+from feedback.models import Feedback, FeedbackEvent, InboundMessage, Meeting
 from lookups.models import LookupRequest
 from server.app import create_app
 from server.demo.fill import fill_demo

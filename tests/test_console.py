@@ -26,8 +26,7 @@ from core.models import Outbox
 from core.outbox import DrainCounts, drain
 from core.settings import Settings
 from exports.models import FixityEvent, Volume
-from feedback.models import Feedback, FeedbackEvent, Meeting, Person
-from ingest.models import InboundMessage
+from feedback.models import Feedback, FeedbackEvent, InboundMessage, Meeting, Person
 from lookups.models import LookupRequest
 from lookups.register import verify_register
 from server.app import create_app

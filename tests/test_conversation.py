@@ -20,10 +20,9 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from feedback.meetings import add_meeting
-from feedback.models import Feedback, Site
+from feedback.models import Feedback, InboundMessage, Site
 from handlers import texts
 from handlers.staff import normalize_code
-from ingest.models import InboundMessage
 from server.app import create_app
 from tests.conftest import TEST_AES_KEY, make_settings
 from tests.wechat_peer import WeChatPeer, cdata, event_xml, text_xml, voice_xml

@@ -20,8 +20,7 @@ from core.outbox import DrainCounts, drain
 from core.settings import Settings
 from feedback import review
 from feedback.digest import daily_digest, queue_daily_digest
-from feedback.models import Feedback, Person
-from ingest.models import InboundMessage
+from feedback.models import Feedback, InboundMessage, Person
 from server.app import create_app
 from server.scheduler import build_scheduler
 from tests.conftest import make_settings

@@ -21,8 +21,7 @@ from sqlmodel import Session, col
 from core.db import unit_of_work
 from core.models import Outbox
 from core.settings import Settings
-from feedback.models import Feedback, FeedbackEvent, Status
-from ingest.models import InboundMessage
+from feedback.models import Feedback, FeedbackEvent, InboundMessage, Status
 from server.app import create_app
 from server.demo.fill import fill_demo
 from tests.console_helpers import CSRF_FIELD, add_users, login, sealed_volume

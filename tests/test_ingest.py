@@ -10,12 +10,11 @@ from sqlmodel import Session
 
 from bot.xmlmsg import dedupe_key, to_incoming
 from core.xmlsafe import parse_xml
-from feedback.models import Feedback
+from feedback.models import Feedback, InboundMessage
 from handlers import diner, texts
 from handlers.router import Context, Incoming, Outcome
 from handlers.routes import build_router
 from ingest.delivery import Delivery
-from ingest.models import InboundMessage
 from ingest.writer import Ingestor, process_batch
 
 

@@ -14,9 +14,8 @@ from core.db import unit_of_work
 from core.models import Outbox
 from feedback import review, service, stats
 from feedback.alerts import alert_on_duty, alert_reason, on_duty
-from feedback.models import Feedback, FeedbackEvent, Person
+from feedback.models import Feedback, FeedbackEvent, InboundMessage, Person
 from feedback.service import ArchivedError
-from ingest.models import InboundMessage
 from ingest.store import Store
 
 

@@ -23,11 +23,10 @@ from sqlmodel import Session
 from bot.texts import SPOOLED_REPLY
 from bot.xmlmsg import dedupe_key, to_incoming
 from core.xmlsafe import parse_xml
-from feedback.models import Feedback
+from feedback.models import Feedback, InboundMessage
 from handlers.routes import build_router
 from ingest import replay as replay_mod
 from ingest.delivery import Delivery, database_unavailable
-from ingest.models import InboundMessage
 from ingest.replay import Replayer, adopt_orphans, replay_own
 from ingest.spool import Spool, decode, encode, status
 from ingest.writer import process_batch

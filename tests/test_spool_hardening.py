@@ -18,10 +18,10 @@ from sqlalchemy import Engine, event, func, select
 from bot.xmlmsg import dedupe_key, to_incoming
 from core.db import read_unit
 from core.xmlsafe import parse_xml
+from feedback.models import InboundMessage
 from handlers.routes import build_router
 from ingest import spool as spool_mod
 from ingest.delivery import Delivery, Result
-from ingest.models import InboundMessage
 from ingest.replay import Replayer, adopt_orphans, replay_dead, replay_own
 from ingest.spool import Spool, decode, encode, status
 from ingest.writer import process_batch

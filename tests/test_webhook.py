@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from feedback.models import Feedback
-from ingest.models import InboundMessage
+from feedback.models import Feedback, InboundMessage
 from server.app import create_app
 from tests.conftest import make_settings
 from tests.servers import serve

@@ -16,9 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from feedback.models import Feedback, Site
+from feedback.models import Feedback, InboundMessage, Site
 from handlers import texts
-from ingest.models import InboundMessage
 from server.app import create_app
 from tests.conftest import TEST_AES_KEY, make_settings
 from tests.data.wechat_samples import SAMPLES, Sample
