@@ -1,8 +1,9 @@
 """今日待办 (the manager's worklist): unacknowledged alerts, items past their acknowledge deadline,
 rectifications due today and overdue, yesterday's lowest scores — each a count, a few items, and the inbox
-tab (`?tab=…`) that lists exactly those. The inbox query and the counts use the same conditions (`conditions`).
+tab (`?tab=…`) that lists exactly those: this module is the one definition of those tabs, and the
+console's inbox lists a tab by the very conditions its count uses (`conditions`).
 
-An alert here is a feedback the SLA gave a rectification deadline (food safety or a low score: HOUQIN_SLA).
+An alert (预警) is what `feedback.alerts.alert_reason` flags: a score of 1–2 or a food-safety word.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlmodel import Session, col
 
+from feedback.alerts import FOOD_SAFETY_WORDS
 from feedback.models import Feedback, Status
 
 Tab = Literal["alerts_unacked", "ack_overdue", "rectify_due_today", "rectify_overdue", "lowest_yesterday"]
@@ -28,6 +30,12 @@ TABS: dict[str, str] = {
 }
 _OPEN = (Status.new.value, Status.acknowledged.value, Status.rectifying.value)
 ITEMS_PER_TAB = 5
+_ITEM_COLUMNS = ("id", "reference", "score", "comment", "ack_due_at", "rectify_due_at")
+
+
+def alert_condition() -> ColumnElement[bool]:
+    """SQL for feedback.alerts.alert_reason: a score of 1–2 or a food-safety word in the comment."""
+    return or_(col(Feedback.score) <= 2, *[col(Feedback.comment).contains(w) for w in FOOD_SAFETY_WORDS])
 
 
 def conditions(
@@ -40,7 +48,7 @@ def conditions(
     if channel is not None:
         base.append(col(Feedback.channel) == channel)
     by_tab: dict[str, list[ColumnElement[bool]]] = {
-        "alerts_unacked": [col(Feedback.status) == Status.new, col(Feedback.rectify_due_at).is_not(None)],
+        "alerts_unacked": [col(Feedback.status) == Status.new, alert_condition()],
         "ack_overdue": [col(Feedback.status) == Status.new, col(Feedback.ack_due_at) < now],
         "rectify_due_today": [
             col(Feedback.status).in_(_OPEN),
@@ -85,30 +93,14 @@ def worklist(
         n = int(session.execute(select(func.count()).select_from(Feedback).where(*where)).scalar_one())
         items = []
         if n:
+            table = Feedback.__table__  # type: ignore[attr-defined]
             rows = session.execute(
-                select(
-                    col(Feedback.id),
-                    col(Feedback.reference),
-                    col(Feedback.score),
-                    col(Feedback.comment),
-                    col(Feedback.ack_due_at),
-                    col(Feedback.rectify_due_at),
-                )
+                select(*[table.c[name] for name in _ITEM_COLUMNS])
                 .where(*where)
                 .order_by(*tab_order(tab))
                 .limit(ITEMS_PER_TAB)
-            ).all()
-            items = [
-                {
-                    "id": r[0],
-                    "reference": r[1],
-                    "score": r[2],
-                    "comment": (r[3] or "")[:60],
-                    "ack_due_at": r[4],
-                    "rectify_due_at": r[5],
-                }
-                for r in rows
-            ]
+            ).mappings()
+            items = [{**r, "comment": (r["comment"] or "")[:60]} for r in rows]
         out.append(WorkItem(tab=tab, label=label, count=n, items=items))
     return out
 
