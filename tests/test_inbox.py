@@ -222,6 +222,36 @@ def test_each_quick_tab_holds_exactly_its_items(client: TestClient, engine: Engi
         assert "共 4 条" in page and '<input type="hidden" name="tab" value="pending">' in page
 
 
+def test_a_worklist_line_and_its_inbox_tab_are_one_definition(client: TestClient, engine: Engine) -> None:
+    # the alert test itself, not the SLA's deadline; flagged misuse is left out of both
+    with unit_of_work(engine) as s:
+        alert = add(s, 1, score=2).id
+        add(s, 2, score=1, misuse=True)
+        add(s, 3, score=3, rectify_due_at=NOW + timedelta(days=1))
+    signed_in(client, "canteen")
+    with time_machine.travel(NOW, tick=False):
+        lines = {w["tab"]: w for w in client.get("/api/v1/worklist").json()}
+        for tab in ("alerts_unacked", "rectify_overdue"):
+            listed = client.get("/api/v1/feedback", params={"tab": tab}).json()
+            assert listed["total"] == lines[tab]["count"], tab
+        assert [i["id"] for i in lines["alerts_unacked"]["items"]] == [alert]
+
+
+def test_inbox_filters_are_checked_however_they_are_built() -> None:
+    from fastapi import HTTPException
+
+    from console.inputs import InputError
+    from console.queries.inbox import InboxFilters
+
+    with pytest.raises(HTTPException):
+        InboxFilters(tab="nope")
+    with pytest.raises(InputError):
+        InboxFilters(score="7")
+    with pytest.raises(InputError):
+        InboxFilters(q="\ud800")
+    assert InboxFilters.parse({"score": "05", "tab": "", "q": "", "sort": "x"}) == InboxFilters(score="5")
+
+
 # --- the detail page: state-allowed actions and confirmations -----------------------------------------
 
 

@@ -23,7 +23,7 @@ from fastapi import HTTPException
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlmodel import Session, col
 
-from console import inputs
+from console import inputs, texts
 from core.clock import utcnow
 from core.settings import Settings
 from feedback import worklist
@@ -31,8 +31,6 @@ from feedback.models import Feedback, Status
 
 PAGE_SIZE = 50
 SORTS = ("new", "low")
-BAD_CURSOR = "翻页位置无效，请回到第一页重新查看"
-BAD_TAB = "没有这个分类"
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ class InboxFilters:
 
     def __post_init__(self) -> None:
         if self.tab is not None and self.tab not in TABS:
-            raise HTTPException(422, BAD_TAB)
+            raise HTTPException(422, texts.BAD_TAB)
         if self.score not in (None, "none", "1", "2", "3", "4", "5"):
             raise inputs.InputError(inputs.BAD_NUMBER.format(name="score", hi=5))
         for text in (self.topic, self.q):
@@ -121,7 +119,7 @@ class InboxFilters:
         score = params.get("score") or None
         tab = params.get("tab") or None
         if tab is not None and tab not in TABS:
-            raise HTTPException(422, BAD_TAB)
+            raise HTTPException(422, texts.BAD_TAB)
         return cls(
             start=day("start"),
             end=day("end"),
@@ -229,7 +227,7 @@ def decode_cursor(cursor: str, sort: str) -> tuple[str, list[Any]]:
         else:
             key = [datetime.fromisoformat(str(key[0])), int(key[1])]
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, IndexError) as exc:
-        raise HTTPException(422, BAD_CURSOR) from exc
+        raise HTTPException(422, texts.BAD_CURSOR) from exc
     return direction, key
 
 
