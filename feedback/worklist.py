@@ -3,7 +3,9 @@ rectifications due today and overdue, yesterday's lowest scores — each a count
 tab (`?tab=…`) that lists exactly those: this module is the one definition of those tabs, and the
 console's inbox lists a tab by the very conditions its count uses (`conditions`).
 
-An alert (预警) is what `feedback.alerts.alert_reason` flags: a score of 1–2 or a food-safety word.
+An alert (预警) here is a feedback the SLA gave a rectification deadline (food safety or a low score:
+HOUQIN_SLA, which with its defaults is exactly what `feedback.alerts.alert_reason` flags). That reads one
+index (status, rectify_due_at) where matching the comments' words would read every new feedback.
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlmodel import Session, col
 
-from feedback.alerts import FOOD_SAFETY_WORDS
 from feedback.models import Feedback, Status
 
 Tab = Literal["alerts_unacked", "ack_overdue", "rectify_due_today", "rectify_overdue", "lowest_yesterday"]
@@ -33,11 +34,6 @@ ITEMS_PER_TAB = 5
 _ITEM_COLUMNS = ("id", "reference", "score", "comment", "ack_due_at", "rectify_due_at")
 
 
-def alert_condition() -> ColumnElement[bool]:
-    """SQL for feedback.alerts.alert_reason: a score of 1–2 or a food-safety word in the comment."""
-    return or_(col(Feedback.score) <= 2, *[col(Feedback.comment).contains(w) for w in FOOD_SAFETY_WORDS])
-
-
 def conditions(
     tab: str, *, now: datetime, tz: ZoneInfo, max_score: int = 2, channel: str | None = None
 ) -> list[ColumnElement[bool]]:
@@ -48,7 +44,7 @@ def conditions(
     if channel is not None:
         base.append(col(Feedback.channel) == channel)
     by_tab: dict[str, list[ColumnElement[bool]]] = {
-        "alerts_unacked": [col(Feedback.status) == Status.new, alert_condition()],
+        "alerts_unacked": [col(Feedback.status) == Status.new, col(Feedback.rectify_due_at).is_not(None)],
         "ack_overdue": [col(Feedback.status) == Status.new, col(Feedback.ack_due_at) < now],
         "rectify_due_today": [
             col(Feedback.status).in_(_OPEN),
