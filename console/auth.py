@@ -93,8 +93,8 @@ def _reserve(session: Session, key: str, now: datetime) -> tuple[int, datetime, 
         },
     ).returning(c.attempts, c.window_start, c.blocked_until)
     with engine.begin() as conn:
-        attempts, window_start, blocked_until = conn.execute(stmt).one()
-    return int(attempts), window_start, blocked_until
+        row = conn.execute(stmt).mappings().one()
+    return int(row["attempts"]), row["window_start"], row["blocked_until"]
 
 
 def _delay(failures: int) -> timedelta:
@@ -307,7 +307,7 @@ def tokens(session: Session) -> list[tuple[ApiToken, str]]:
         .join(ConsoleUser, col(ConsoleUser.id) == col(ApiToken.user_id))
         .order_by(col(ApiToken.id).desc())
     ).all()
-    return [(t, u) for t, u in rows]
+    return [(r.ApiToken, r.username) for r in rows]
 
 
 def revoke_token(session: Session, *, token_id: int) -> None:
