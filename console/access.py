@@ -19,6 +19,7 @@ from core.db import unit_of_work
 from core.settings import Settings
 from exports.plan import transfer_dir
 from exports.source import iter_items, record
+from exports.texts import DETAIL_HEADERS
 from lookups import links
 from lookups import texts as t
 from lookups.extract import Extract, extract_workbook, item_extract
@@ -28,6 +29,9 @@ router = APIRouter(tags=["access"])
 PAGE_ITEMS = 500
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
+# the 明细 columns the catalogue page shows, then 处理 (status and reply in one cell)
+_SHOWN = ("条目标识", "反馈时间", "食堂/餐次或会议", "评分", "反馈内容")
+_STATUS_COLUMN, _REPLY_COLUMN = "处理状态", "处理回复"
 _STATUS = {"expired": 410, "tampered": 403, "revoked": 403}
 _WHY = {"expired": t.LINK_EXPIRED, "tampered": t.LINK_INVALID, "revoked": t.LINK_REVOKED}
 
@@ -111,11 +115,11 @@ def _rows(session: Session, settings: Settings, volume_id: int, code: str) -> st
     header = "<tr><th>条目</th><th>时间</th><th>食堂/会议</th><th>评分</th><th>内容</th><th>处理</th></tr>"
     out = []
     for item in islice(iter_items(session, volume_id=volume_id), PAGE_ITEMS):
-        v, _ = record(item, settings=settings)
-        out.append(
-            f"<tr><td>{escape(str(v[1]))}</td><td>{escape(str(v[2]))}</td><td>{escape(str(v[5]))}</td>"
-            f"<td>{escape(str(v[7]))}</td><td>{escape(str(v[8]))}</td><td>{escape(str(v[10]))} {escape(str(v[11]))}</td></tr>"
-        )
+        values, _ = record(item, settings=settings)
+        row = dict(zip(DETAIL_HEADERS, values, strict=False))  # the 明细 row by its column names
+        cells = [str(row[name]) for name in _SHOWN]
+        cells.append(f"{row[_STATUS_COLUMN]} {row[_REPLY_COLUMN]}")
+        out.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
     return f"<table>{header}{''.join(out)}</table>"
 
 

@@ -1,5 +1,6 @@
 """Console accounts and access: argon2 password hashes, server-side sessions with expiry, CSRF tokens,
-rate-limited and logged logins, bearer tokens for scripts, and role checks for pages and API routes."""
+rate-limited and logged logins, bearer tokens for scripts, and who is calling (the role checks built on
+it are in console/deps.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, cast
+from typing import cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 from sqlalchemy import Engine, case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -24,9 +24,6 @@ from console import passwords
 from console.models import ROLES, ApiToken, ConsoleSession, ConsoleUser, LoginAttempt, LoginThrottle
 from console.passwords import DEMO_PASSWORD
 from core.clock import utcnow
-from core.db import read_bind
-
-ROLES_ALL = ROLES
 
 log = logging.getLogger("houqin.console.auth")
 COOKIE = "houqin_session"
@@ -96,8 +93,8 @@ def _reserve(session: Session, key: str, now: datetime) -> tuple[int, datetime, 
         },
     ).returning(c.attempts, c.window_start, c.blocked_until)
     with engine.begin() as conn:
-        attempts, window_start, blocked_until = conn.execute(stmt).one()
-    return int(attempts), window_start, blocked_until
+        row = conn.execute(stmt).mappings().one()
+    return int(row["attempts"]), row["window_start"], row["blocked_until"]
 
 
 def _delay(failures: int) -> timedelta:
@@ -252,39 +249,6 @@ def principal(session: Session, request: Request) -> Principal | None:
     return Principal(user, row.csrf_token) if user is not None and user.active else None
 
 
-def get_db(request: Request) -> Any:
-    """One session per request; the route's service calls commit through it. GET and HEAD requests read
-    only: their transactions begin deferred and never take SQLite's write lock (issue 11)."""
-    engine = request.app.state.engine
-    bind = read_bind(engine) if request.method in ("GET", "HEAD") else engine
-    with Session(bind, expire_on_commit=False) as session:
-        yield session
-
-
-DbSession = Annotated[Session, Depends(get_db)]
-
-
-class NotSignedIn(Exception):
-    """Raised for pages: the app turns it into a redirect to the login page."""
-
-
-def require(*roles: str) -> Callable[..., Principal]:
-    """A dependency admitting the given roles (admin always); pages redirect to login, the API says 401."""
-
-    def dependency(request: Request, db: DbSession) -> Principal:
-        who = principal(db, request)
-        if who is None:
-            if request.url.path.startswith("/console"):
-                raise NotSignedIn
-            raise HTTPException(401, "not signed in")
-        if who.user.role != "admin" and who.user.role not in roles:
-            raise HTTPException(403, "此页面不属于您的角色 / not for your role")
-        request.state.principal = who
-        return who
-
-    return dependency
-
-
 def check_csrf(who: Principal, submitted: str | None) -> None:
     """Refuse a state-changing request whose CSRF token is missing or wrong (bearer tokens need none)."""
     if who.csrf is None:
@@ -343,7 +307,7 @@ def tokens(session: Session) -> list[tuple[ApiToken, str]]:
         .join(ConsoleUser, col(ConsoleUser.id) == col(ApiToken.user_id))
         .order_by(col(ApiToken.id).desc())
     ).all()
-    return [(t, u) for t, u in rows]
+    return [(r.ApiToken, r.username) for r in rows]
 
 
 def revoke_token(session: Session, *, token_id: int) -> None:

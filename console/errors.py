@@ -32,7 +32,7 @@ def _chinese(detail: Any) -> str:
 def error_page(request: Request, status_code: int, message: str = "") -> Response:
     """The console's error page."""
     from console.auth import principal
-    from console.pages import render
+    from console.pages.render import render
 
     who = getattr(request.state, "principal", None)
     if who is None:  # a 404 before any route ran: still show the header of a signed-in person

@@ -1,8 +1,11 @@
 """今日待办 (the manager's worklist): unacknowledged alerts, items past their acknowledge deadline,
 rectifications due today and overdue, yesterday's lowest scores — each a count, a few items, and the inbox
-tab (`?tab=…`) that lists exactly those. The inbox query and the counts use the same conditions (`conditions`).
+tab (`?tab=…`) that lists exactly those: this module is the one definition of those tabs, and the
+console's inbox lists a tab by the very conditions its count uses (`conditions`).
 
-An alert here is a feedback the SLA gave a rectification deadline (food safety or a low score: HOUQIN_SLA).
+An alert (预警) here is a feedback the SLA gave a rectification deadline (food safety or a low score:
+HOUQIN_SLA, which with its defaults is exactly what `feedback.alerts.alert_reason` flags). That reads one
+index (status, rectify_due_at) where matching the comments' words would read every new feedback.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ TABS: dict[str, str] = {
 }
 _OPEN = (Status.new.value, Status.acknowledged.value, Status.rectifying.value)
 ITEMS_PER_TAB = 5
+_ITEM_COLUMNS = ("id", "reference", "score", "comment", "ack_due_at", "rectify_due_at")
 
 
 def conditions(
@@ -85,30 +89,14 @@ def worklist(
         n = int(session.execute(select(func.count()).select_from(Feedback).where(*where)).scalar_one())
         items = []
         if n:
+            table = Feedback.__table__  # type: ignore[attr-defined]
             rows = session.execute(
-                select(
-                    col(Feedback.id),
-                    col(Feedback.reference),
-                    col(Feedback.score),
-                    col(Feedback.comment),
-                    col(Feedback.ack_due_at),
-                    col(Feedback.rectify_due_at),
-                )
+                select(*[table.c[name] for name in _ITEM_COLUMNS])
                 .where(*where)
                 .order_by(*tab_order(tab))
                 .limit(ITEMS_PER_TAB)
-            ).all()
-            items = [
-                {
-                    "id": r[0],
-                    "reference": r[1],
-                    "score": r[2],
-                    "comment": (r[3] or "")[:60],
-                    "ack_due_at": r[4],
-                    "rectify_due_at": r[5],
-                }
-                for r in rows
-            ]
+            ).mappings()
+            items = [{**r, "comment": (r["comment"] or "")[:60]} for r in rows]
         out.append(WorkItem(tab=tab, label=label, count=n, items=items))
     return out
 

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, text
 from bot import simulator, webhook
 from bot.fastpath import WebhookFastPath
 from bot.intake import Intake
-from console import access, api, archive, errors, inputs, meetings, pages
-from console.auth import NotSignedIn
+from console import access, api, errors, inputs, pages
+from console.deps import NotSignedIn
 from core import metrics
 from core.db import cannot_write, make_engine
 from core.logs import setup_logging
@@ -63,10 +63,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.intake = intake
     app.include_router(webhook.router)
     app.include_router(access.router)
-    app.include_router(pages.router)
-    app.include_router(archive.router)
-    app.include_router(meetings.router)
-    app.include_router(api.router)
+    app.include_router(pages.router)  # console/pages/: one router per area
+    app.include_router(api.router)  # console/api/: /api/v1, one router per area
     app.include_router(h5_routes.router)  # the tap-to-rate feedback page (issue 15)
 
     @app.exception_handler(NotSignedIn)

@@ -11,7 +11,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from console.auth import Principal, require
+from console.auth import Principal
+from console.deps import require
 from core.settings import Settings
 from server.docs import swagger_page
 

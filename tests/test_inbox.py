@@ -171,8 +171,18 @@ def test_the_console_pages_with_next_and_previous(client: TestClient, engine: En
 def test_each_quick_tab_holds_exactly_its_items(client: TestClient, engine: Engine) -> None:
     with unit_of_work(engine) as s:
         ids = {
-            "new_low": add(s, 1, score=1, created_at=NOW - timedelta(days=3)).id,
-            "new_safety": add(s, 2, score=4, comment="汤里有头发", created_at=NOW - timedelta(days=1)).id,
+            # alerts carry the rectification deadline the SLA gives them (feedback/worklist.py)
+            "new_low": add(
+                s, 1, score=1, created_at=NOW - timedelta(days=3), rectify_due_at=NOW + timedelta(days=2)
+            ).id,
+            "new_safety": add(
+                s,
+                2,
+                score=4,
+                comment="汤里有头发",
+                created_at=NOW - timedelta(days=1),
+                rectify_due_at=NOW + timedelta(hours=20),
+            ).id,
             "new_fine": add(s, 3, score=5).id,  # today, 13:00 local
             "acked_low": add(s, 4, score=2, status=Status.acknowledged).id,
             "overdue": add(
@@ -220,6 +230,38 @@ def test_each_quick_tab_holds_exactly_its_items(client: TestClient, engine: Engi
         # a tab combines with the filters, and the filter form keeps the tab
         page = client.get("/console/feedback", params={"tab": "pending", "score": "2"}).text
         assert "共 4 条" in page and '<input type="hidden" name="tab" value="pending">' in page
+
+
+def test_a_worklist_line_and_its_inbox_tab_are_one_definition(client: TestClient, engine: Engine) -> None:
+    # an alert is a new feedback with a rectification deadline; flagged misuse is left out of both
+    due = NOW + timedelta(days=1)
+    with unit_of_work(engine) as s:
+        alert = add(s, 1, score=2, rectify_due_at=due).id
+        add(s, 2, score=1, misuse=True, rectify_due_at=due)
+        add(s, 3, score=2, status=Status.acknowledged, rectify_due_at=due)
+        add(s, 4, score=1, status=Status.rectifying, rectify_due_at=NOW - timedelta(hours=1), misuse=True)
+    signed_in(client, "canteen")
+    with time_machine.travel(NOW, tick=False):
+        lines = {w["tab"]: w for w in client.get("/api/v1/worklist").json()}
+        for tab in ("alerts_unacked", "rectify_overdue"):
+            listed = client.get("/api/v1/feedback", params={"tab": tab}).json()
+            assert listed["total"] == lines[tab]["count"], tab
+        assert [i["id"] for i in lines["alerts_unacked"]["items"]] == [alert]
+
+
+def test_inbox_filters_are_checked_however_they_are_built() -> None:
+    from fastapi import HTTPException
+
+    from console.inputs import InputError
+    from console.queries.inbox import InboxFilters
+
+    with pytest.raises(HTTPException):
+        InboxFilters(tab="nope")
+    with pytest.raises(InputError):
+        InboxFilters(score="7")
+    with pytest.raises(InputError):
+        InboxFilters(q="\ud800")
+    assert InboxFilters.parse({"score": "05", "tab": "", "q": "", "sort": "x"}) == InboxFilters(score="5")
 
 
 # --- the detail page: state-allowed actions and confirmations -----------------------------------------
@@ -448,7 +490,8 @@ def test_docs_work_offline_with_assets_served_by_houqin(client: TestClient) -> N
 
 def test_the_bulk_bar_returns_to_the_same_tab_and_filters(client: TestClient, engine: Engine) -> None:
     with unit_of_work(engine) as s:
-        ids = [add(s, i + 1, score=1).id for i in range(3)]
+        # alerts, with the rectification deadline the SLA gives them
+        ids = [add(s, i + 1, score=1, rectify_due_at=NOW + timedelta(days=1)).id for i in range(3)]
     signed_in(client, "canteen")
     token = csrf(client, "/console/feedback")
     r = client.post(

@@ -1,6 +1,7 @@
-"""The inbox query shared by the console page and `GET /api/v1/feedback`: the filters read from the query
-string (parsed in one place, `InboxFilters.parse`), the quick tabs (`?tab=`: 待处理, 预警未受理, 整改逾期,
-今天 — the worklist's tabs register beside them in `TABS`), and keyset pagination.
+"""The inbox query shared by the console page and `GET /api/v1/feedback`: the filters as typed values
+(`InboxFilters`; the page reads them from its query string with `InboxFilters.parse`), the quick tabs
+(`?tab=`: the worklist's lines from feedback/worklist.py, 预警未受理 and 整改逾期 among them, then 待处理
+and 今天), and keyset pagination.
 
 Keyset pagination (no OFFSET): a page ends with an opaque cursor holding the sort key of its last row
 (for the previous page, of its first row); the next page is the rows strictly after that key in the same
@@ -19,20 +20,17 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from fastapi import HTTPException
-from sqlalchemy import ColumnElement, and_, case, func, not_, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlmodel import Session, col
 
-from console import inputs
+from console import inputs, texts
 from core.clock import utcnow
 from core.settings import Settings
 from feedback import worklist
-from feedback.alerts import FOOD_SAFETY_WORDS
 from feedback.models import Feedback, Status
 
 PAGE_SIZE = 50
 SORTS = ("new", "low")
-BAD_CURSOR = "翻页位置无效，请回到第一页重新查看"
-BAD_TAB = "没有这个分类"
 
 
 @dataclass(frozen=True)
@@ -53,28 +51,11 @@ class TabContext:
         return start, start + timedelta(days=1)
 
 
-def alert_condition() -> ColumnElement[bool]:
-    """SQL for feedback.alerts.alert_reason: a score of 1–2 or a food-safety word in the comment."""
-    return or_(col(Feedback.score) <= 2, *[col(Feedback.comment).contains(w) for w in FOOD_SAFETY_WORDS])
-
-
 OPEN = [Status.new, Status.acknowledged, Status.rectifying, Status.resolved]
 
 
 def _pending(ctx: TabContext) -> ColumnElement[bool]:
     return and_(col(Feedback.status).in_(OPEN), col(Feedback.volume_id).is_(None))
-
-
-def _alerts_unacked(ctx: TabContext) -> ColumnElement[bool]:
-    return and_(col(Feedback.status) == Status.new, alert_condition())
-
-
-def _rectify_overdue(ctx: TabContext) -> ColumnElement[bool]:
-    return and_(
-        col(Feedback.rectify_due_at).is_not(None),
-        col(Feedback.rectify_due_at) < ctx.now,
-        not_(col(Feedback.status).in_([Status.resolved, Status.closed])),
-    )
 
 
 def _today(ctx: TabContext) -> ColumnElement[bool]:
@@ -93,21 +74,16 @@ def _worklist_tab(name: str) -> Callable[[TabContext], ColumnElement[bool]]:
     return condition
 
 
-# name → condition: the worklist's lines (feedback/worklist.py: the very conditions its counts use), then the
-# quick tabs, whose 预警未受理 and 整改逾期 read the alert words and deadlines directly
+# name → condition: the worklist's lines (one definition, in feedback/worklist.py), then the inbox's own
 TABS: dict[str, Callable[[TabContext], ColumnElement[bool]]] = {
     name: _worklist_tab(name) for name in worklist.TABS
-} | {
-    "pending": _pending,
-    "alerts_unacked": _alerts_unacked,
-    "rectify_overdue": _rectify_overdue,
-    "today": _today,
-}
+} | {"pending": _pending, "today": _today}
 
 
 @dataclass(frozen=True)
 class InboxFilters:
-    """The inbox's filters as typed values; blanks and unknown values mean "no filter"."""
+    """The inbox's filters as typed values; None means "no filter". An unknown tab is refused (422), as is
+    a score other than 1–5 or `none` and a text that could never be stored (InputError)."""
 
     start: date | None = None
     end: date | None = None
@@ -121,9 +97,18 @@ class InboxFilters:
     tab: str | None = None
     sort: str = "new"
 
+    def __post_init__(self) -> None:
+        if self.tab is not None and self.tab not in TABS:
+            raise HTTPException(422, texts.BAD_TAB)
+        if self.score not in (None, "none", "1", "2", "3", "4", "5"):
+            raise inputs.InputError(inputs.BAD_NUMBER.format(name="score", hi=5))
+        for text in (self.topic, self.q):
+            if text:
+                inputs.text_ok(text)
+
     @classmethod
     def parse(cls, params: dict[str, str]) -> InboxFilters:
-        """Read the filters from query-string values (the page's form and the API's parameters)."""
+        """Read the filters from the inbox page's query string; blanks mean "no filter"."""
 
         def day(name: str) -> date | None:
             return inputs.day(params.get(name))
@@ -131,13 +116,10 @@ class InboxFilters:
         def num(name: str) -> int | None:
             return inputs.ascii_int(params.get(name), name=name)
 
-        def text(name: str) -> str | None:
-            return inputs.text_ok(params[name]) if params.get(name) else None
-
         score = params.get("score") or None
         tab = params.get("tab") or None
         if tab is not None and tab not in TABS:
-            raise HTTPException(422, BAD_TAB)
+            raise HTTPException(422, texts.BAD_TAB)
         return cls(
             start=day("start"),
             end=day("end"),
@@ -146,8 +128,8 @@ class InboxFilters:
             meal=params.get("meal") or None,
             score=_score(score),
             status=params.get("status") or None,
-            topic=text("topic"),
-            q=text("q"),
+            topic=params.get("topic") or None,
+            q=params.get("q") or None,
             tab=tab,
             sort="low" if params.get("sort") == "low" else "new",
         )
@@ -245,7 +227,7 @@ def decode_cursor(cursor: str, sort: str) -> tuple[str, list[Any]]:
         else:
             key = [datetime.fromisoformat(str(key[0])), int(key[1])]
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, IndexError) as exc:
-        raise HTTPException(422, BAD_CURSOR) from exc
+        raise HTTPException(422, texts.BAD_CURSOR) from exc
     return direction, key
 
 

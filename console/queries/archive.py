@@ -1,0 +1,69 @@
+"""Volumes as archivists take them in, shared by the console's pages and API: the list, one by 档号, its
+fixity history, the sealed workbook on disk, and validate-and-receive with the signed-in archivist as 检查人."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import HTTPException
+from sqlalchemy import Engine, select
+from sqlmodel import Session, col
+
+from console import texts
+from console.auth import Principal
+from core.settings import Settings
+from exports import fixity
+from exports.models import FixityEvent, Volume, VolumeStatus
+from exports.receive import receive
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def volumes(db: Session) -> list[Volume]:
+    """Every volume, newest first."""
+    return list(db.execute(select(Volume).order_by(col(Volume.id).desc())).scalars())
+
+
+def volume_by_code(db: Session, code: str) -> Volume:
+    """A volume by its 档号, or 404."""
+    vol = db.execute(select(Volume).where(col(Volume.archival_code) == code)).scalar_one_or_none()
+    if vol is None:
+        raise HTTPException(404, texts.VOLUME_NOT_FOUND)
+    return vol
+
+
+def fixity_events(db: Session, code: str) -> list[FixityEvent]:
+    """A volume's fixity and receipt events, newest first."""
+    return list(
+        db.execute(
+            select(FixityEvent)
+            .where(col(FixityEvent.archival_code) == code)
+            .order_by(col(FixityEvent.id).desc())
+        ).scalars()
+    )
+
+
+def sealed_file(settings: Settings, vol: Volume) -> Path:
+    """The sealed workbook on disk, or 404 (not sealed yet, or missing)."""
+    if vol.status not in (VolumeStatus.sealed, VolumeStatus.received):
+        raise HTTPException(404, texts.VOLUME_NOT_SEALED)
+    base = Path(settings.data_dir).resolve()
+    path = (base / vol.file_name).resolve()
+    if base not in path.parents or not path.is_file():
+        raise HTTPException(404, texts.VOLUME_FILE_MISSING)
+    return path
+
+
+def receive_volume(
+    db: Session, engine: Engine, settings: Settings, who: Principal, code: str
+) -> fixity.Report:
+    """Validate and receive a volume as the signed-in archivist (检查人 = display name); like `houqin receive`.
+
+    Raises HTTPException 404 for an unknown 档号; fixity.FixityError (ReceiptRefused) when refused outright.
+    """
+    volume_by_code(db, code)
+    db.commit()  # end the request's transaction: receive works in its own (SQLite has one writer)
+    try:
+        return receive(engine, settings=settings, archival_code=code, by=who.user.display_name)
+    except fixity.UnknownVolume as exc:
+        raise HTTPException(404, texts.VOLUME_NOT_FOUND) from exc
