@@ -1,4 +1,4 @@
-"""The message grammar (DESIGN §4): scores, meals, commands, non-scores, meal inference, QR scenes."""
+"""The message grammar (README, "Message grammar"): scores, meals, commands, non-scores, meal inference, QR scenes."""
 
 from __future__ import annotations
 
