@@ -12,30 +12,16 @@ from sqlmodel import Session, col
 
 from core.outbox import enqueue_to
 from feedback.models import Person
+from feedback.vocabulary import food_safety_words
 
 ON_DUTY = "on_duty"  # a Person role: managers who get alerts at once
 
-FOOD_SAFETY_WORDS = (
-    "异物",
-    "变质",
-    "发霉",
-    "拉肚子",
-    "腹泻",
-    "食物中毒",
-    "呕吐",
-    "头发",
-    "虫子",
-    "馊",
-    "过期",
-)
 ALERT_TEXT = "【反馈预警】{ref} {why}\n{comment}\n请尽快在控制台处理。"
 
 
-def alert_reason(
-    *, score: int | None, comment: str, words: tuple[str, ...] = FOOD_SAFETY_WORDS
-) -> str | None:
-    """Why a feedback needs attention now, or None."""
-    found = [w for w in words if w in comment]
+def alert_reason(*, score: int | None, comment: str) -> str | None:
+    """Why a feedback needs attention now, or None (food-safety and symptom words: feedback.vocabulary)."""
+    found = food_safety_words(comment)
     if found:
         return "涉及食品安全：" + "、".join(found)
     if score is not None and score <= 2:

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from enum import StrEnum
 
-from feedback.alerts import FOOD_SAFETY_WORDS as ALERT_WORDS
+from feedback.vocabulary import food_safety_words
 
 
 class Situation(StrEnum):
@@ -24,45 +24,15 @@ class Situation(StrEnum):
     unscored = "unscored"  # a comment without a score: offer to add one
 
 
-# Food-safety words (食品安全): the alert's words plus the ones a diner types (虫 alone: 吃出一条虫).
-FOOD_SAFETY_WORDS: tuple[str, ...] = tuple(dict.fromkeys((*ALERT_WORDS, "虫", "坏了", "有异味", "臭了")))
-# Symptoms: where one is named the reply advises seeing a doctor and keeping the leftover food.
-SYMPTOM_WORDS: tuple[str, ...] = (
-    "拉肚子",
-    "腹泻",
-    "腹痛",
-    "肚子疼",
-    "肚子痛",
-    "胃疼",
-    "胃痛",
-    "呕吐",
-    "吐了",
-    "恶心",
-    "发烧",
-    "发热",
-    "头晕",
-    "过敏",
-    "食物中毒",
-    "不舒服",
-)
-_SAFETY = re.compile("|".join(re.escape(w) for w in FOOD_SAFETY_WORDS + SYMPTOM_WORDS))
-_SYMPTOM = re.compile("|".join(re.escape(w) for w in SYMPTOM_WORDS))
-
-
 def situation(*, score: int | None, comment: str) -> Situation:
     """The situation of a feedback with this score and comment (food safety first, whatever the score)."""
-    if _SAFETY.search(comment):
+    if food_safety_words(comment):
         return Situation.food_safety
     if score is None:
         return Situation.unscored
     if score <= 2:
         return Situation.complaint
     return Situation.good if score >= 4 else Situation.neutral
-
-
-def names_symptoms(comment: str) -> bool:
-    """Whether the comment names a symptom (腹泻, 呕吐, …): then the diner is advised to see a doctor."""
-    return _SYMPTOM.search(comment) is not None
 
 
 # --- chatter: messages that are not feedback ---------------------------------------------------------

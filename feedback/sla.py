@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from core.settings import Settings, SlaRule, SlaRules
-from feedback.alerts import FOOD_SAFETY_WORDS
 from feedback.models import Feedback
+from feedback.vocabulary import food_safety_words
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def add_working_days(start: datetime, days: int, *, rules: SlaRules, tz: ZoneInf
 
 def rule_for(rules: SlaRules, *, score: int | None, comment: str) -> tuple[SlaRule, bool]:
     """The rule that applies, and whether it is one that asks for a rectification (food safety or low score)."""
-    if any(w in comment for w in FOOD_SAFETY_WORDS):
+    if food_safety_words(comment):
         return rules.food_safety, True
     if score is not None and score <= rules.max_score:
         return rules.low_score, True

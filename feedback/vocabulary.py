@@ -3,6 +3,8 @@ words that tag a comment's topics (类别), kept together for review."""
 
 from __future__ import annotations
 
+import re
+
 from feedback.models import Channel, Meal, Status
 
 # Words that open or start a feedback (反馈 / 评价 / 意见), and the menu key of the Official Account's button.
@@ -98,3 +100,59 @@ TOPIC_WORDS: dict[str, tuple[str, ...]] = {
     "环境": ("空调", "座位", "噪音", "灯光", "环境", "会场", "话筒", "投影"),
     "茶水": ("茶水", "饮用水", "续水", "矿泉水"),
 }
+
+
+# --- food safety (食品安全): one vocabulary for the alert, the deadlines and the diner's reply ------------
+
+# Words of food gone wrong, as diners type them (虫 alone: 吃出一条虫).
+FOOD_SAFETY_WORDS: tuple[str, ...] = (
+    "异物",
+    "变质",
+    "发霉",
+    "拉肚子",
+    "腹泻",
+    "食物中毒",
+    "呕吐",
+    "头发",
+    "虫子",
+    "虫",
+    "馊",
+    "过期",
+    "坏了",
+    "有异味",
+    "臭了",
+)
+# Symptoms: they alert too, and the reply advises seeing a doctor and keeping the leftover food.
+SYMPTOM_WORDS: tuple[str, ...] = (
+    "拉肚子",
+    "腹泻",
+    "腹痛",
+    "肚子疼",
+    "肚子痛",
+    "胃疼",
+    "胃痛",
+    "呕吐",
+    "吐了",
+    "恶心",
+    "发烧",
+    "发热",
+    "头晕",
+    "过敏",
+    "食物中毒",
+    "不舒服",
+)
+# Dishes and words that contain a food-safety word but are none: 虫草花炖鸡 is on the menu.
+NOT_FOOD_SAFETY: tuple[str, ...] = ("虫草",)
+_SAFETY = re.compile("|".join(re.escape(w) for w in dict.fromkeys(FOOD_SAFETY_WORDS + SYMPTOM_WORDS)))
+_SYMPTOM = re.compile("|".join(re.escape(w) for w in SYMPTOM_WORDS))
+_BENIGN = re.compile("|".join(re.escape(w) for w in NOT_FOOD_SAFETY))
+
+
+def food_safety_words(comment: str) -> list[str]:
+    """The food-safety and symptom words a comment names, each once, in the order they appear."""
+    return list(dict.fromkeys(_SAFETY.findall(_BENIGN.sub("　", comment))))
+
+
+def names_symptoms(comment: str) -> bool:
+    """Whether the comment names a symptom (腹泻, 呕吐, …)."""
+    return _SYMPTOM.search(_BENIGN.sub("　", comment)) is not None

@@ -17,9 +17,9 @@ from feedback.alerts import alert_on_duty, alert_reason
 from feedback.grammar import infer_meal, normalize
 from feedback.models import Channel, Meal, Site
 from feedback.service import FeedbackRow
-from feedback.situations import Chatter, Situation, names_symptoms, situation, yes_no
+from feedback.situations import Chatter, Situation, situation, yes_no
 from feedback.tokens import place_names
-from feedback.vocabulary import MEAL_LABELS
+from feedback.vocabulary import MEAL_LABELS, names_symptoms
 from handlers import texts
 from handlers.router import Context, Incoming, Outcome
 

@@ -11,7 +11,7 @@ what the batch keeps in memory: ingest.batch; its statements: ingest.store).
 If a batch fails, each of its messages is retried alone, with a store that writes at once; a message whose
 handler still fails is stored with outcome `failed` and a holding reply, so nothing verified is ever lost.
 When the database itself is unreachable (ingest.delivery.database_unavailable) nothing is retried here:
-the error goes back to the webhook, which spools the delivery.
+the error goes back to the webhook (bot/intake.py), which spools the delivery (ingest/spool.py).
 """
 
 from __future__ import annotations
@@ -221,8 +221,6 @@ class Ingestor:
         self.batches = 0
         self.delivered = 0
         self.duplicates = 0
-        # WeCom userids whose Person exists (an insertion-ordered set, bounded by the webhook)
-        self.known_wecom_users: dict[str, None] = {}
 
     def start(self) -> None:
         """Start the writer thread (idempotent)."""
