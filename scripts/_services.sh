@@ -30,7 +30,7 @@ if ! command -v soffice >/dev/null 2>&1 || ! command -v pdftotext >/dev/null 2>&
   fi
 fi
 
-# Chromium: the console's browser tests (tests/test_browser.py) drive Debian's /usr/bin/chromium through
+# Chromium: the console's browser tests (tests/console/test_browser.py) drive Debian's /usr/bin/chromium through
 # Playwright (never `playwright install`). Installed from Debian's packages when missing and we may; otherwise
 # those tests skip.
 if [ ! -x /usr/bin/chromium ]; then

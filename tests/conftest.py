@@ -23,8 +23,8 @@ from sqlmodel import Session
 from core.db import make_engine
 from core.migrate import upgrade
 from core.settings import Settings, get_settings
-from tests.fake_wechat import FakeWeChat
-from tests.servers import serve
+from tests.support.fake_wechat import FakeWeChat
+from tests.support.servers import serve
 
 PG_ADMIN = os.environ.get("HOUQIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"

@@ -47,13 +47,13 @@ from core.db import make_engine
 from core.models import Outbox
 from core.outbox import BACKOFF_CAP, drain, enqueue
 from tests.conftest import PG_ADMIN, TEST_AES_KEY, TEST_APPID, TEST_TOKEN, _pg_available, make_settings
-from tests.fake_wechat import FakeWeChat
-from tests.servers import free_port, serve
-from tests.wechat_peer import WeChatPeer, text_xml
+from tests.support.fake_wechat import FakeWeChat
+from tests.support.servers import free_port, serve
+from tests.support.wechat_peer import WeChatPeer, text_xml
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OUTAGE_S = float(os.environ.get("HOUQIN_FAULT_OUTAGE_S", "20"))
 
 

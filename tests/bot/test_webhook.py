@@ -18,8 +18,8 @@ from sqlmodel import Session
 from feedback.models import Feedback, InboundMessage
 from server.app import create_app
 from tests.conftest import make_settings
-from tests.servers import serve
-from tests.wechat_peer import (
+from tests.support.servers import serve
+from tests.support.wechat_peer import (
     WeChatPeer,
     cdata,
     event_xml,
@@ -374,7 +374,7 @@ def test_qr_scene_opens_the_site_window(client, peer, engine, how) -> None:  # t
 
 
 def test_database_down_is_spooled_and_answered(settings, peer) -> None:  # type: ignore[no-untyped-def]
-    # the outage path itself (replay, exactly once) is tested in tests/test_spool.py and test_faults.py
+    # the outage path itself (replay, exactly once) is tested in tests/ingest/test_spool.py and test_faults.py
     from bot.texts import SPOOLED_REPLY
     from core.db import make_engine
 

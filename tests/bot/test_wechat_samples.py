@@ -21,7 +21,7 @@ from handlers import texts
 from server.app import create_app
 from tests.conftest import TEST_AES_KEY, make_settings
 from tests.data.wechat_samples import SAMPLES, Sample
-from tests.wechat_peer import WeChatPeer, cdata, xml_fields
+from tests.support.wechat_peer import WeChatPeer, cdata, xml_fields
 
 # 2026-11-26 04:30 UTC is 12:30 in Asia/Shanghai: lunch on the 26th
 NOW = datetime(2026, 11, 26, 4, 30, tzinfo=UTC)

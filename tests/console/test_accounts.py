@@ -24,7 +24,7 @@ from core.db import unit_of_work
 from core.settings import Settings
 from server.app import create_app
 from server.cli import app as cli
-from tests.console_helpers import PASSWORD, add_users
+from tests.support.console_helpers import PASSWORD, add_users
 
 WRONG = "用户名或密码不正确。"
 

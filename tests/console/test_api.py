@@ -25,7 +25,7 @@ from feedback.models import Feedback, InboundMessage
 from lookups.models import LookupRequest
 from server.app import create_app
 from server.demo.fill import fill_demo
-from tests.console_helpers import (
+from tests.support.console_helpers import (
     add_users,
     api_settings,
     last_week,
@@ -35,7 +35,7 @@ from tests.console_helpers import (
     pending_lookup,
     sealed_volume,
 )
-from tests.fake_wechat import FakeWeChat
+from tests.support.fake_wechat import FakeWeChat
 
 __all__ = ["api_settings"]  # fixtures
 

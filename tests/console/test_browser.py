@@ -27,8 +27,15 @@ from feedback.models import Feedback, FeedbackEvent, InboundMessage, Meeting
 from lookups.models import LookupRequest
 from server.app import create_app
 from server.demo.fill import fill_demo
-from tests.console_helpers import PASSWORD, add_users, last_week, local_today, pending_lookup, sealed_volume
-from tests.servers import serve
+from tests.support.console_helpers import (
+    PASSWORD,
+    add_users,
+    last_week,
+    local_today,
+    pending_lookup,
+    sealed_volume,
+)
+from tests.support.servers import serve
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +50,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 # For each chart: how many data points it has, and how many of its canvas pixels are not background.
 CHART_PROBE = """() => window.charts.map(c => {

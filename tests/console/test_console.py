@@ -31,7 +31,7 @@ from lookups.models import LookupRequest
 from lookups.register import verify_register
 from server.app import create_app
 from server.demo.fill import fill_demo
-from tests.console_helpers import (
+from tests.support.console_helpers import (
     PASSWORD,
     USERS,
     add_users,
@@ -44,8 +44,8 @@ from tests.console_helpers import (
     pending_lookup,
     sealed_volume,
 )
-from tests.fake_wechat import FakeWeChat
-from tests.wechat_peer import WeChatPeer, reply_text, text_xml
+from tests.support.fake_wechat import FakeWeChat
+from tests.support.wechat_peer import WeChatPeer, reply_text, text_xml
 
 __all__ = ["api_settings"]  # fixtures
 

@@ -24,7 +24,7 @@ from core.settings import Settings
 from feedback.models import Feedback, FeedbackEvent, InboundMessage, Status
 from server.app import create_app
 from server.demo.fill import fill_demo
-from tests.console_helpers import CSRF_FIELD, add_users, login, sealed_volume
+from tests.support.console_helpers import CSRF_FIELD, add_users, login, sealed_volume
 
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)  # 14:00 in Asia/Shanghai, a Wednesday
 

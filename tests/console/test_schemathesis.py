@@ -19,8 +19,8 @@ from core.db import unit_of_work
 from core.settings import Settings
 from server.app import create_app
 from server.demo.fill import fill_demo
-from tests.console_helpers import add_users
-from tests.test_api import token_for
+from tests.console.test_api import token_for
+from tests.support.console_helpers import add_users
 
 pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = 80

@@ -22,9 +22,9 @@ from core.models import JobRun
 from core.outbox import enqueue
 from ingest.spool import Spool
 from server.app import create_app
-from tests.wechat_peer import WeChatPeer, reply_text, text_xml
+from tests.support.wechat_peer import WeChatPeer, reply_text, text_xml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ("127.0.0.1", 50000)  # /metrics answers direct loopback callers only (issue 11)
 
 

@@ -19,8 +19,8 @@ from core.models import Outbox
 from core.outbox import DrainCounts, backoff, drain, enqueue
 from core.settings import Settings
 from tests.conftest import make_settings
-from tests.fake_wechat import FakeWeChat
-from tests.servers import free_port
+from tests.support.fake_wechat import FakeWeChat
+from tests.support.servers import free_port
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from feedback import service
 from feedback.models import Feedback
 from ingest.store import Store
 from tests.conftest import make_settings
-from tests.volume_data import HOSTILE, close, fill_period, set_comment
+from tests.support.volume_data import HOSTILE, close, fill_period, set_comment
 
 CODE_RE = re.compile(r"^J001-WS·2026-D10-CYF-\d{4}$")
 
@@ -275,7 +275,7 @@ def test_kill_9_mid_compile_then_rerun_equals_an_uninterrupted_run(engine, db_ur
     fill_period(engine, n=1500)
     engine.dispose()
     reference_url = _clone(db_url, tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     args = [sys.executable, "-c", COMPILE_SCRIPT]
     # the uninterrupted reference run
     subprocess.run([*args, reference_url, str(tmp_path / "ref"), "300"], check=True, env=env)

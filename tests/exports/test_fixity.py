@@ -42,7 +42,7 @@ from ingest.store import Store
 from server.cli import app as cli
 from tests.conftest import make_settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- helpers ---------------------------------------------------------------------------------------------

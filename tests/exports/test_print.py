@@ -15,7 +15,7 @@ import pytest
 
 from exports.plan import transfer_dir
 from exports.seal import compile_locked
-from tests.volume_data import fill_period
+from tests.support.volume_data import fill_period
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 pdfplumber = pytest.importorskip("pdfplumber")
@@ -88,7 +88,7 @@ def test_a_2000_item_volume_prints(engine, settings, tmp_path: Path, backend: st
     own = _check_pages(base / f"{code}.pdf")
     # page numbers (the extracted text drops the spaces around the number)
     assert Counter(own)["控"] >= 2000 * 8 and "第1页" in own.replace(" ", "")
-    artifacts = Path(__file__).resolve().parent.parent / "test-artifacts"
+    artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     shutil.copyfile(rendered, artifacts / "volume-2000.pdf")
     shutil.copyfile(base / f"{code}.pdf", artifacts / "volume-2000-pdfa.pdf")

@@ -10,7 +10,7 @@ import pytest
 
 from exports.plan import transfer_dir
 from exports.seal import compile_locked
-from tests.volume_data import fill_period
+from tests.support.volume_data import fill_period
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 pytestmark = [
@@ -58,6 +58,6 @@ def test_workbook_renders_chinese_in_pdf(engine, settings, tmp_path: Path, backe
         name in fonts
         for name in ("WenQuanYi", "WQY", "Noto Sans CJK", "Noto Serif CJK", "Droid Sans Fallback")
     ), fonts
-    artifacts = Path(__file__).resolve().parent.parent / "test-artifacts"
+    artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     shutil.copyfile(pdf, artifacts / "volume.pdf")  # for a person to look at

@@ -24,7 +24,7 @@ from exports.seal import compile_locked
 from feedback import review
 from feedback.models import Feedback, Meeting
 from server.cli import app as cli
-from tests.volume_data import fill_period
+from tests.support.volume_data import fill_period
 
 RECT = {
     "measure": "更换盐勺并培训厨师控盐",

@@ -24,8 +24,8 @@ from feedback.models import Feedback, InboundMessage, Person
 from server.app import create_app
 from server.scheduler import build_scheduler
 from tests.conftest import make_settings
-from tests.console_helpers import add_users, login
-from tests.fake_wechat import FakeWeChat
+from tests.support.console_helpers import add_users, login
+from tests.support.fake_wechat import FakeWeChat
 
 DAY = date(2026, 11, 24)
 

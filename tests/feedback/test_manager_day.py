@@ -23,8 +23,8 @@ from feedback.models import Feedback, FeedbackEvent, Status
 from feedback.service import create_feedback
 from ingest.store import Store
 from server.app import create_app
-from tests.console_helpers import add_users, login
-from tests.wechat_peer import WeChatPeer, reply_text, text_xml
+from tests.support.console_helpers import add_users, login
+from tests.support.wechat_peer import WeChatPeer, reply_text, text_xml
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -13,8 +13,8 @@ from feedback.media import MAX_ATTEMPTS, fetch_pending
 from feedback.models import FeedbackMedia
 from ingest.store import Store
 from tests.conftest import make_settings
-from tests.fake_wechat import PNG_1PX, FakeWeChat
-from tests.servers import serve
+from tests.support.fake_wechat import PNG_1PX, FakeWeChat
+from tests.support.servers import serve
 
 
 def _photo(engine, media_id: str) -> int:  # type: ignore[no-untyped-def]

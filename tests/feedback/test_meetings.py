@@ -19,8 +19,8 @@ from feedback.meetings import TEMP_QR_MAX_SECONDS, add_meeting, issue_qr, qr_lif
 from feedback.models import Meeting
 from server.cli import app as cli
 from tests.conftest import TEST_APPID, make_settings
-from tests.fake_wechat import FakeWeChat
-from tests.servers import serve
+from tests.support.fake_wechat import FakeWeChat
+from tests.support.servers import serve
 
 NOW = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
 THIRTY_DAYS = 30 * 24 * 3600

@@ -22,7 +22,7 @@ from feedback.models import Feedback, Meeting
 from feedback.reports import ReportError, meeting_report
 from feedback.service import pseudonym
 from server.app import create_app
-from tests.console_helpers import add_users, login
+from tests.support.console_helpers import add_users, login
 
 FORMULA = '=HYPERLINK("http://evil.example","点我")'
 

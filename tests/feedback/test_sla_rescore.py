@@ -19,7 +19,7 @@ from feedback import sla
 from feedback.models import Feedback, Site
 from server.app import create_app
 from tests.conftest import make_settings
-from tests.wechat_peer import WeChatPeer, event_xml, reply_text, text_xml
+from tests.support.wechat_peer import WeChatPeer, event_xml, reply_text, text_xml
 
 # Wednesday 2026-11-25 02:00 UTC is 10:00 in Asia/Shanghai, inside working hours
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)

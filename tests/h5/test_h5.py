@@ -36,7 +36,7 @@ from feedback.models import (
 from h5.identity import COOKIE
 from server.app import create_app
 from tests.conftest import make_settings
-from tests.fake_wechat import FakeWeChat
+from tests.support.fake_wechat import FakeWeChat
 
 LUNCH = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)  # 12:00 in Asia/Shanghai
 WECHAT_UA = (
@@ -412,7 +412,7 @@ def test_wecom_oauth_gives_the_userid(
 def test_the_console_shows_aspects_and_the_photo_and_the_dashboard_their_means(
     client: TestClient, engine: Engine
 ) -> None:
-    from tests.console_helpers import add_users, login
+    from tests.support.console_helpers import add_users, login
 
     reference_after(
         client, send(client, open_form(client), photos=[("a.jpg", jpeg_with_gps(), "image/jpeg")])

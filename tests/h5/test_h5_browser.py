@@ -18,10 +18,10 @@ from core.settings import Settings
 from feedback.models import Feedback, FeedbackMedia, Status
 from server.app import create_app
 from tests.conftest import make_settings
-from tests.fake_wechat import FakeWeChat
-from tests.servers import free_port, serve
-from tests.test_browser import ARTIFACTS, browser  # noqa: F401 — the shared browser fixture
-from tests.test_h5 import WECHAT_UA, add_places, jpeg_with_gps
+from tests.console.test_browser import ARTIFACTS, browser  # noqa: F401 — the shared browser fixture
+from tests.h5.test_h5 import WECHAT_UA, add_places, jpeg_with_gps
+from tests.support.fake_wechat import FakeWeChat
+from tests.support.servers import free_port, serve
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from core.settings import get_settings
 from feedback.models import Site
 from h5.sheets import parse_tables
 from server.cli import app
-from tests.fake_wechat import FakeWeChat
+from tests.support.fake_wechat import FakeWeChat
 
 
 def test_parse_tables() -> None:

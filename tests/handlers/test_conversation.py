@@ -19,13 +19,14 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from core.models import Outbox
 from feedback.meetings import add_meeting
-from feedback.models import Feedback, InboundMessage, Site
+from feedback.models import Feedback, InboundMessage, Person, Site
 from handlers import texts
 from handlers.staff import normalize_code
 from server.app import create_app
 from tests.conftest import TEST_AES_KEY, make_settings
-from tests.wechat_peer import WeChatPeer, cdata, event_xml, text_xml, voice_xml
+from tests.support.wechat_peer import WeChatPeer, cdata, event_xml, text_xml, voice_xml
 
 # 2026-11-26 04:30 UTC is 12:30 in Asia/Shanghai: lunch on the 26th
 NOW = datetime(2026, 11, 26, 4, 30, tzinfo=UTC)
@@ -156,6 +157,35 @@ def test_food_safety_without_symptoms_gives_no_doctor_advice(diner: Talk) -> Non
     diner.event("SCAN", "canteen:yst")
     reply = diner.say("3分 菜里有虫")
     assert f"值班电话：{DUTY}" in reply and "就医" not in reply
+
+
+def test_a_word_of_food_gone_wrong_alerts_the_duty_manager_and_clocks_it_as_food_safety(
+    diner: Talk, engine: Any
+) -> None:
+    """One vocabulary: the word that gives the food-safety reply also alerts and sets its deadlines."""
+    with Session(engine) as s:
+        s.add(Person(openid="o_duty_manager", name="值班经理", roles="on_duty"))
+        s.commit()
+    diner.event("SCAN", "canteen:yst")
+    reply = diner.say("3分 吃出一条虫")
+    [fb] = feedbacks(engine, diner.sender)
+    assert texts.FOOD_SAFETY_ALERTED in reply
+    with Session(engine) as s:
+        alerts = s.execute(select(Outbox).where(Outbox.to_user == "o_duty_manager")).scalars().all()
+    assert len(alerts) == 1 and "吃出一条虫" in alerts[0].payload
+    assert fb.rectify_due_at is not None  # a food-safety case must be rectified, whatever the score
+    diner.say("4分 肚子疼")  # a symptom alone alerts too
+    with Session(engine) as s:
+        n = s.execute(select(func.count()).select_from(Outbox).where(Outbox.to_user == "o_duty_manager"))
+        assert n.scalar_one() == 2
+
+
+def test_a_dish_that_contains_a_food_safety_word_is_no_alarm(diner: Talk, engine: Any) -> None:
+    diner.event("SCAN", "canteen:yst")
+    reply = diner.say("5分 虫草花炖鸡很香")
+    [fb] = feedbacks(engine, diner.sender)
+    assert reply == texts.GOOD.format(what="机关一食堂·午餐（11月26日）5分", ref=fb.reference)
+    assert fb.rectify_due_at is None
 
 
 def test_a_good_score_thanks_briefly(talk: Talk, engine: Any) -> None:

@@ -31,9 +31,9 @@ from ingest.replay import Replayer, adopt_orphans, replay_own
 from ingest.spool import Spool, decode, encode, status
 from ingest.writer import process_batch
 from server.app import create_app
-from tests.wechat_peer import WeChatPeer, reply_text, text_xml
+from tests.support.wechat_peer import WeChatPeer, reply_text, text_xml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def delivery(content: str, msg_id: int, sender: str = "o_s") -> Delivery:
@@ -165,7 +165,7 @@ import sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
 from ingest.spool import Spool
-from tests.test_spool import delivery
+from tests.ingest.test_spool import delivery
 sp = Spool(Path({dir!r}))
 for i in range({n}):
     sp.append(delivery(f"{{i % 5 + 1}}分 孤儿", {base} + i, "o_orphan"))

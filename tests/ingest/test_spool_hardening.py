@@ -27,7 +27,7 @@ from ingest.spool import Spool, decode, encode, status
 from ingest.writer import process_batch
 from server.app import create_app
 from tests.conftest import PG_ADMIN
-from tests.wechat_peer import WeChatPeer, text_xml
+from tests.support.wechat_peer import WeChatPeer, text_xml
 
 
 @pytest.fixture

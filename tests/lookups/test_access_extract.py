@@ -21,7 +21,7 @@ from lookups import identity, register, service
 from lookups import texts as t
 from lookups.links import access_link
 from lookups.models import LookupRequest
-from tests.test_lookups import archive, client, say, staff
+from tests.lookups.test_lookups import archive, client, say, staff
 
 __all__ = ["archive", "client", "staff"]  # fixtures
 

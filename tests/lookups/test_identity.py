@@ -19,8 +19,8 @@ from feedback.models import Person
 from lookups import identity, links, register
 from lookups import texts as t
 from lookups.models import BindCode, LookupRequest, RegisterEntry
-from tests.console_helpers import add_users, csrf_of, login
-from tests.test_lookups import archive, bind_with_code, client, roster, say
+from tests.lookups.test_lookups import archive, bind_with_code, client, roster, say
+from tests.support.console_helpers import add_users, csrf_of, login
 
 __all__ = ["archive", "client"]  # fixtures
 

@@ -22,8 +22,8 @@ from lookups import identity
 from lookups import texts as t
 from lookups.models import LookupRequest, RegisterEntry
 from server.app import create_app
-from tests.volume_data import fill_period
-from tests.wechat_peer import WeChatPeer, reply_text, text_xml
+from tests.support.volume_data import fill_period
+from tests.support.wechat_peer import WeChatPeer, reply_text, text_xml
 
 STAFF = "o_zhang"
 PURPOSE = "整改复核"

@@ -24,10 +24,10 @@ from lookups import texts as t
 from lookups.models import AccessLog, LookupRequest, RegisterEntry
 from server.app import create_app
 from tests.conftest import make_settings
-from tests.fake_wechat import FakeWeChat
-from tests.servers import serve
-from tests.volume_data import fill_period
-from tests.wechat_peer import WeChatPeer, cdata, reply_text, text_xml
+from tests.support.fake_wechat import FakeWeChat
+from tests.support.servers import serve
+from tests.support.volume_data import fill_period
+from tests.support.wechat_peer import WeChatPeer, cdata, reply_text, text_xml
 
 WECOM_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 

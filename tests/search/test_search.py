@@ -352,8 +352,8 @@ def test_chat_says_more_than_the_cap(  # type: ignore[no-untyped-def]
     from lookups import identity
     from lookups import texts as t
     from server.app import create_app
-    from tests.test_lookups import bind_with_code, roster, say
-    from tests.volume_data import fill_period
+    from tests.lookups.test_lookups import bind_with_code, roster, say
+    from tests.support.volume_data import fill_period
 
     monkeypatch.setattr(ss, "TOTAL_CAP", 8)
     fill_period(engine, n=12, comment="红烧肉偏咸，米饭有点硬")

@@ -12,7 +12,7 @@ from core.db import make_engine
 from feedback.models import Feedback, FeedbackMedia, Site
 from server.app import create_app
 from tests.conftest import make_settings
-from tests.fake_wechat import PNG_1PX
+from tests.support.fake_wechat import PNG_1PX
 
 
 def test_healthz(settings, engine) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from core.db import unit_of_work
 from lookups.models import AccessLog
 from server.app import create_app
 from tests.conftest import make_settings
-from tests.console_helpers import add_users, csrf_of, login
+from tests.support.console_helpers import add_users, csrf_of, login
 
 
 def test_metrics_need_loopback_or_the_token(settings, engine: Engine, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -67,7 +67,7 @@ def test_badly_signed_access_links_write_no_rows(settings, engine: Engine) -> No
 
 
 def test_console_pages_answer_bad_input_with_a_4xx(settings, engine: Engine) -> None:  # type: ignore[no-untyped-def]
-    """Issue 11, finding 12, on the pages (the API is fuzzed by tests/test_schemathesis.py)."""
+    """Issue 11, finding 12, on the pages (the API is fuzzed by tests/console/test_schemathesis.py)."""
     add_users(engine)
     with TestClient(create_app(settings, engine=engine)) as c:
         login(c, "admin")

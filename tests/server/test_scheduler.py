@@ -268,7 +268,7 @@ class _Proc:
     def __init__(self, db_url: str, data_dir: Path) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _SCHEDULER_PROCESS, db_url, str(data_dir)],
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=Path(__file__).resolve().parents[2],
             stderr=subprocess.PIPE,
             text=True,
         )

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from server.workers import reuse_port_socket
-from tests.test_faults import Houqin, servers, signed, wait_for  # noqa: F401  (servers: the fixture)
+from tests.bot.test_faults import Houqin, servers, signed, wait_for  # noqa: F401  (servers: the fixture)
 
 
 def test_keep_alive_connections_reach_every_worker(

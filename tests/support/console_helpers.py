@@ -20,8 +20,8 @@ from exports.seal import compile_locked
 from feedback.models import Feedback, Person
 from lookups import service
 from tests.conftest import make_settings
-from tests.fake_wechat import FakeWeChat
-from tests.volume_data import fill_period
+from tests.support.fake_wechat import FakeWeChat
+from tests.support.volume_data import fill_period
 
 PASSWORD = "correct-horse-battery"
 USERS = {  # username: (role, display name)
