@@ -93,13 +93,7 @@ def update_meeting(
 )
 def meeting_poster(code: str, db: DbSession, who: Reception, settings: SettingsDep) -> Response:
     """The printable poster with the meeting's QR code."""
-    m = meetings.meeting_by_code(db, code)
-    try:
-        path = meetings.poster(db, settings, m)
-    except meetings.MeetingError as exc:
-        db.rollback()
-        raise HTTPException(502, str(exc)) from exc
-    db.commit()
+    _, path = meetings.poster_file(db, settings, code)
     return FileResponse(path, media_type="image/png", headers={"cache-control": "no-store"})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from console import texts
@@ -99,13 +99,7 @@ def poster_page(code: str, request: Request, db: DbSession, who: Reception) -> R
 @router.get("/meetings/{code}/poster.png")
 def poster_png(code: str, db: DbSession, who: Reception, settings: SettingsDep) -> Response:
     """The poster PNG (A5 proportions, 1240×1754)."""
-    m = meetings.meeting_by_code(db, code)
-    try:
-        path = meetings.poster(db, settings, m)
-    except meetings.MeetingError as exc:
-        db.rollback()
-        raise HTTPException(502, str(exc)) from exc
-    db.commit()
+    m, path = meetings.poster_file(db, settings, code)
     return FileResponse(
         path,
         media_type="image/png",

@@ -158,6 +158,18 @@ def poster(db: Session, settings: Settings, meeting: Meeting) -> Path:
     return render_poster(meeting=meeting, qr_content=qr_content(db, settings, meeting), settings=settings)
 
 
+def poster_file(db: Session, settings: Settings, code: str) -> tuple[Meeting, Path]:
+    """The meeting and its drawn poster, committed (a new QR is kept); 502 when WeChat refuses the QR."""
+    m = meeting_by_code(db, code)
+    try:
+        path = poster(db, settings, m)
+    except MeetingError as exc:
+        db.rollback()
+        raise HTTPException(502, str(exc)) from exc
+    db.commit()
+    return m, path
+
+
 def meeting_by_key(db: Session, key: str) -> Meeting:
     """A meeting by its code, or by its numeric id when no meeting has that code; else 404."""
     try:
