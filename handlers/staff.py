@@ -20,7 +20,25 @@ from lookups.models import LookupCursor, LookupRequest
 PAGE = 5  # 查档 hits a reply lists; its first page also lists up to three matching volumes
 # separators a phone keyboard offers for the 档号's 「-」 and 「·」 (half- and full-width; NFKC folds most)
 _SEPARATORS = re.compile(r"[-·.・•。‐‑–—_\s\u00b7\u2027\u30fb\uff65]+")
-_HIT_NUMBER = re.compile(r"\d{1,3}")
+# a hit of the last 查档 as people name it: 2, 第2条, 2号, 第二条
+_HIT_NUMBER = re.compile(r"第?(\d{1,3}|[一二两三四五六七八九十]{1,3})[条号个项]?")
+_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"两": 2}
+
+
+def hit_number(word: str) -> int | None:
+    """The hit number a word names (「2」, 「第2条」, 「2号」, 「第二条」, 「十二」), or None."""
+    m = _HIT_NUMBER.fullmatch(word)
+    if m is None:
+        return None
+    n = m.group(1)
+    if n.isdigit():
+        return int(n)
+    if "十" not in n:
+        return _DIGITS[n] if len(n) == 1 else None
+    tens, _, ones = n.partition("十")
+    if len(tens) > 1 or len(ones) > 1 or "十" in ones:
+        return None
+    return (_DIGITS[tens] if tens else 1) * 10 + (_DIGITS[ones] if ones else 0)
 
 
 def _pad(part: str) -> str:
@@ -179,10 +197,10 @@ def request(msg: Incoming, ctx: Context, person: Person, args: tuple[str, ...]) 
     if len(args) < 2:
         return Outcome(t.REQUEST_USAGE)
     code, purpose = normalize_code(args[0]), " ".join(args[1:])
-    if _HIT_NUMBER.fullmatch(args[0]):  # 查阅 2 目的: the second hit of one's last 查档
-        found = hit_code(msg, ctx, int(args[0]))
+    if (n := hit_number(args[0])) is not None:  # 查阅 2 目的: the second hit of one's last 查档
+        found = hit_code(msg, ctx, n)
         if found is None:
-            return Outcome(t.REQUEST_NO_HIT.format(n=args[0]))
+            return Outcome(t.REQUEST_NO_HIT.format(n=n))
         code = found
     try:
         req = service.request_lookup(

@@ -18,6 +18,7 @@ from core.db import unit_of_work
 from core.settings import Settings
 from exports.models import Volume, VolumeItem
 from exports.seal import compile_locked
+from handlers.staff import hit_number
 from lookups import identity
 from lookups import texts as t
 from lookups.models import LookupRequest, RegisterEntry
@@ -111,6 +112,32 @@ def test_the_second_hit_of_the_last_search_is_registered(
     say(client, f"查阅 ２ {PURPOSE}")
     assert requests(engine)[-1].archival_code == page1[1]
     assert [e["archival_code"] for e in registered(engine)] == [page1[1], page2[1], page1[1]]
+    # the hit named as people say it: 第3条, 4号, 第五条
+    for said, n in (("第3条", 3), ("4号", 4), ("第五条", 5)):
+        reply = say(client, f"查阅 {said} {PURPOSE}")
+        assert requests(engine)[-1].archival_code == page1[n - 1] and page1[n - 1] in reply, said
+
+
+@pytest.mark.parametrize(
+    ("word", "n"),
+    [
+        ("2", 2),
+        ("第2条", 2),
+        ("12号", 12),
+        ("第二条", 2),
+        ("两", 2),
+        ("十", 10),
+        ("十二", 12),
+        ("二十三", 23),
+    ],
+)
+def test_a_hit_number_is_read_as_people_write_it(word: str, n: int) -> None:
+    assert hit_number(word) == n
+
+
+@pytest.mark.parametrize("word", ["第", "条", "二二", "十十", "一百", "J001", "2a"])
+def test_a_word_that_is_no_hit_number_is_not_read_as_one(word: str) -> None:
+    assert hit_number(word) is None
 
 
 def test_a_number_past_the_last_hit_registers_nothing(client: TestClient, engine: Any) -> None:
