@@ -33,6 +33,7 @@ from exports.sheets import (
     cells,
     cells_first,
     notes_summary,
+    print_sheet,
     sanitised_notes,
     styled_row,
     use_default_font,
@@ -94,26 +95,16 @@ def height(lines: int) -> str:
 def _sheet(
     wb: Workbook, title: str, widths: Sequence[float], *, code: str, landscape: bool, header_rows: int
 ) -> Any:
-    ws = wb.create_sheet(title)
-    for i, width in enumerate(widths, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = width
-    ws.page_setup.paperSize = "9"  # A4
-    ws.page_setup.orientation = "landscape" if landscape else "portrait"
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
+    """A printed sheet of the GB/T 9705 workbook: the shared set-up, the margins, the header naming the
+    volume and the sheet, and the ruled grid."""
+    ws = print_sheet(wb, title, widths, landscape=landscape, header_rows=header_rows)
     ws.page_margins.left = ws.page_margins.right = 0.5
     ws.page_margins.top = ws.page_margins.bottom = 0.8
     ws.oddHeader.center.text = texts.TITLED.format(code=code, sheet=title)
     ws.oddHeader.center.font = "宋体"
     ws.oddHeader.center.size = 10
-    ws.oddFooter.center.text = texts.FOOTER
-    ws.oddFooter.center.font = "宋体"
     ws.oddFooter.center.size = 10
     ws.print_options.gridLines = True  # the ruled form (卷内目录, 卷内文件) of GB/T 9705
-    if header_rows:
-        ws.print_title_rows = f"1:{header_rows}"
-        ws.freeze_panes = f"A{header_rows + 1}"
     return ws
 
 

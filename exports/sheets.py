@@ -18,6 +18,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, Side
+from openpyxl.utils import get_column_letter
 from openpyxl.utils.indexed_list import IndexedList
 
 from exports import texts
@@ -275,3 +276,24 @@ def notes_summary(header: Header, *, count: int, sanitised: int, template: str) 
         summary += texts.NOTES_NO_OPEN
     summary += texts.NOTES_SANITISED.format(n=sanitised) if sanitised else texts.NOTES_NONE_SANITISED
     return summary
+
+
+def print_sheet(
+    wb: Workbook, title: str, widths: Iterable[float], *, landscape: bool, header_rows: int = 1
+) -> Any:
+    """A new sheet set up for printing: column widths, A4 fitted to the page width, the footer, and the
+    header rows repeated on every page and frozen on screen (both workbook versions start from this)."""
+    ws = wb.create_sheet(title)
+    for i, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.page_setup.paperSize = "9"  # A4
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.oddFooter.center.text = texts.FOOTER
+    ws.oddFooter.center.font = "宋体"
+    if header_rows:
+        ws.print_title_rows = f"1:{header_rows}"
+        ws.freeze_panes = f"A{header_rows + 1}"
+    return ws

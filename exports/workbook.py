@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.utils import get_column_letter
 
 from core.settings import Settings
 from exports import texts
@@ -30,6 +29,7 @@ from exports.sheets import (
     cells,
     cells_first,
     notes_summary,
+    print_sheet,
     sanitised_notes,
     styled_row,
     use_default_font,
@@ -39,25 +39,6 @@ from exports.source import Item, catalogue_row, record
 
 CATALOGUE_WIDTHS = (6, 30, 17, 14, 52, 10, 6, 8, 10)
 DETAIL_WIDTHS = (6, 30, 15, 5, 12, 18, 8, 5, 40, 14, 7, 24, 8, 15, 38)
-
-
-def _sheet(
-    wb: Workbook, title: str, widths: Iterable[float], *, landscape: bool, header_rows: int = 1
-) -> Any:
-    ws = wb.create_sheet(title)
-    for i, width in enumerate(widths, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = width
-    ws.page_setup.paperSize = "9"  # A4
-    ws.page_setup.orientation = "landscape" if landscape else "portrait"
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.oddFooter.center.text = texts.FOOTER
-    ws.oddFooter.center.font = "宋体"
-    if header_rows:
-        ws.print_title_rows = f"1:{header_rows}"
-        ws.freeze_panes = f"A{header_rows + 1}"
-    return ws
 
 
 def write_volume(
@@ -72,11 +53,11 @@ def write_volume(
     catalogue row is also handed to `on_catalogue` (the bag's 文件目录.xml)."""
     wb = Workbook(write_only=True)
     use_default_font(wb)
-    cover = _sheet(wb, texts.SHEET_COVER, (16, 70), landscape=False, header_rows=0)
-    catalogue = _sheet(wb, texts.SHEET_CATALOGUE, CATALOGUE_WIDTHS, landscape=True)
-    detail = _sheet(wb, texts.SHEET_DETAIL, DETAIL_WIDTHS, landscape=True)
-    stats_ws = _sheet(wb, texts.SHEET_STATS, (30, 10, 12, 10, 14), landscape=False)
-    notes_ws = _sheet(wb, texts.SHEET_NOTES, (18, 90), landscape=False, header_rows=0)
+    cover = print_sheet(wb, texts.SHEET_COVER, (16, 70), landscape=False, header_rows=0)
+    catalogue = print_sheet(wb, texts.SHEET_CATALOGUE, CATALOGUE_WIDTHS, landscape=True)
+    detail = print_sheet(wb, texts.SHEET_DETAIL, DETAIL_WIDTHS, landscape=True)
+    stats_ws = print_sheet(wb, texts.SHEET_STATS, (30, 10, 12, 10, 14), landscape=False)
+    notes_ws = print_sheet(wb, texts.SHEET_NOTES, (18, 90), landscape=False, header_rows=0)
 
     cover.append(cells(cover, [header.title], font=TITLE_FONT))
     cover.append([])

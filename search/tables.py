@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Table
 
-from exports.models import Volume, VolumeItem, VolumeStatus
+from exports.models import ARCHIVED as ARCHIVED_STATUSES
+from exports.models import Volume, VolumeItem
 from feedback.models import Feedback, Meeting, Site
 
 FEEDBACK: Table = Feedback.__table__  # type: ignore[attr-defined]
@@ -18,7 +19,7 @@ VOLUME: Table = Volume.__table__  # type: ignore[attr-defined]
 ITEM: Table = VolumeItem.__table__  # type: ignore[attr-defined]
 
 # archived (已归档): bound to a sealed or received volume; a volume still building is not
-ARCHIVED = (VolumeStatus.sealed.value, VolumeStatus.received.value)
+ARCHIVED = tuple(s.value for s in ARCHIVED_STATUSES)  # as SQL text: plain strings
 ARCHIVED_LIST = ", ".join(f"'{s}'" for s in ARCHIVED)
 """The archived statuses as an SQL list, for `status IN (…)`."""
 ARCHIVED_VOLUMES = f"SELECT {VOLUME.c.id} FROM {VOLUME} WHERE {VOLUME.c.status} IN ({ARCHIVED_LIST})"

@@ -13,14 +13,14 @@ from console.deps import Archivist, CsrfHeader, DbSession, SettingsDep
 from console.queries import archive
 from console.schemas import FixityEventOut, Outcome, ReceiveOut, VolumeDetail, VolumeOut, VolumeState
 from exports import fixity
-from exports.models import Volume
+from exports.models import ARCHIVED, Volume
 
 router = APIRouter()
 
 
 def volume_out(v: Volume) -> VolumeOut:
     """A volume; its download link once it is sealed."""
-    readable = v.status in ("sealed", "received")
+    readable = v.status in ARCHIVED
     return VolumeOut(
         archival_code=v.archival_code,
         title=v.title,

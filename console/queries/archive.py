@@ -13,7 +13,7 @@ from console import texts
 from console.auth import Principal
 from core.settings import Settings
 from exports import fixity
-from exports.models import FixityEvent, Volume, VolumeStatus
+from exports.models import ARCHIVED, FixityEvent, Volume
 from exports.receive import receive
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -45,7 +45,7 @@ def fixity_events(db: Session, code: str) -> list[FixityEvent]:
 
 def sealed_file(settings: Settings, vol: Volume) -> Path:
     """The sealed workbook on disk, or 404 (not sealed yet, or missing)."""
-    if vol.status not in (VolumeStatus.sealed, VolumeStatus.received):
+    if vol.status not in ARCHIVED:
         raise HTTPException(404, texts.VOLUME_NOT_SEALED)
     base = Path(settings.data_dir).resolve()
     path = (base / vol.file_name).resolve()
