@@ -182,16 +182,6 @@ def hit_code(msg: Incoming, ctx: Context, n: int) -> str | None:
     return result.hits[0].item_code if result.hits and result.hits[0].item_code else None
 
 
-def has_cursor(msg: Incoming, ctx: Context) -> bool:
-    """Whether 更多 means something for this sender."""
-    return (
-        ctx.session.execute(
-            select(col(LookupCursor.id)).where(col(LookupCursor.sender) == msg.sender)
-        ).first()
-        is not None
-    )
-
-
 def request(msg: Incoming, ctx: Context, person: Person, args: tuple[str, ...]) -> Outcome:
     """查阅 档号 目的: register a lookup request."""
     if len(args) < 2:
