@@ -61,3 +61,27 @@ def test_cli_reports_an_unreachable_database(monkeypatch: pytest.MonkeyPatch) ->
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 2 and "cannot reach the database" in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("mysql://root:secret@db/houqin", "mysql is not supported"),
+        ("not a url", "not a database URL"),
+        ("postgresql+asyncpg://u@h/db", "'asyncpg' is not installed"),
+    ],
+)
+def test_cli_refuses_an_unsupported_database_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, url: str, why: str
+) -> None:
+    monkeypatch.setenv("HOUQIN_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["jobs"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    assert (
+        "HOUQIN_DATABASE_URL" in result.output and "不支持的数据库" in result.output and why in result.output
+    )
+    assert "Traceback" not in result.output and "secret" not in result.output
