@@ -4,10 +4,13 @@ Working days follow China's official holidays and make-up working days (调休) 
 package (the State Council's yearly schedule: upgrade the package each December); working hours come from
 HOUQIN_SLA's `work_hours`. A rule's hours count only inside working hours; its days end at the close
 of the Nth working day after the day of receipt. Times in and out are aware UTC; the counting is local.
+A year the installed package has no schedule for counts plain weekdays (Monday–Friday), with one warning
+logged per year, so the message path and the console never fail on a new year.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -20,6 +23,8 @@ from sqlmodel import Session, col
 from core.settings import Settings, SlaRule, SlaRules
 from feedback.models import Feedback
 from feedback.vocabulary import food_safety_words
+
+log = logging.getLogger("houqin.sla")
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,18 @@ def is_workday(day: date) -> bool:
     try:
         return bool(chinese_calendar.is_workday(day))
     except NotImplementedError:  # a year the package does not know yet: plain weekdays
+        _warn_unknown_year(day.year)
         return day.weekday() < 5
+
+
+@lru_cache(maxsize=64)
+def _warn_unknown_year(year: int) -> None:
+    log.warning(
+        "chinese-calendar %s has no holiday schedule (节假日安排) for %d: deadlines count Monday–Friday; "
+        "upgrade the package",
+        getattr(chinese_calendar, "__version__", "?"),
+        year,
+    )
 
 
 def next_workday(day: date) -> date:
