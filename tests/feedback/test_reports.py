@@ -101,14 +101,16 @@ def test_the_report_sums_up_the_meeting_and_lists_its_feedback(
 
     items = wb["反馈清单"]
     rows = list(items.iter_rows(values_only=True))
-    assert rows[0] == ("反馈编号", "反馈人", "时间", "评分", "意见内容", "处理状态", "回复")
-    assert [r[0] for r in rows[1:]] == [f"FK20261120-000{i}" for i in (1, 2, 3, 4)]
-    by_ref = {r[0]: r for r in rows[1:]}
+    assert rows[0][0] == "全市后勤工作会议 反馈清单"
+    assert rows[1] == ("反馈编号", "反馈人", "时间", "评分", "意见内容", "处理状态", "回复")
+    assert items.print_title_rows == "$1:$2"  # title and header on every page
+    assert [r[0] for r in rows[2:]] == [f"FK20261120-000{i}" for i in (1, 2, 3, 4)]
+    by_ref = {r[0]: r for r in rows[2:]}
     assert by_ref["FK20261120-0002"][4] == FORMULA
     assert by_ref["FK20261120-0003"][5] == "已受理" and by_ref["FK20261120-0001"][5] == "待处理"
     assert by_ref["FK20261120-0003"][6] == "已通知会务组加热茶水"
     assert by_ref["FK20261120-0004"][3] is None
-    for row in items.iter_rows(min_row=2):
+    for row in items.iter_rows(min_row=3):
         assert row[4].data_type == "s"  # the comment is text, never a formula
     assert by_ref["FK20261120-0001"][1] == pseudonym("o_alice", secret=settings.pseudonym_secret)
     everything = repr(
