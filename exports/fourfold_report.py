@@ -20,7 +20,7 @@ from exports.fourfold import CHECKS, STAGES
 from exports.models import FixityEvent
 
 RESULTS = {"pass": "通过", "fail": "不通过", "not_checked": "未检测"}
-SHEET_WIDTHS = (12, 7, 7, 30, 7, 30)  # 阶段, 编号, 类别, 检测项目, 结果, 说明: fits A4 portrait unscaled
+SHEET_WIDTHS = (10, 6, 6, 25, 7, 24)  # 阶段, 编号, 类别, 检测项目, 结果, 说明: fits A4 portrait unscaled
 
 
 @dataclass
@@ -91,7 +91,7 @@ def write_sheet(path: Path, *, code: str, title: str, stages: list[StageReport],
         header_rows=3,
         heading=texts.TITLED.format(code=code, sheet=texts.FOURFOLD_SHEET),
     )
-    r = printout.title(ws, 1, texts.FOURFOLD_TITLE, len(widths))
+    r = printout.title(ws, 1, texts.FOURFOLD_TITLE, widths)
     r = printout.line(ws, r, texts.FOURFOLD_SUBTITLE.format(code=code, title=title), widths)
     r = printout.header(ws, r, texts.FOURFOLD_HEADERS, widths)
     for stage in stages:

@@ -19,9 +19,10 @@ from openpyxl.styles import Alignment, Font
 from exports import texts
 from exports.book import MAX_LINES, height, line_count, split_lines
 from exports.records import canonical
-from exports.sheets import BODY_FONT, HEAD_FONT, THIN, TITLE_FONT, print_sheet
+from exports.sheets import BODY_FONT, HEAD_FONT, THIN, TITLE_FONT, print_sheet, use_default_font
 
-TITLE_HEIGHT = 30.0  # pt: one line of the 16 pt title
+TITLE_LINE_PT = 22.0  # one line of the 16 pt title
+TITLE_SCALE = 10 / 16  # a 16 pt character is 1.6 times as wide as a 10 pt one
 LEFT = Alignment(wrap_text=True, vertical="top", horizontal="left")  # numbers too: beside their label
 
 
@@ -29,6 +30,7 @@ def workbook() -> Workbook:
     """An empty workbook (its default sheet removed)."""
     wb = Workbook()
     wb.remove(wb.active)
+    use_default_font(wb)  # column widths count in the body font's characters, as in the volume
     return wb
 
 
@@ -62,12 +64,13 @@ def _put(ws: Any, row: int, column: int, value: Any, font: Font, border: bool) -
         c.border = THIN
 
 
-def title(ws: Any, row: int, text: str, columns: int) -> int:
-    """The sheet's title across `columns` columns; return the next row."""
+def title(ws: Any, row: int, text: str, widths: Sequence[float]) -> int:
+    """The sheet's title across the sheet's width, wrapped, as high as it needs; return the next row."""
     _put(ws, row, 1, text, TITLE_FONT, False)
-    if columns > 1:
-        ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=columns)
-    ws.row_dimensions[row].height = TITLE_HEIGHT
+    if len(widths) > 1:
+        ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(widths))
+    lines = line_count(text, sum(widths) * TITLE_SCALE)
+    ws.row_dimensions[row].height = lines * TITLE_LINE_PT + 6
     return row + 1
 
 

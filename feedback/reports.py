@@ -23,8 +23,8 @@ from feedback.vocabulary import STATUS_LABELS
 
 TITLE = "会务服务评价报告"
 LIST_HEADERS = ("反馈编号", "反馈人", "时间", "评分", "意见内容", "处理状态", "回复")
-LIST_WIDTHS = (17, 13, 12, 5, 40, 9, 40)  # A4 landscape, unscaled: body text stays 10 pt
-SUMMARY_WIDTHS = (20, 60)  # A4 portrait: each label right beside its value
+LIST_WIDTHS = (16, 17, 11, 4, 31, 8, 29)  # A4 landscape, unscaled: body text stays 10 pt
+SUMMARY_WIDTHS = (20, 56)  # A4 portrait: each label right beside its value
 
 
 class ReportError(Exception):
@@ -65,7 +65,7 @@ def meeting_report(session: Session, *, meeting_id: int, settings: Settings, pat
     summary = printout.sheet(
         wb, "汇总", SUMMARY_WIDTHS, landscape=False, header_rows=0, heading=printout.clean(heading)
     )
-    r = printout.title(summary, 1, printout.clean(f"{meeting.title} {TITLE}"), len(SUMMARY_WIDTHS))
+    r = printout.title(summary, 1, printout.clean(f"{meeting.title} {TITLE}"), SUMMARY_WIDTHS)
     dates = str(meeting.starts_on)
     if meeting.ends_on != meeting.starts_on:
         dates += f" 至 {meeting.ends_on}"
@@ -87,12 +87,12 @@ def meeting_report(session: Session, *, meeting_id: int, settings: Settings, pat
         ("满意度（4–5分占比）", csat),
         ("回复率", rate),
     ]
-    printout.labelled(summary, r + 1, [(k, printout.clean(v)) for k, v in lines], SUMMARY_WIDTHS)
+    printout.labelled(summary, r, [(k, printout.clean(v)) for k, v in lines], SUMMARY_WIDTHS)
 
     items = printout.sheet(
         wb, "反馈清单", LIST_WIDTHS, landscape=True, header_rows=2, heading=printout.clean(heading)
     )
-    r = printout.title(items, 1, printout.clean(f"{meeting.title} 反馈清单"), len(LIST_WIDTHS))
+    r = printout.title(items, 1, printout.clean(f"{meeting.title} 反馈清单"), LIST_WIDTHS)
     r = printout.header(items, r, LIST_HEADERS, LIST_WIDTHS)
     for fb in rows:
         r = printout.table_row(

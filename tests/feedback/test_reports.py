@@ -87,7 +87,7 @@ def test_the_report_sums_up_the_meeting_and_lists_its_feedback(
     path = meeting_report(session, meeting_id=m.id or 0, settings=settings, path=tmp_path / "r.xlsx")
     wb = load_workbook(path)
     assert wb.sheetnames == ["汇总", "反馈清单"]
-    summary = {r[0]: r[1] for r in wb["汇总"].iter_rows(min_row=3, values_only=True)}
+    summary = {r[0]: r[1] for r in wb["汇总"].iter_rows(min_row=2, values_only=True)}
     assert summary["会议名称"] == "全市后勤工作会议"
     assert summary["会议日期"] == "2026-11-20 至 2026-11-21"
     assert (summary["会场"], summary["主办单位"]) == ("第一会议室", "办公室")
@@ -97,7 +97,7 @@ def test_the_report_sums_up_the_meeting_and_lists_its_feedback(
     assert summary["回复率"] == "25.0%（1/4）"
     ws = wb["汇总"]
     assert str(ws.page_setup.paperSize) == "9"  # A4
-    assert ws["A1"].font.name == "黑体" and ws["B3"].font.name == "宋体"
+    assert ws["A1"].font.name == "黑体" and ws["B2"].font.name == "宋体"
 
     items = wb["反馈清单"]
     rows = list(items.iter_rows(values_only=True))
@@ -128,7 +128,7 @@ def test_an_empty_meeting_reports_zero_with_n_and_an_unknown_one_is_refused(
     wb = load_workbook(
         meeting_report(session, meeting_id=m.id or 0, settings=settings, path=tmp_path / "e.xlsx")
     )
-    summary = {r[0]: r[1] for r in wb["汇总"].iter_rows(min_row=3, values_only=True)}
+    summary = {r[0]: r[1] for r in wb["汇总"].iter_rows(min_row=2, values_only=True)}
     assert summary["会议日期"] == "2026-11-01" and summary["反馈条数"] == 0
     assert summary["满意度（4–5分占比）"] == "—（n=0）"
     with pytest.raises(ReportError):
