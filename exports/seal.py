@@ -4,10 +4,15 @@ Three steps, so that a crash at any point leaves no half volume and no gap in th
 1. plan (`exports.plan`) — one short transaction creates the building volumes and binds their feedback;
 2. build (`exports.build`) — outside any transaction, the volume's files are written and bagged into
    `transfer/<档号>/`;
-3. seal (here) — one short transaction stores the digests and the seal, marks the volume sealed, logs the
-   event and queues notices to archivists.
-A volume left in building by a crash is rebuilt from the database by the next run (`resume`), with the
-same numbers and the same content. Re-running a period whose feedback is all bound creates nothing.
+3. seal (here) — the 归档 stage of 四性检测 (DA/T 70-2018): every check of `exports.verify` run on the
+   just-built bag and files against the digests about to be stored; then one short transaction stores the
+   digests and the seal, marks the volume sealed, logs one `4x:archive` event per check and the compile
+   event, and queues notices to archivists.
+A failing 归档 check seals nothing: its events and a failed compile event are logged, the volume stays in
+building and the run stops with `SealRefused` (later volumes of the series chain to this one). The next run
+rebuilds it from the database (`resume`) and checks it again. A volume left in building by a crash is
+rebuilt the same way, with the same numbers and the same content. Re-running a period whose feedback is
+all bound creates nothing.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from core.clock import utcnow
-from core.db import unit_of_work
+from core.db import reader, unit_of_work
 from core.settings import Settings
-from exports import texts
-from exports.build import build
+from exports import texts, verify
+from exports.build import Built, build
+from exports.fourfold import Checks
 from exports.models import FixityEvent, Volume, VolumeStatus
 from exports.plan import month_bounds, plan
 from feedback.models import Person
@@ -47,38 +53,68 @@ class CompileResult:
         }
 
 
+class SealRefused(RuntimeError):
+    """The 归档 四性检测 of a built volume failed: it was not sealed and stays in building."""
+
+
 def build_and_seal(engine: Engine, *, settings: Settings, volume_id: int) -> str:
-    """Write, bag and seal one building volume; return its 档号."""
+    """Write, bag, check (归档) and seal one building volume; return its 档号 (SealRefused: not sealed)."""
     built = build(engine, settings=settings, volume_id=volume_id)
-    _seal(engine, settings=settings, volume_id=volume_id, record=built.record, seal=built.seal)
+    checks = archive_checks(engine, settings=settings, volume_id=volume_id, built=built)
+    _seal(engine, settings=settings, volume_id=volume_id, built=built, checks=checks)
     return built.archival_code
 
 
-def _seal(engine: Engine, *, settings: Settings, volume_id: int, record: dict[str, Any], seal: str) -> None:
+def archive_checks(engine: Engine, *, settings: Settings, volume_id: int, built: Built) -> Checks:
+    """The 归档 stage: the checks of `exports.verify` on the just-built bag and files, against a detached
+    copy of the volume carrying the digests and seal the build computed (nothing is stored here)."""
+    with Session(engine, expire_on_commit=False) as session:
+        vol = session.get(Volume, volume_id)
+        assert vol is not None
+        by_code, ordered = verify.chain(session)
+        session.expunge(vol)
+    _stamp(vol, built)
+    with reader(engine) as ro:
+        return verify.check_volume(ro, settings=settings, vol=vol, by_code=by_code, ordered=ordered)
+
+
+def _stamp(vol: Volume, built: Built) -> None:
+    record = built.record
+    vol.content_sha256 = record["content_sha256"]
+    vol.content_sm3 = record["content_sm3"]
+    vol.file_sha256 = record["file_sha256"]
+    vol.file_sm3 = record["file_sm3"]
+    vol.prev_seal = record["prev_seal"]
+    vol.pdf_sha256 = record.get("pdf_sha256")
+    vol.pdf_sm3 = record.get("pdf_sm3")
+    vol.seal = built.seal
+
+
+def _seal(engine: Engine, *, settings: Settings, volume_id: int, built: Built, checks: Checks) -> None:
+    problems = checks.flat()
     with unit_of_work(engine) as session:
         vol = session.get(Volume, volume_id)
         assert vol is not None
-        vol.content_sha256 = record["content_sha256"]
-        vol.content_sm3 = record["content_sm3"]
-        vol.file_sha256 = record["file_sha256"]
-        vol.file_sm3 = record["file_sm3"]
-        vol.prev_seal = record["prev_seal"]
-        vol.pdf_sha256 = record.get("pdf_sha256")
-        vol.pdf_sm3 = record.get("pdf_sm3")
-        vol.seal = seal
-        vol.status = VolumeStatus.sealed
-        vol.sealed_at = utcnow()
-        session.add(vol)
+        if not problems:
+            _stamp(vol, built)
+            vol.status = VolumeStatus.sealed
+            vol.sealed_at = utcnow()
+            session.add(vol)
+        verify.log_checks(session, vol=vol, checks=checks, stage="archive", agent=vol.compiler or "houqin")
         session.add(
             FixityEvent(
                 volume_id=volume_id,
                 archival_code=vol.archival_code,
                 event_type="compile",
-                outcome="pass",
-                detail=seal,
+                outcome="fail" if problems else "pass",
+                detail="\n".join(problems) if problems else built.seal,
+                agent=vol.compiler or "houqin",
             )
         )
-        notify_archivists(session, settings=settings, volume=vol)
+        if not problems:
+            notify_archivists(session, settings=settings, volume=vol)
+    if problems:
+        raise SealRefused(texts.SEAL_REFUSED.format(code=built.archival_code, problems="；".join(problems)))
 
 
 def notify_archivists(session: Session, *, settings: Settings, volume: Volume) -> int:

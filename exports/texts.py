@@ -162,6 +162,12 @@ DESCRIPTION = (
     "目录：data/文件目录.xml；附件：data/附件/\n"
 )
 # the notice to archivists that a volume awaits receipt
+# a volume whose 归档 四性检测 failed is not sealed (exports.seal): it stays in building and the next compile
+# rebuilds and checks it again
+SEAL_REFUSED = (
+    "案卷 {code} 归档四性检测未通过，未封卷（仍为编制中，下次编制时重新生成并检测）：{problems}"
+    " / not sealed: the archive-stage checks failed; the next compile rebuilds and checks it again"
+)
 SEALED_NOTICE = "新案卷待接收：{code}\n{title}\n条目数：{n}\n请在控制台或用 houqin receive 核验接收。"
 
 # what fixity audits and receipts report: every problem and refusal, Chinese first, English after
@@ -203,3 +209,11 @@ PROBLEMS = {
     "no_receiver": "请写明检查人（至多100字） / say who receives the volume (检查人, at most 100 characters)",
 }
 PROBLEM_WHERE = {"db": ("数据库", "the database"), "wb": ("电子文件", "the workbook")}
+
+# the 四性检测 report sheet (exports.fourfold_report)
+FOURFOLD_SHEET = "四性检测报告"
+FOURFOLD_TITLE = "电子档案四性检测报告"
+FOURFOLD_SUBTITLE = "档号：{code}　案卷题名：{title}　依据：DA/T 70-2018（各阶段最近一次检测结果）"
+FOURFOLD_HEADERS = ("检测阶段", "编号", "类别", "检测项目", "结果", "说明")
+FOURFOLD_STAGE = "{stage}\n{at}\n检测人：{agent}"
+FOURFOLD_NOT_REACHED = "尚未进行本阶段检测"

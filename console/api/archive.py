@@ -1,12 +1,14 @@
 """`/api/v1/volumes`: archivists' bound volumes (案卷) — the list, one with its digests and fixity history,
-the sealed workbook, and validate-and-receive."""
+its 四性检测 report (JSON and a printable .xlsx), the sealed workbook, and validate-and-receive."""
 
 from __future__ import annotations
 
-from typing import cast
+from datetime import datetime
+from typing import Literal, cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel
 
 from console.auth import check_csrf
 from console.deps import Archivist, CsrfHeader, DbSession, SettingsDep
@@ -16,6 +18,36 @@ from exports import fixity
 from exports.models import ARCHIVED, Volume
 
 router = APIRouter()
+
+Category = Literal["真实性", "完整性", "可用性", "安全性"]
+Result = Literal["pass", "fail", "not_checked"]
+
+
+class FourfoldCheckOut(BaseModel):
+    """One 四性 check's latest result at a stage."""
+
+    code: str
+    category: Category
+    name: str
+    result: Result
+    detail: str
+
+
+class FourfoldStageOut(BaseModel):
+    """One stage of the 四性检测 (no checks: not reached yet)."""
+
+    stage: Literal["archive", "receipt", "preserve"]
+    label: str  # 归档, 移交与接收, 长期保存
+    at: datetime | None
+    agent: str
+    checks: list[FourfoldCheckOut]
+
+
+class FourfoldOut(BaseModel):
+    """A volume's 四性检测 report (DA/T 70-2018): the latest result of each check at each stage."""
+
+    volume: str
+    stages: list[FourfoldStageOut]
 
 
 def volume_out(v: Volume) -> VolumeOut:
@@ -79,6 +111,41 @@ def volume_file(code: str, db: DbSession, who: Archivist, settings: SettingsDep)
     v = archive.volume_by_code(db, code)
     return FileResponse(
         archive.sealed_file(settings, v), filename=f"{v.archival_code}.xlsx", media_type=archive.XLSX
+    )
+
+
+@router.get("/volumes/{code}/fourfold", response_model=FourfoldOut, tags=["archive"])
+def volume_fourfold(code: str, db: DbSession, who: Archivist) -> FourfoldOut:
+    """The volume's 四性检测 report: the latest result of every check at 归档, 移交与接收 and 长期保存."""
+    v = archive.volume_by_code(db, code)
+    return FourfoldOut(
+        volume=v.archival_code,
+        stages=[
+            FourfoldStageOut(
+                stage=cast(Literal["archive", "receipt", "preserve"], s.stage),
+                label=s.label,
+                at=s.at,
+                agent=s.agent,
+                checks=[FourfoldCheckOut.model_validate(c) for c in s.checks],
+            )
+            for s in archive.fourfold(db, v.archival_code)
+        ],
+    )
+
+
+@router.get(
+    "/volumes/{code}/fourfold.xlsx",
+    tags=["archive"],
+    response_class=Response,
+    responses={200: {"content": {archive.XLSX: {}}}},
+)
+def volume_fourfold_sheet(code: str, db: DbSession, who: Archivist, settings: SettingsDep) -> Response:
+    """The 四性检测 report as a printable sheet (.xlsx, A4 portrait)."""
+    v = archive.volume_by_code(db, code)
+    return Response(
+        archive.fourfold_sheet(db, settings, v),
+        media_type=archive.XLSX,
+        headers=archive.attachment(f"{v.archival_code}-四性检测报告.xlsx"),
     )
 
 

@@ -1,5 +1,6 @@
 """Archivists' volume pages: the bound volumes (status, item count, sealed and received, 检查人), one volume
-with its seal digests and fixity history, the sealed workbook, and validate-and-receive."""
+with its seal digests, 四性检测 report (and its printable sheet) and fixity history, the sealed workbook, and
+validate-and-receive."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from console.pages.render import back, render, when
 from console.queries import archive
 from core.settings import Settings
 from exports import fixity
+from exports.fourfold_report import RESULTS, StageReport
 from exports.models import FixityEvent, Volume
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -44,6 +46,16 @@ def _event_row(e: FixityEvent, settings: Settings) -> dict[str, Any]:
         "ok": e.outcome == "pass",
         "agent": e.agent,
         "detail": e.detail,
+    }
+
+
+def _stage_view(stage: StageReport, settings: Settings) -> dict[str, Any]:
+    return {
+        "label": stage.label,
+        "at": when(stage.at, settings),
+        "agent": stage.agent,
+        "failed": stage.failed,
+        "checks": [{**c, "result_label": RESULTS[c["result"]]} for c in stage.checks],
     }
 
 
@@ -81,7 +93,8 @@ def _volume_detail(
         retention=texts.RETENTION.get(vol.retention, vol.retention),
         date_from=f"{vol.date_from:%Y-%m-%d}",
         date_to=f"{vol.date_to:%Y-%m-%d}",
-        events=[_event_row(e, settings) for e in archive.fixity_events(db, vol.archival_code)],
+        events=[_event_row(e, settings) for e in archive.fixity_events(db, vol.archival_code, checks=False)],
+        stages=[_stage_view(s, settings) for s in archive.fourfold(db, vol.archival_code)],
     )
     resp.status_code = status_code
     return resp
@@ -93,6 +106,17 @@ def volume_download(code: str, db: DbSession, who: Archivist, settings: Settings
     vol = archive.volume_by_code(db, code)
     path = archive.sealed_file(settings, vol)
     return FileResponse(path, filename=f"{vol.archival_code}.xlsx", media_type=archive.XLSX)
+
+
+@router.get("/volumes/{code}/fourfold.xlsx")
+def volume_fourfold_sheet(code: str, db: DbSession, who: Archivist, settings: SettingsDep) -> Response:
+    """The 四性检测 report as a printable sheet (.xlsx, A4)."""
+    vol = archive.volume_by_code(db, code)
+    return Response(
+        archive.fourfold_sheet(db, settings, vol),
+        media_type=archive.XLSX,
+        headers=archive.attachment(f"{vol.archival_code}-四性检测报告.xlsx"),
+    )
 
 
 @router.post("/volumes/{code}/receive")

@@ -1,9 +1,12 @@
 """Volumes as archivists take them in, shared by the console's pages and API: the list, one by 档号, its
-fixity history, the sealed workbook on disk, and validate-and-receive with the signed-in archivist as 检查人."""
+fixity history, its 四性检测 report (on screen and as a printable sheet), the sealed workbook on disk, and
+validate-and-receive with the signed-in archivist as 检查人."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import HTTPException
 from sqlalchemy import Engine, select
@@ -11,8 +14,9 @@ from sqlmodel import Session, col
 
 from console import texts
 from console.auth import Principal
+from core.clock import to_local
 from core.settings import Settings
-from exports import fixity
+from exports import fixity, fourfold_report
 from exports.models import ARCHIVED, FixityEvent, Volume
 from exports.receive import receive
 
@@ -32,15 +36,35 @@ def volume_by_code(db: Session, code: str) -> Volume:
     return vol
 
 
-def fixity_events(db: Session, code: str) -> list[FixityEvent]:
-    """A volume's fixity and receipt events, newest first."""
-    return list(
-        db.execute(
-            select(FixityEvent)
-            .where(col(FixityEvent.archival_code) == code)
-            .order_by(col(FixityEvent.id).desc())
-        ).scalars()
-    )
+def fixity_events(db: Session, code: str, *, checks: bool = True) -> list[FixityEvent]:
+    """A volume's events, newest first; without its 四性 check events (`fourfold` has them) unless `checks`."""
+    query = select(FixityEvent).where(col(FixityEvent.archival_code) == code)
+    if not checks:
+        query = query.where(~col(FixityEvent.event_type).startswith("4x:"))
+    return list(db.execute(query.order_by(col(FixityEvent.id).desc())).scalars())
+
+
+def fourfold(db: Session, code: str) -> list[fourfold_report.StageReport]:
+    """The volume's 四性检测 report: the latest result of each check at 归档, 移交与接收 and 长期保存."""
+    return fourfold_report.latest(db, code)
+
+
+def attachment(name: str) -> dict[str, str]:
+    """The header that makes a browser save the response as `name` (UTF-8 names, RFC 6266)."""
+    return {"content-disposition": f"attachment; filename*=utf-8''{quote(name)}"}
+
+
+def fourfold_sheet(db: Session, settings: Settings, vol: Volume) -> bytes:
+    """The 四性检测 report as a printable .xlsx (A4)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = fourfold_report.write_sheet(
+            Path(tmp) / "report.xlsx",
+            code=vol.archival_code,
+            title=vol.title,
+            stages=fourfold(db, vol.archival_code),
+            when=lambda at: to_local(at, settings.tz).strftime("%Y-%m-%d %H:%M"),
+        )
+        return path.read_bytes()
 
 
 def sealed_file(settings: Settings, vol: Volume) -> Path:

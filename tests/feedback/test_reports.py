@@ -87,7 +87,7 @@ def test_the_report_sums_up_the_meeting_and_lists_its_feedback(
     path = meeting_report(session, meeting_id=m.id or 0, settings=settings, path=tmp_path / "r.xlsx")
     wb = load_workbook(path)
     assert wb.sheetnames == ["汇总", "反馈清单"]
-    summary = {r[0]: r[1] for r in wb["汇总"].iter_rows(min_row=3, values_only=True)}
+    summary = {r[0]: r[1] for r in wb["汇总"].iter_rows(min_row=2, values_only=True)}
     assert summary["会议名称"] == "全市后勤工作会议"
     assert summary["会议日期"] == "2026-11-20 至 2026-11-21"
     assert (summary["会场"], summary["主办单位"]) == ("第一会议室", "办公室")
@@ -97,18 +97,20 @@ def test_the_report_sums_up_the_meeting_and_lists_its_feedback(
     assert summary["回复率"] == "25.0%（1/4）"
     ws = wb["汇总"]
     assert str(ws.page_setup.paperSize) == "9"  # A4
-    assert ws["A1"].font.name == "黑体" and ws["B3"].font.name == "宋体"
+    assert ws["A1"].font.name == "黑体" and ws["B2"].font.name == "宋体"
 
     items = wb["反馈清单"]
     rows = list(items.iter_rows(values_only=True))
-    assert rows[0] == ("反馈编号", "反馈人", "时间", "评分", "意见内容", "处理状态", "回复")
-    assert [r[0] for r in rows[1:]] == [f"FK20261120-000{i}" for i in (1, 2, 3, 4)]
-    by_ref = {r[0]: r for r in rows[1:]}
+    assert rows[0][0] == "全市后勤工作会议 反馈清单"
+    assert rows[1] == ("反馈编号", "反馈人", "时间", "评分", "意见内容", "处理状态", "回复")
+    assert items.print_title_rows == "$1:$2"  # title and header on every page
+    assert [r[0] for r in rows[2:]] == [f"FK20261120-000{i}" for i in (1, 2, 3, 4)]
+    by_ref = {r[0]: r for r in rows[2:]}
     assert by_ref["FK20261120-0002"][4] == FORMULA
     assert by_ref["FK20261120-0003"][5] == "已受理" and by_ref["FK20261120-0001"][5] == "待处理"
     assert by_ref["FK20261120-0003"][6] == "已通知会务组加热茶水"
     assert by_ref["FK20261120-0004"][3] is None
-    for row in items.iter_rows(min_row=2):
+    for row in items.iter_rows(min_row=3):
         assert row[4].data_type == "s"  # the comment is text, never a formula
     assert by_ref["FK20261120-0001"][1] == pseudonym("o_alice", secret=settings.pseudonym_secret)
     everything = repr(
@@ -126,7 +128,7 @@ def test_an_empty_meeting_reports_zero_with_n_and_an_unknown_one_is_refused(
     wb = load_workbook(
         meeting_report(session, meeting_id=m.id or 0, settings=settings, path=tmp_path / "e.xlsx")
     )
-    summary = {r[0]: r[1] for r in wb["汇总"].iter_rows(min_row=3, values_only=True)}
+    summary = {r[0]: r[1] for r in wb["汇总"].iter_rows(min_row=2, values_only=True)}
     assert summary["会议日期"] == "2026-11-01" and summary["反馈条数"] == 0
     assert summary["满意度（4–5分占比）"] == "—（n=0）"
     with pytest.raises(ReportError):
