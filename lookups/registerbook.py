@@ -47,12 +47,13 @@ def _longest_line(value: Any) -> int:
 
 
 def column_widths(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[float]:
-    """Widths from the content (see the kinds above); a header wraps onto as many lines as it needs, each
-    of its 「/」 parts on at most two."""
+    """Widths from the content (see the kinds above); a header prints each 「/」 part whole on its own line,
+    a header of one part on at most two (查阅/次数)."""
     widths: list[float] = []
     for i, head in enumerate(headers):
         longest = max((_longest_line(r[i]) for r in rows if r[i] not in (None, "")), default=0)
-        head_need = max(-(-display_width(part) // 2) for part in head.split("/"))
+        parts = head.split("/")
+        head_need = max(map(display_width, parts)) if len(parts) > 1 else -(-display_width(head) // 2)
         if i == CODE:
             longest = -(-longest // 2) + 1
         elif i in FREE:
@@ -128,8 +129,9 @@ def write_register(path: Path, *, title: str, rows: Sequence[Sequence[Any]]) -> 
     _set_height(ws, 1, 2)
     ws.append(cells(ws, [title], font=TITLE_FONT))
     del ws.row_dimensions[1]
-    _set_height(ws, 2, max(_lines(-1, h, w) for h, w in zip(headers, widths, strict=True)))
-    ws.append(cells(ws, headers, font=HEAD_FONT, wrap=True, border=True))
+    printed = [h.replace("/", "\n") for h in headers]  # each part on its own line, never broken inside
+    _set_height(ws, 2, max(_lines(-1, h, w) for h, w in zip(printed, widths, strict=True)))
+    ws.append(cells(ws, printed, font=HEAD_FONT, wrap=True, border=True))
     del ws.row_dimensions[2]
     r = 3
     for row in rows:

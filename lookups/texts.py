@@ -67,7 +67,8 @@ REGISTER_HEADERS = (
     "说明",
 )
 # the printed register (the yearly export): the same facts in 12 columns, so one row fits A4 landscape at
-# ≥ 9 pt; related values share a cell, one per line (lookups/registerbook.py)
+# ≥ 9 pt; related values share a cell, one per line, and a header prints each 「/」 part on its own line
+# (lookups/registerbook.py)
 REGISTER_PRINT_HEADERS = (
     "登记号",
     "登记时间",
@@ -77,7 +78,7 @@ REGISTER_PRINT_HEADERS = (
     "档号",
     "题名",
     "审批结果/审批人/审批时间",
-    "利用条件/理由、有效期至",
+    "条件或理由/有效期至",
     "查阅次数",
     "利用效果",
     "说明",
