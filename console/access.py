@@ -112,7 +112,7 @@ def _item(extract: Extract) -> str:
 
 
 def _rows(session: Session, settings: Settings, volume_id: int, code: str) -> str:
-    header = "<tr><th>条目</th><th>时间</th><th>食堂/会议</th><th>评分</th><th>内容</th><th>处理</th></tr>"
+    header = "<tr><th>档号</th><th>时间</th><th>食堂/会议</th><th>评分</th><th>内容</th><th>处理</th></tr>"
     out = []
     for item in islice(iter_items(session, volume_id=volume_id), PAGE_ITEMS):
         values, _ = record(item, settings=settings)

@@ -301,6 +301,11 @@ class LookupOut(BaseModel):
     conditions: str
     access_expires_at: datetime | None
     accesses: int
+    # 利用效果反馈 (issue 14): 1 解决问题, 2 部分解决, 3 未解决; the label (待反馈 once asked), note and time
+    effect: int | None = None
+    effect_label: str = ""
+    effect_note: str | None = None
+    effect_at: datetime | None = None
 
 
 class DecisionIn(BaseModel):

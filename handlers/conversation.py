@@ -74,7 +74,7 @@ def situation_reply(ctx: Context, fb: FeedbackRow, *, alerted: bool, comment: st
     """The reply to a recorded feedback, by its situation (food safety, complaint, neutral, good, unscored)."""
     said = fb.comment if comment is None else comment
     found = situation(score=fb.score, comment=said)
-    what, ref = what_of(ctx, fb), fb.reference
+    what, ref, minutes = what_of(ctx, fb), fb.reference, ctx.settings.dialog_minutes
     if found == Situation.food_safety:
         phone = ctx.settings.duty_phone.strip()
         return texts.FOOD_SAFETY.format(
@@ -87,12 +87,12 @@ def situation_reply(ctx: Context, fb: FeedbackRow, *, alerted: bool, comment: st
             doctor=texts.FOOD_SAFETY_DOCTOR if names_symptoms(said) else "",
         )
     if found == Situation.complaint:
-        return texts.COMPLAINT.format(what=what, ref=ref, owner=_owner(fb))
+        return texts.COMPLAINT.format(what=what, ref=ref, owner=_owner(fb), minutes=minutes)
     if found == Situation.good:
         return texts.GOOD.format(what=what, ref=ref)
     if found == Situation.neutral:
-        return texts.NEUTRAL.format(what=what, ref=ref)
-    return texts.UNSCORED.format(what=what, ref=ref)
+        return texts.NEUTRAL.format(what=what, ref=ref, minutes=minutes)
+    return texts.UNSCORED.format(what=what, ref=ref, minutes=minutes)
 
 
 # --- chatter -------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ STAFF_WORDS = frozenset({"更多", "下一页"})
 
 def help_reply(msg: Incoming, ctx: Context) -> Outcome:
     """The menu of commands: the diners' menu, and the staff menu too for bound staff and WeCom members."""
-    text = texts.HELP.format(fonds=ctx.settings.fonds_name)
+    text = texts.HELP.format(fonds=ctx.settings.fonds_name, minutes=ctx.settings.dialog_minutes)
     if staff.is_staff(msg, ctx):
         text += "\n\n" + texts.STAFF_HELP
     return Outcome(text)
@@ -34,7 +34,7 @@ def help_reply(msg: Incoming, ctx: Context) -> Outcome:
 
 def welcome(_msg: Incoming, ctx: Context) -> Outcome:
     """A plain follow: what the account does, and the menu."""
-    return Outcome(texts.WELCOME.format(fonds=ctx.settings.fonds_name))
+    return Outcome(texts.WELCOME.format(fonds=ctx.settings.fonds_name, minutes=ctx.settings.dialog_minutes))
 
 
 def no_reply(_msg: Incoming, _ctx: Context) -> Outcome:
@@ -68,7 +68,9 @@ def _open_canteen(
         if site
         else (place_names(ctx.session, site_id=site_id, meeting_id=None)[0] if site_id else "")
     )
-    return Outcome(texts.ASK_SCORE_CANTEEN.format(where=where, meal=meal_word))
+    return Outcome(
+        texts.ASK_SCORE_CANTEEN.format(where=where, meal=meal_word, minutes=ctx.settings.dialog_minutes)
+    )
 
 
 def _open_meeting(ctx: Context, msg: Incoming, meeting: Meeting) -> Outcome:
@@ -79,7 +81,7 @@ def _open_meeting(ctx: Context, msg: Incoming, meeting: Meeting) -> Outcome:
         channel=Channel.meeting,
         meeting_id=meeting.id,
     )
-    return Outcome(texts.ASK_SCORE_MEETING.format(title=meeting.title))
+    return Outcome(texts.ASK_SCORE_MEETING.format(title=meeting.title, minutes=ctx.settings.dialog_minutes))
 
 
 def scene(msg: Incoming, ctx: Context) -> Outcome:

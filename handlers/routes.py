@@ -9,7 +9,7 @@ and `diner.text` is the last text route, so a route added before it may claim ba
 from __future__ import annotations
 
 from feedback.vocabulary import FEEDBACK_MENU_KEY
-from handlers import diner, revisit
+from handlers import diner, revisit, staff
 from handlers.router import Incoming, Router, click, event, message
 
 # the photo-menu events (拍照或者相册发图): the photos themselves follow as image messages
@@ -34,6 +34,8 @@ def build_router() -> Router:
     # 回访: a bare 1/2/3 with a return visit pending and no feedback window open (an open window's
     # place question 「回复序号」 goes to diner.text instead)
     router.add(revisit.bare_answer, revisit.answer)
+    # 利用 申请号 1|2|3: a requester's 利用效果 (issue 14); before diner.text, which would keep it as a comment
+    router.add(staff.effect_command, staff.effect)
     router.add(message("text"), diner.text)
     router.add(message("image"), diner.image)
     router.add(message("voice"), diner.voice)

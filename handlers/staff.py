@@ -1,5 +1,6 @@
-"""Staff handlers: 绑定, 查档 (and 更多), 查阅, 我的查阅, 审批, and a 档号 as people type it. Only known staff
-(bound Official Account users, any WeCom member) may search or request; 审批 is for archivists."""
+"""Staff handlers: 绑定, 查档 (and 更多), 查阅, 我的查阅, 审批, 利用 (the requester's 利用效果), and a 档号 as
+people type it. Only known staff (bound Official Account users, any WeCom member) may search or request;
+审批 is for archivists; 利用 only for the request's own requester."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from core.clock import to_local, utcnow
 from feedback.grammar import normalize
 from feedback.models import Person
 from handlers.router import Context, Incoming, Outcome
+from lookups import effect as lookup_effect
 from lookups import identity, service
 from lookups import texts as t
 from lookups.models import LookupCursor, LookupRequest
@@ -23,6 +25,9 @@ _SEPARATORS = re.compile(r"[-·.・•。‐‑–—_\s\u00b7\u2027\u30fb\uff65
 # a hit of the last 查档 as people name it: 2, 第2条, 2号, 第二条
 _HIT_NUMBER = re.compile(r"第?(\d{1,3}|[一二两三四五六七八九十]{1,3})[条号个项]?")
 _DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"两": 2}
+# 利用 申请号 1|2|3 [说明] (issue 14): claimed only bare or with a 申请号 after it, so 「利用率低」 or
+# 「利用午休…」 stay a diner's words
+_EFFECT = re.compile(r"利用(?:\s*(?P<no>CY[0-9-]*)(?P<rest>.*))?", re.S | re.I)
 
 
 def hit_number(word: str) -> int | None:
@@ -250,3 +255,40 @@ def decide(msg: Incoming, ctx: Context, person: Person, args: tuple[str, ...]) -
 def notify_requester(ctx: Context, req: LookupRequest) -> None:
     """Queue the decision to the requester on the channel they asked from."""
     service.notify_decision(ctx.session, settings=ctx.settings, req=req)
+
+
+def _effect_match(msg: Incoming) -> re.Match[str] | None:
+    if msg.msg_type != "text":
+        return None
+    return _EFFECT.fullmatch(unicodedata.normalize("NFKC", msg.content).strip())
+
+
+def effect_command(msg: Incoming) -> bool:
+    """Match 「利用」 alone or 「利用 <申请号> …」 (the 利用效果 answer)."""
+    return _effect_match(msg) is not None
+
+
+def effect(msg: Incoming, ctx: Context) -> Outcome:
+    """利用 申请号 1|2|3 [说明] (or 解决问题/部分解决/未解决): the requester's 利用效果 on their own request."""
+    m = _effect_match(msg)
+    no = lookup_effect.register_no(m.group("no")) if m and m.group("no") else None
+    if m is None or no is None:
+        return Outcome(t.EFFECT_USAGE)
+    answer = lookup_effect.parse_answer(m.group("rest"))
+    if answer is None:
+        return Outcome(t.EFFECT_BAD_CHOICE.format(no=no))
+    choice, note = answer
+    person = identity.staff_for(ctx.session, app=msg.app, sender=msg.sender)
+    try:
+        req = lookup_effect.record(
+            ctx.session, register_no=no, person=person, effect=choice, note=note, now=ctx.now
+        )
+    except lookup_effect.EffectError as exc:
+        return Outcome(str(exc))
+    return Outcome(
+        t.EFFECT_OK.format(
+            no=req.register_no,
+            label=t.EFFECT_LABELS[choice],
+            note=t.EFFECT_OK_NOTE.format(note=note) if note else "",
+        )
+    )

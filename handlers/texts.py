@@ -1,11 +1,14 @@
 """Every reply of the diner handlers (and the holding reply of a failed message), in Simplified Chinese, kept
 together so it can be read and reviewed at once. The staff commands' replies (绑定, 查档, 查阅, 审批) are in
-lookups/texts.py."""
+lookups/texts.py. 「{minutes}分钟」 is HOUQIN_DIALOG_MINUTES, how long a feedback window stays open: every
+text that names it is formatted with `minutes=`."""
 
 from __future__ import annotations
 
-ASK_SCORE_CANTEEN = "请为{where}{meal}打分（1–5分，5分最满意），也可以直接写下意见，10分钟内有效。"
-ASK_SCORE_MEETING = "欢迎参加「{title}」。请为本次会务服务打分（1–5分），也可以直接写下意见，10分钟内有效。"
+ASK_SCORE_CANTEEN = "请为{where}{meal}打分（1–5分，5分最满意），也可以直接写下意见，{minutes}分钟内有效。"
+ASK_SCORE_MEETING = (
+    "欢迎参加「{title}」。请为本次会务服务打分（1–5分），也可以直接写下意见，{minutes}分钟内有效。"
+)
 UNKNOWN_SITE = "未找到该食堂（{code}），请联系后勤服务人员。您仍可直接发送「反馈 评分 意见」。"
 UNKNOWN_MEETING = "未找到会议「{code}」，请核对会议代码。发送「帮助」查看用法。"
 
@@ -22,7 +25,7 @@ HELP = (
     "· 评价用餐：发送「反馈 午餐 4 红烧肉偏咸」，或先发「反馈」再打分\n"
     "· 打分：1–5、4分、★★★★，或 满意／一般／不满意\n"
     "· 会议评价：扫会议二维码，或发送「会议 会议代码」\n"
-    "· 照片、语音：10分钟内发送，会附在刚才的反馈上\n"
+    "· 照片、语音：{minutes}分钟内发送，会附在刚才的反馈上\n"
     "· 本单位职工：发送「绑定」了解如何绑定后查档"
 )
 STAFF_HELP = (
@@ -31,7 +34,8 @@ STAFF_HELP = (
     "· 更多：下一页\n"
     "· 查阅 档号 目的，或 查阅 序号 目的（上次查档的第几条）\n"
     "· 我的查阅：申请进度\n"
-    "· 审批 申请号 同意／驳回（档案员）"
+    "· 审批 申请号 同意／驳回（档案员）\n"
+    "· 利用 申请号 1／2／3 [说明]：查阅后反馈利用效果（1 解决问题 2 部分解决 3 未解决）"
 )
 WELCOME_LINE = "感谢关注！这里是{fonds}后勤服务：评价食堂用餐和会务服务，每条意见都有专人处理、回复。"
 WELCOME = WELCOME_LINE + "\n" + HELP.split("\n", 1)[1]
@@ -44,12 +48,12 @@ WHAT_COMMENT = "{what}的意见"
 
 RECORDED = "已记录：{what}\n编号：{ref}"
 GOOD = "谢谢您的肯定！\n" + RECORDED
-NEUTRAL = "谢谢您的评价，我们会继续改进。\n" + RECORDED + "\n有具体意见，10分钟内直接发来即可。"
+NEUTRAL = "谢谢您的评价，我们会继续改进。\n" + RECORDED + "\n有具体意见，{minutes}分钟内直接发来即可。"
 COMPLAINT = (
     "很抱歉这次让您不满意。\n" + RECORDED + "\n{owner}会跟进处理，结果会在这里回复您。"
-    "10分钟内可继续补充文字或照片。"
+    "{minutes}分钟内可继续补充文字或照片。"
 )
-UNSCORED = "谢谢您的意见！\n" + RECORDED + "\n回复 1–5 可补充评分（5分最满意），10分钟内有效。"
+UNSCORED = "谢谢您的意见！\n" + RECORDED + "\n回复 1–5 可补充评分（5分最满意），{minutes}分钟内有效。"
 FOOD_SAFETY = "非常抱歉！涉及食品安全，{alerted}。\n" + RECORDED + "\n{phone}{doctor}如有异物，请拍照发来。"
 FOOD_SAFETY_ALERTED = "已立即通知值班经理"
 FOOD_SAFETY_FLAGGED = "已标为紧急，{owner}会优先处理"

@@ -1,5 +1,6 @@
 """Signed, expiring links of approved lookups: the link a request gets, and opening one (checked, logged in
-the access log, and counted in the register when served)."""
+the access log, and counted in the register when served; the first served use asks the requester how it
+served, lookups/effect.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlmodel import Session, col
 from core.clock import utcnow
 from core.settings import Settings
 from exports.models import Volume
+from lookups import effect
 from lookups.models import AccessLog, LookupRequest
 from lookups.register import append
 from search.service import archived_by_code
@@ -41,7 +43,8 @@ class AccessResult:
 def open_link(
     session: Session, *, token: str, settings: Settings, client: str = "", count: bool = True
 ) -> AccessResult:
-    """Check a signed link; log the attempt; on success count the access in the register."""
+    """Check a signed link; log the attempt; on success count the access in the register (the first one
+    also queues the 利用效果 question to the requester)."""
     now = utcnow()
     try:
         data = _serializer(settings).loads(token, max_age=settings.access_days * 86400 + 3600)
@@ -71,6 +74,8 @@ def open_link(
             register_no=req.register_no,
             payload={"n": req.accesses, "client": client[:200]},
         )
+        if req.accesses == 1:  # the first use: 利用效果反馈
+            effect.ask(session, req=req, now=now)
     volume, _item = found
     return _log(session, AccessResult("served", req, volume), req.register_no, client)
 

@@ -1,4 +1,4 @@
-"""Access register tables: LookupRequest (the register's rows as they stand), RegisterEntry (the append-only,
+"""Access register tables: LookupRequest (the register's rows as they stand, with the 利用效果 answer), RegisterEntry (the append-only,
 hash-chained log every change goes through), AccessLog (every use of a signed link), LookupCursor
 (where a staff member's 查档 paging stands)."""
 
@@ -37,6 +37,13 @@ class LookupRequest(SQLModel, table=True):
     approver_account: str | None = Field(default=None, max_length=120)
     revoked_at: datetime | None = None
     revoked_by: str | None = Field(default=None, max_length=120)
+    # issue 14: 利用效果反馈 — when and how the requester was asked, and their answer (1 解决问题, 2 部分解决,
+    # 3 未解决) with a note and its time
+    effect_asked_at: datetime | None = None
+    effect_asked_via: str | None = Field(default=None, max_length=60)
+    effect: int | None = None
+    effect_note: str | None = Field(default=None, max_length=500)
+    effect_at: datetime | None = None
 
 
 class RegisterEntry(SQLModel, table=True):

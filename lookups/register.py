@@ -1,5 +1,5 @@
 """The access register (查阅登记簿) itself: an append-only chain of entries (request, decision, revoke,
-access, export), each a RegisterEntry whose hash covers the previous entry's hash and its own canonical
+access, effect_ask and effect — the 利用效果反馈 —, export), each a RegisterEntry whose hash covers the previous entry's hash and its own canonical
 JSON; what each kind of entry records of the request; verification and the yearly Excel export.
 
 Every change to a LookupRequest goes through `append` in the same transaction. `verify_register`
@@ -16,9 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 from sqlalchemy import select, text
 from sqlmodel import Session, col
 
@@ -28,6 +25,7 @@ from core.settings import Settings
 from exports.records import sanitise
 from lookups import texts
 from lookups.models import LookupRequest, RegisterEntry
+from lookups.registerbook import write_register
 
 GENESIS = "0" * 64  # the previous hash of the first entry
 
@@ -52,6 +50,11 @@ DECISION_FIELDS = (
     "access_expires_at",
 )
 REVOKE_FIELDS = ("revoked_at", "revoked_by")
+# 利用效果反馈 (issue 14): the question sent after the first use, and the requester's answer
+EFFECT_ASK_FIELDS = ("effect_asked_at", "effect_asked_via")
+EFFECT_FIELDS = ("effect", "effect_note", "effect_at")
+# the entry kinds that change a request after it was made (their payload is replayed onto it)
+UPDATES = ("decision", "revoke", "effect_ask", "effect")
 # the columns of lookup_request the entries make (accesses is counted from the access entries)
 _PROJECTED = tuple(
     c.name
@@ -145,7 +148,7 @@ def verify_register(session: Session) -> RegisterReport:
         payload = json.loads(e.payload)
         if e.kind == "request":
             replay[e.register_no] = {**payload, **_UNDECIDED}
-        elif e.kind in ("decision", "revoke") and e.register_no in replay:
+        elif e.kind in UPDATES and e.register_no in replay:
             replay[e.register_no].update(payload)
         elif e.kind == "access":
             accesses[e.register_no] = accesses.get(e.register_no, 0) + 1
@@ -171,63 +174,50 @@ def verify_register(session: Session) -> RegisterReport:
 # --- the yearly export ----------------------------------------------------------------------------------
 
 
-def export_register(session: Session, *, year: int, settings: Settings, path: Path) -> int:
-    """Write the year's 查阅登记簿 as an Excel workbook; return the number of rows."""
-    tz = settings.tz
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(texts.REGISTER_SHEET)
-    ws.page_setup.paperSize = "9"
-    ws.page_setup.orientation = "landscape"
-    ws.print_title_rows = "2:2"
-    ws.oddFooter.center.text = texts.REGISTER_FOOTER
-    head = Font(name="黑体", bold=True)
-    title = WriteOnlyCell(ws, value=texts.REGISTER_TITLE.format(fonds=settings.fonds_name, year=year))
-    title.font = Font(name="黑体", size=14, bold=True)
-    ws.append([title])
-    cells = []
-    for h in texts.REGISTER_HEADERS:
-        c = WriteOnlyCell(ws, value=h)
-        c.font = head
-        cells.append(c)
-    ws.append(cells)
-    n = 0
+def register_values(req: LookupRequest, settings: Settings) -> list[Any]:
+    """A request as a row of the printed register (texts.REGISTER_PRINT_HEADERS: related values share a cell,
+    one per line); user text sanitised, never a formula."""
 
     def fmt(dt: datetime | None) -> str:
-        return to_local(dt, tz).strftime("%Y-%m-%d %H:%M") if dt else ""
+        return to_local(dt, settings.tz).strftime("%Y-%m-%d %H:%M") if dt else ""
 
-    for r in session.execute(
-        select(LookupRequest)
-        .where(col(LookupRequest.register_no).like(f"CY{year}-%"))
-        .order_by(col(LookupRequest.id))
-    ).scalars():
-        values = [
-            r.register_no,
-            fmt(r.requested_at),
-            texts.CHANNEL.get(r.channel, r.channel),
-            r.requester_name,
-            r.department,
-            r.purpose,
-            r.use_mode,
-            r.archival_code,
-            r.title,
-            texts.STATUS.get(r.decision, r.decision),
-            r.approver or "",
-            fmt(r.decided_at),
-            r.conditions,
-            fmt(r.access_expires_at),
-            r.accesses,
-        ]
-        row = []
-        for v in values:
-            c = WriteOnlyCell(ws, value=sanitise(v).text if isinstance(v, str) else v)
-            if isinstance(v, str):
-                c.data_type = "s"  # purposes are user text: never a formula
-            row.append(c)
-        ws.append(row)
-        n += 1
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
+    def lines(*parts: str) -> str:
+        return "\n".join(p for p in parts if p)
+
+    expires = texts.VALID_UNTIL.format(at=fmt(req.access_expires_at)) if req.access_expires_at else ""
+    values: list[Any] = [
+        req.register_no,
+        fmt(req.requested_at),
+        lines(req.requester_name, req.department),
+        req.purpose,
+        lines(req.use_mode, texts.CHANNEL.get(req.channel, req.channel)),
+        req.archival_code,
+        req.title,
+        lines(texts.STATUS.get(req.decision, req.decision), req.approver or "", fmt(req.decided_at)),
+        lines(req.conditions, expires),
+        req.accesses,
+        texts.EFFECT_LABELS.get(req.effect, "") if req.effect is not None else "",
+        req.effect_note or "",
+    ]
+    return [sanitise(v).text if isinstance(v, str) else v for v in values]
+
+
+def export_register(session: Session, *, year: int, settings: Settings, path: Path) -> int:
+    """Write the year's 查阅登记簿 as a print-ready workbook (lookups/registerbook.py); return the number of
+    rows. The export is itself an entry of the register."""
+    rows = [
+        register_values(r, settings)
+        for r in session.execute(
+            select(LookupRequest)
+            .where(col(LookupRequest.register_no).like(f"CY{year}-%"))
+            .order_by(col(LookupRequest.id))
+        ).scalars()
+    ]
+    write_register(path, title=texts.REGISTER_TITLE.format(fonds=settings.fonds_name, year=year), rows=rows)
     append(
-        session, kind="export", register_no=f"CY{year}", payload={"year": year, "rows": n, "file": path.name}
+        session,
+        kind="export",
+        register_no=f"CY{year}",
+        payload={"year": year, "rows": len(rows), "file": path.name},
     )
-    return n
+    return len(rows)

@@ -14,6 +14,7 @@ from console.deps import Archivist, CsrfHeader, DbSession, SettingsDep
 from console.queries import lookups
 from console.queries.archive import XLSX
 from console.schemas import Decision, DecisionIn, LookupOut
+from lookups import effect
 from lookups import texts as lt
 from lookups.models import LookupRequest
 
@@ -39,6 +40,10 @@ def lookup_out(r: LookupRequest) -> LookupOut:
         conditions=r.conditions,
         access_expires_at=r.access_expires_at,
         accesses=r.accesses,
+        effect=r.effect,
+        effect_label=effect.label(r),
+        effect_note=r.effect_note,
+        effect_at=r.effect_at,
     )
 
 

@@ -17,7 +17,7 @@ from console.pages.render import back, render, when
 from console.queries import lookups
 from console.queries.archive import XLSX
 from core.settings import Settings
-from lookups import identity, service
+from lookups import effect, identity, service
 from lookups import texts as lt
 from lookups.models import LookupRequest
 
@@ -45,6 +45,11 @@ def _lookup_row(r: LookupRequest, settings: Settings) -> dict[str, Any]:
         "accesses": r.accesses,
         "revoked": r.revoked_at is not None,
         "revocable": r.decision == "approved" and r.revoked_at is None,
+        # 利用效果反馈 (issue 14): the answer, its note and time, and how the question went out
+        "effect": effect.label(r),
+        "effect_note": r.effect_note or "",
+        "effect_at": when(r.effect_at, settings),
+        "effect_via": r.effect_asked_via or "",
     }
 
 

@@ -82,7 +82,7 @@ def count(engine: Any, model: Any) -> int:
 
 
 def _help(staff: bool) -> str:
-    menu = texts.HELP.format(fonds=FONDS)
+    menu = texts.HELP.format(fonds=FONDS, minutes=10)
     return menu + "\n\n" + texts.STAFF_HELP if staff else menu
 
 
@@ -103,7 +103,7 @@ def test_sample_gets_the_answer_wechat_expects_and_is_stored_once(
         assert text == "success" and first == ""
         assert feedbacks == 0
     elif sample.expect == "welcome":
-        assert first == texts.WELCOME.format(fonds=FONDS)
+        assert first == texts.WELCOME.format(fonds=FONDS, minutes=10)
         assert feedbacks == 0
     elif sample.expect == "menu":
         assert first == _help(staff=sample.app == "wecom")  # a WeCom member is staff
@@ -117,7 +117,7 @@ def test_sample_gets_the_answer_wechat_expects_and_is_stored_once(
         what = "机关一食堂·午餐（11月26日）的意见"
         assert (fb.score, fb.site_id is not None, fb.meal) == (None, True, "lunch")
         if sample.expect == "comment":
-            assert first == texts.UNSCORED.format(what=what, ref=fb.reference)
+            assert first == texts.UNSCORED.format(what=what, ref=fb.reference, minutes=10)
             assert fb.comment == "this is a test"
         elif sample.expect == "photo":
             assert first == texts.PHOTO_NEW.format(what=what, ref=fb.reference)

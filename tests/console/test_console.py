@@ -567,7 +567,7 @@ def test_archivist_receives_a_volume_in_the_console(
         code in listing
         and "已封卷" in listing
         and "核验并接收" in listing
-        and 'data-label="条目数">12</td>' in listing
+        and 'data-label="卷内文件数">12</td>' in listing
     )
     xlsx = client.get(f"/console/volumes/{code}/download")
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"

@@ -138,7 +138,7 @@ def test_a_complaint_apologises_and_says_who_follows_up(talk: Talk, engine: Any)
     reply = talk.say("2分 菜是凉的")
     [fb] = feedbacks(engine, talk.sender)
     assert reply == texts.COMPLAINT.format(
-        what="机关一食堂·午餐（11月26日）2分", ref=fb.reference, owner=texts.OWNER_CANTEEN
+        what="机关一食堂·午餐（11月26日）2分", ref=fb.reference, owner=texts.OWNER_CANTEEN, minutes=10
     )
     assert "很抱歉" in reply and "食堂负责人会跟进" in reply
 
@@ -277,7 +277,7 @@ def test_a_second_score_asks_whether_to_replace(talk: Talk, engine: Any) -> None
 
 def test_staff_words_from_a_diner_get_the_menu(diner: Talk, engine: Any) -> None:
     reply = diner.say("更多")
-    assert reply == texts.HELP.format(fonds="示例市机关事务管理局")
+    assert reply == texts.HELP.format(fonds="示例市机关事务管理局", minutes=10)
     assert texts.STAFF_HELP not in reply
     diner.say("5")
     [fb] = feedbacks(engine, diner.sender)
@@ -387,7 +387,7 @@ def test_events_that_are_not_a_person_talking_get_success(
 
 def test_following_gets_a_welcome_then_the_scenes_prompt(client: TestClient) -> None:
     plain = _talk(client, "mp").event("subscribe")
-    assert plain == texts.WELCOME.format(fonds="示例市机关事务管理局")
+    assert plain == texts.WELCOME.format(fonds="示例市机关事务管理局", minutes=10)
     meeting = _talk(client, "mp").event("subscribe", "qrscene_meeting:HY2026A")
     assert meeting.startswith("感谢关注！") and "年度工作会议" in meeting and "打分" in meeting
     canteen = _talk(client, "mp").event("subscribe", "qrscene_canteen:yst:5")

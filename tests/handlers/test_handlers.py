@@ -183,7 +183,9 @@ def test_free_text_is_kept_unscored_and_the_next_score_fills_it(chat: Chat) -> N
     out = chat.text("今天的汤太咸了")
     [fb] = chat.feedbacks()
     assert (fb.score, fb.comment) == (None, "今天的汤太咸了")
-    assert out.text == texts.UNSCORED.format(ref=fb.reference, what="午餐（11月24日）的意见")
+    assert out.text == texts.UNSCORED.format(
+        ref=fb.reference, what="午餐（11月24日）的意见", minutes=chat.settings.dialog_minutes
+    )
     assert "1–5" in out.text
 
     scored = chat.text("4", at=NOW + timedelta(minutes=2))
@@ -354,15 +356,21 @@ def test_unknown_meeting_gets_a_polite_reply(chat: Chat, send: Any) -> None:
 
 def test_unparsable_scene_gets_welcome_or_help(chat: Chat) -> None:
     welcome = chat.event("subscribe_scan", "lottery:1")
-    assert welcome.text == texts.WELCOME.format(fonds=chat.settings.fonds_name)
+    assert welcome.text == texts.WELCOME.format(
+        fonds=chat.settings.fonds_name, minutes=chat.settings.dialog_minutes
+    )
     help_ = chat.event("scan", "lottery:1")
-    assert help_.text == texts.HELP.format(fonds=chat.settings.fonds_name)
+    assert help_.text == texts.HELP.format(
+        fonds=chat.settings.fonds_name, minutes=chat.settings.dialog_minutes
+    )
     assert chat.dialog() is None
 
 
 def test_menu_click_opens_a_window(chat: Chat) -> None:
     out = chat.event("click", "FEEDBACK")
-    assert out.text == texts.ASK_SCORE_CANTEEN.format(where="", meal="本次用餐")
+    assert out.text == texts.ASK_SCORE_CANTEEN.format(
+        where="", meal="本次用餐", minutes=chat.settings.dialog_minutes
+    )
     assert chat.dialog() is not None and chat.count(Feedback) == 0
     chat.text("3", at=NOW + timedelta(minutes=1))
     [fb] = chat.feedbacks()
@@ -371,12 +379,14 @@ def test_menu_click_opens_a_window(chat: Chat) -> None:
 
 def test_other_menu_click_does_not_open_a_window(chat: Chat) -> None:
     out = chat.event("click", "SOMETHING_ELSE")
-    assert out.text == texts.HELP.format(fonds=chat.settings.fonds_name)
+    assert out.text == texts.HELP.format(fonds=chat.settings.fonds_name, minutes=chat.settings.dialog_minutes)
     assert chat.dialog() is None
 
 
 def test_subscribe_and_unsubscribe(chat: Chat) -> None:
-    assert chat.event("subscribe").text == texts.WELCOME.format(fonds=chat.settings.fonds_name)
+    assert chat.event("subscribe").text == texts.WELCOME.format(
+        fonds=chat.settings.fonds_name, minutes=chat.settings.dialog_minutes
+    )
     assert chat.event("unsubscribe").text == ""
     assert chat.count(Feedback) == 0 and chat.dialog() is None
 
@@ -474,7 +484,7 @@ def test_said_meal_wins_over_the_clock(chat: Chat) -> None:
 @pytest.mark.parametrize("word", ["帮助", "help", "？"])
 def test_help_reply(chat: Chat, word: str) -> None:
     out = chat.text(word)
-    assert out.text == texts.HELP.format(fonds=chat.settings.fonds_name)
+    assert out.text == texts.HELP.format(fonds=chat.settings.fonds_name, minutes=chat.settings.dialog_minutes)
     assert chat.settings.fonds_name in out.text and "反馈 午餐 4" in out.text
     assert out.feedback_id is None
     assert chat.count(Feedback) == 0 and chat.dialog() is None

@@ -88,7 +88,7 @@ def item_title(engine: Any, item_code: str) -> str:
             .join(Volume, col(Volume.id) == col(VolumeItem.volume_id))
             .where(col(VolumeItem.item_code) == item_code)
         ).one()
-        return f"{volume.title} 第{item.seq}条"
+        return f"{volume.title} 顺序号{item.seq}"
 
 
 def test_the_second_hit_of_the_last_search_is_registered(

@@ -243,8 +243,10 @@ def test_register_export(engine, settings, archive, staff, tmp_path) -> None:  #
     assert n == 2
     ws = load_workbook(tmp_path / "reg.xlsx", read_only=True)["查阅登记簿"]
     rows = list(ws.iter_rows(values_only=True))
-    assert rows[1][:3] == ("登记号", "登记时间", "渠道") and [r[0] for r in rows[2:]] == nos
-    assert rows[2][9] == "已同意" and rows[3][9] == "待审批"
+    assert rows[1][:3] == ("登记号", "登记时间", "查阅人\n部门") and [r[0] for r in rows[2:]] == nos
+    assert rows[2][7].startswith("已同意\n王档案\n") and rows[3][7] == "待审批"
+    assert rows[2][4] == "在线查阅\n公众号" and rows[2][8].startswith("有效期至\n")
+    assert rows[1][-2:] == ("利用效果", "说明") and len(rows[1]) == len(t.REGISTER_PRINT_HEADERS)
     with Session(engine) as s:
         assert register.verify_register(s).ok  # the export itself is an entry in the chain
         assert (
