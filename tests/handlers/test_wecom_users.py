@@ -85,7 +85,8 @@ def test_a_hanging_lookup_holds_no_database_lock(
     assert time.monotonic() - before < 0.5
     worker.join(5)
     assert result == [False]
-    assert time.monotonic() - started < wecom_settings.wecom_lookup_timeout_s + 0.8  # the hard timeout
+    # the hard timeout (WeCom hangs for 10 s; the DB reads around the HTTP call and a loaded machine add some)
+    assert time.monotonic() - started < wecom_settings.wecom_lookup_timeout_s + 1.5
     assert users.failed_recently("u1")
 
 
