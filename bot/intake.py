@@ -258,8 +258,9 @@ async def _spool(
 
 async def _know_wecom_user(users: WecomUsers, userid: str) -> None:
     """Make sure a WeCom userid has a Person before its message is handled (handlers/wecom.py); a lookup
-    that fails or takes over WECOM_LOOKUP_S is logged and the message goes on without it."""
-    if not userid or users.known(userid):
+    that fails or takes over WECOM_LOOKUP_S is logged and the message goes on without it. The look-up holds
+    no transaction while it waits for WeCom (issue 11), and one that failed lately is not tried again."""
+    if not userid or users.known(userid) or users.failed_recently(userid):
         return
     try:
         known = await asyncio.wait_for(run_in_threadpool(users.resolve, userid), timeout=WECOM_LOOKUP_S)

@@ -1,4 +1,4 @@
-"""Infrastructure tables: named counters, scheduled job runs, the outbound outbox."""
+"""Infrastructure tables: named counters, scheduled job runs, the outbound outbox, shared API tokens."""
 
 from __future__ import annotations
 
@@ -49,3 +49,13 @@ class Outbox(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+
+
+class WechatToken(SQLModel, table=True):
+    """A WeChat / WeCom access token shared by every worker (core/wechat_tokens.py), when Redis is not set."""
+
+    __tablename__ = "wechat_token"
+    key: str = Field(primary_key=True, max_length=200)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    expires_at: int = 0  # unix seconds
+    fetched_at: int = 0  # unix seconds

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     wecom_api_base: str = WECOM_API_BASE
 
     redis_url: str = ""
+    # outbound WeChat / WeCom HTTP (tokens included): the read timeout of each call, seconds (connect: at
+    # most 2 s); an unknown WeCom member's look-up (token + user/get) gets wecom_lookup_timeout_s in all,
+    # and a failed look-up is not tried again for wecom_lookup_retry_s (issue 11)
+    wechat_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    wecom_lookup_timeout_s: float = Field(default=1.5, gt=0, le=2)
+    wecom_lookup_retry_s: int = Field(default=600, ge=0)
 
     fonds_code: str = "J001"
     fonds_name: str = "示例市机关事务管理局"

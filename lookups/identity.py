@@ -220,18 +220,31 @@ def staff_for(session: Session, *, app: str, sender: str) -> Person | None:
     return person if person is not None and person.staff_no else None
 
 
-def ensure_wecom_person(session: Session, *, userid: str, settings: Settings) -> Person | None:
-    """The Person for a WeCom userid, created from WeCom's user API on first contact (None if unreachable)."""
-    person = session.execute(select(Person).where(col(Person.wecom_userid) == userid)).scalar_one_or_none()
-    if person is not None:
-        return person
+def wecom_user_info(settings: Settings, userid: str) -> dict[str, Any] | None:
+    """WeCom's user API (user/get) for `userid`: the user's fields, None when the look-up fails or WeCom is
+    not configured. HTTP only, no database: call it outside any transaction. It gets
+    HOUQIN_WECOM_LOOKUP_TIMEOUT_S in all, the access token included."""
     try:
-        info = wecom(settings).user.get(userid)
+        info = wecom(settings, budget_s=settings.wecom_lookup_timeout_s).user.get(userid)
     except NotConfigured:
         return None
     except Exception as exc:
         log.warning("WeCom user lookup failed for %s: %s", userid, type(exc).__name__)
         return None
+    return dict(info) if isinstance(info, dict) else None
+
+
+def wecom_person(session: Session, *, userid: str) -> Person | None:
+    """The Person already linked to a WeCom userid, or None (a read)."""
+    return session.execute(select(Person).where(col(Person.wecom_userid) == userid)).scalar_one_or_none()
+
+
+def link_wecom_person(session: Session, *, userid: str, info: dict[str, Any]) -> Person:
+    """The Person for a WeCom userid, made from what WeCom's user API said (`info`): the roster entry with
+    that staff number when it has no userid yet, else a new Person. No HTTP: a short transaction."""
+    person = wecom_person(session, userid=userid)
+    if person is not None:  # linked meanwhile (another message of the same member)
+        return person
     name = str(info.get("name") or userid)
     departments = info.get("department") or []
     department = str(info.get("main_department") or (departments[0] if departments else ""))

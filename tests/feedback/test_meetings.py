@@ -149,7 +149,7 @@ def test_issue_qr_asks_wechat_for_a_temporary_string_scene(
     session.commit()
     assert url == "http://weixin.qq.com/q/fake1"
 
-    [token] = fake.named("token")
+    [token] = fake.named("stable_token")  # issue 11: the stable token, normal mode
     assert token["appid"] == TEST_APPID and token["secret"] == "test-secret"
     assert token["grant_type"] == "client_credential"
     [body] = fake.named("qrcode")

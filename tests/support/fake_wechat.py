@@ -2,12 +2,19 @@
 
 It issues tokens, QR tickets, accepts customer-service, template and WeCom messages, serves media and WeCom users,
 records every call, and can be told to fail (errcode or HTTP 500) for a while.
+
+Issue 11: `/cgi-bin/stable_token` (normal mode hands out the current token until it is invalidated),
+`hits` (calls per endpoint: token, gettoken, stable_token, user/get), `hang` (endpoint → seconds to stall
+before answering, until `release()`), and `invalid_tokens` (tokens that API calls answer with 40001).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +41,43 @@ class FakeWeChat:
     # web OAuth (the feedback page): the openid WeChat's silent authorize gives, and WeCom's userid
     oauth_openid: str = "o_oauth_diner"
     oauth_userid: str = "wecom_oauth_user"
+    hits: Counter[str] = field(default_factory=Counter)
+    hang: dict[str, float] = field(default_factory=dict)
+    invalid_tokens: set[str] = field(default_factory=set)
+    stable_issued: int = 0
+    _stable_current: str = ""
+    _released: bool = False
+
+    async def _hit(self, name: str) -> None:
+        """Count a call to `name`, then stall it when `hang[name]` says so (until released)."""
+        self.hits[name] += 1
+        until = time.monotonic() + self.hang.get(name, 0.0)
+        while time.monotonic() < until and not self._released:
+            await asyncio.sleep(0.02)
+
+    def release(self) -> None:
+        """End every stall now and from now on (so the server stops quickly at the end of a test)."""
+        self._released = True
+
+    def _stale(self, request: Request) -> Response | None:
+        if request.query_params.get("access_token", "") in self.invalid_tokens:
+            return JSONResponse({"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"})
+        return None
+
+    async def stable_token(self, request: Request) -> Response:
+        body = json.loads(await request.body())
+        self.calls.append(("stable_token", body))
+        await self._hit("stable_token")
+        if body.get("grant_type") != "client_credential" or not body.get("appid") or not body.get("secret"):
+            return JSONResponse({"errcode": 40002, "errmsg": "invalid grant_type"})
+        if (
+            body.get("force_refresh")
+            or not self._stable_current
+            or self._stable_current in self.invalid_tokens
+        ):
+            self.stable_issued += 1
+            self._stable_current = f"STABLE{self.stable_issued}"
+        return JSONResponse({"access_token": self._stable_current, "expires_in": 7200})
 
     def _failing(self) -> Response | None:
         if self.fail_next > 0:
@@ -44,6 +88,7 @@ class FakeWeChat:
         return None
 
     async def token(self, request: Request) -> Response:
+        await self._hit(request.url.path.rsplit("/", 1)[-1])  # token or gettoken
         self.tokens_issued += 1
         self.calls.append(("token", dict(request.query_params)))
         return JSONResponse({"access_token": f"TOKEN{self.tokens_issued}", "expires_in": 7200})
@@ -61,6 +106,9 @@ class FakeWeChat:
         )
 
     async def custom_send(self, request: Request) -> Response:
+        if (stale := self._stale(request)) is not None:
+            self.calls.append(("custom_send_stale", {}))
+            return stale
         if (failure := self._failing()) is not None:
             self.calls.append(("custom_send_failed", {}))
             return failure
@@ -85,6 +133,9 @@ class FakeWeChat:
     async def wecom_user(self, request: Request) -> Response:
         userid = request.query_params.get("userid", "")
         self.calls.append(("wecom_user", {"userid": userid}))
+        await self._hit("user/get")
+        if (stale := self._stale(request)) is not None:
+            return stale
         user = self.users.get(userid)
         if user is None:
             return JSONResponse({"errcode": 60111, "errmsg": "userid not found"})
@@ -137,6 +188,7 @@ class FakeWeChat:
             routes=[
                 Route("/cgi-bin/token", self.token),
                 Route("/cgi-bin/gettoken", self.token),
+                Route("/cgi-bin/stable_token", self.stable_token, methods=["POST"]),
                 Route("/cgi-bin/qrcode/create", self.qrcode, methods=["POST"]),
                 Route("/cgi-bin/message/custom/send", self.custom_send, methods=["POST"]),
                 Route("/cgi-bin/message/template/send", self.template_send, methods=["POST"]),
