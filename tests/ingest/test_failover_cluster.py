@@ -8,16 +8,24 @@ execute INSERT in a read-only transaction"). While it lasts, real signed AES mes
 「已收到」 and spooled and `/healthz` says degraded; once the database takes writes again every answered
 message is stored exactly once by the replay — same processes, no restart.
 
-The SQLite side (a database that refuses writes, SQLITE_READONLY) is in tests/ingest/test_spool_hardening.py:
-a real read-only remount cannot be made under an open database (the kernel refuses `remount,ro` with EBUSY
-while a file is open for writing), and chmod does not stop root nor an already open descriptor, so it uses
-`PRAGMA query_only`, which fails writes with the same SQLITE_READONLY error.
+The same on SQLite with the database file made read-only: a real read-only remount cannot be made under an
+open database (the kernel refuses `remount,ro` with EBUSY while a file is open for writing), and chmod stops
+neither root nor a descriptor already open. So houqin runs without CAP_DAC_OVERRIDE (`setpriv`: file modes
+apply to it) and starts on a database whose file, `-wal` and `-shm` are read-only (SQLITE_READONLY, "attempt
+to write a readonly database"): spooled and 「已收到」, `/healthz` degraded, then the files are made writable
+and the same process stores everything once. (tests/ingest/test_spool_hardening.py does it in-process with
+`PRAGMA query_only`.)
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import random
+import shutil
+import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +34,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.bot.test_faults import PEER, Houqin, ThrowawayPostgres, stored, stored_keys, wait_for
+from core.migrate import upgrade
+from tests.bot.test_faults import PEER, ROOT, Houqin, ThrowawayPostgres, stored, stored_keys, wait_for
 from tests.support.wechat_peer import text_xml
 
 pytestmark = pytest.mark.slow
@@ -148,3 +157,95 @@ def test_a_failover_onto_a_read_only_standby_loses_nothing_answered(
     with httpx.Client(base_url=houqin.url, timeout=5.0) as client:  # and back to normal answers
         status, text = _post(client, _base + 999, "o_after")
         assert status == 200 and "FK" in text, text
+
+
+# --- SQLite: the database file made read-only -------------------------------------------------------------
+
+_NO_OVERRIDE = ["--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search"]
+
+
+class UnprivilegedHouqin(Houqin):
+    """`houqin serve` without the capability to override file modes (so a read-only file stops it, as root)."""
+
+    def start(self, *, migrate: bool = False) -> None:
+        """Start (migrations are the test's) and wait until /healthz answers, 200 or 503."""
+        cmd = ["setpriv", *_NO_OVERRIDE, "--", sys.executable, "-m", "server.cli", "serve", "--port",
+               str(self.port), "--workers", str(self.workers), "--no-scheduler", "--no-migrate"]  # fmt: skip
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, env=self.env(), cwd=ROOT, stdout=log, stderr=log, start_new_session=True
+            )
+        assert wait_for(
+            lambda: httpx.get(self.url + "/healthz", timeout=2).status_code in (200, 503), timeout=60
+        ), self.log.read_text()[-3000:]
+
+
+def _sqlite_rows(path: Path) -> tuple[int, int, int]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        rows, keys = conn.execute(
+            "SELECT count(*), count(DISTINCT dedupe_key) FROM inbound_message"
+        ).fetchone()
+        (feedback,) = conn.execute("SELECT count(*) FROM feedback").fetchone()
+    return int(rows), int(keys), int(feedback)
+
+
+def _db_files(path: Path) -> list[Path]:
+    return [
+        p
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+        if p.exists()
+    ]
+
+
+def test_a_read_only_sqlite_file_spools_and_the_same_process_recovers(tmp_path: Path) -> None:
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is needed to run houqin without CAP_DAC_OVERRIDE")
+    probe = subprocess.run(["setpriv", *_NO_OVERRIDE, "--", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot drop CAP_DAC_OVERRIDE here: {probe.stderr.decode()[:200]}")
+    folder = tmp_path / "db"
+    folder.mkdir()
+    path = folder / "houqin.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    data = tmp_path / "var"
+    data.mkdir()
+    for p in _db_files(path):  # the disk came back read-only: file and journal alike
+        os.chmod(p, 0o444)
+    houqin = UnprivilegedHouqin(url, data, workers=1)
+    try:
+        houqin.start()
+        status, health = houqin.health()
+        assert status == 503 and health["status"] == "degraded" and "not writable" in health["database"], (
+            health
+        )
+        total = 12
+        ids = [_base + 5000 + i for i in range(total)]
+        with httpx.Client(base_url=houqin.url, timeout=5.0) as client:
+            for i, msg_id in enumerate(ids):
+                code, text = _post(client, msg_id, "o_sqlite_ro")
+                assert code == 200 and "已收到" in text, (code, text, houqin.log.read_text()[-2000:])
+                if i % 4 == 0:  # a WeChat retry
+                    assert _post(client, msg_id, "o_sqlite_ro")[0] == 200
+        status, health = houqin.health()
+        assert status == 503 and health["spool"]["depth"] >= total and health["spool"]["dead_letters"] == 0, (
+            health
+        )
+        assert _sqlite_rows(path)[0] == 0
+        os.chmod(path, 0o644)  # the file made writable, but SQLite made its -wal and -shm with its mode
+        status, health = houqin.health()
+        assert status == 503 and health["status"] == "degraded", health
+        for p in _db_files(path):  # all writable again; the same process, no restart
+            os.chmod(p, 0o644)
+        assert wait_for(lambda: _sqlite_rows(path)[0] >= total, timeout=60), (
+            _sqlite_rows(path),
+            houqin.health(),
+        )
+        assert wait_for(lambda: (h := houqin.health())[0] == 200 and h[1]["spool"]["depth"] == 0, timeout=30)
+        assert houqin.health()[1]["status"] == "ok"
+        assert _sqlite_rows(path) == (total, total, total)
+        with httpx.Client(base_url=houqin.url, timeout=5.0) as client:
+            code, text = _post(client, _base + 5999, "o_sqlite_ro")
+            assert code == 200 and "FK" in text, text
+    finally:
+        houqin.stop()
