@@ -191,9 +191,12 @@ def unit_of_work(bind: Engine | Connection) -> Iterator[Session]:
 
 def _drop_if_read_only(session: Session, exc: BaseException) -> None:
     # A PostgreSQL 25006 raised outside SQLAlchemy's execute (a pipeline's sync) skips the handle_error
-    # hook: invalidate the connection here, so the pool reconnects to the primary (issue 11).
+    # hook: invalidate the connection here, so the pool reconnects to the primary (issue 11). So does
+    # SQLite's "attempt to write a readonly database" from a raw driver statement (core/fastsql.py): a
+    # connection opened while the file was read-only stays so after it is writable again.
     orig = getattr(exc, "orig", exc)
-    if getattr(orig, "sqlstate", None) == "25006":
+    sqlite_read_only = isinstance(orig, sqlite3.OperationalError) and "readonly" in str(orig).lower()
+    if getattr(orig, "sqlstate", None) == "25006" or sqlite_read_only:
         with suppress(Exception):
             session.connection().invalidate()
 
