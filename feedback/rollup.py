@@ -179,16 +179,24 @@ def _look_conn(ex: Executor, now: datetime, boundary: date) -> _Todo | None:
     if state.judged_at is not None and now < _aware(state.judged_at):
         return None
     covered = _day(state.covered_until)
-    changed = ex.execute(
-        select(col(Feedback.service_date))
-        .where(col(Feedback.updated_at) >= _aware(state.marked_at), col(Feedback.service_date) < covered)
-        .distinct()
-    ).scalars()
-    due = ex.execute(
-        select(col(FeedbackDaily.service_date))
-        .where(or_(col(FeedbackDaily.ack_pending) <= now, col(FeedbackDaily.rectify_pending) <= now))
-        .distinct()
-    ).scalars()
+    # only the rows changed since: through the covering index (updated_at, service_date), filtered here
+    # (a condition on service_date, or DISTINCT, tempts SQLite's planner onto the service_date index)
+    changed = [
+        d
+        for d in ex.execute(
+            select(col(Feedback.service_date))
+            .where(col(Feedback.updated_at) >= _aware(state.marked_at))
+            .distinct()
+        ).scalars()
+        if _day(d) < covered
+    ]
+    due = [
+        d
+        for pending in (col(FeedbackDaily.ack_pending), col(FeedbackDaily.rectify_pending))
+        for d in ex.execute(
+            select(col(FeedbackDaily.service_date)).where(pending <= now).distinct()
+        ).scalars()
+    ]
     return _Todo(
         days=frozenset(_day(d) for d in (*changed, *due)),
         extend_from=covered if boundary > covered else None,

@@ -196,9 +196,7 @@ def dashboard(
     ]
     if channel:
         where.append(col(Feedback.channel) == channel)
-    day_rows, topic_rows, aspect_rows = _aggregates(
-        session, start, end, channel=channel, now=now, rollups=rollups
-    )
+    rows = _aggregates(session, start, end, channel=channel, now=now, rollups=rollups)
     sites = {s.id: s.name for s in session.execute(select(Site)).scalars()}
     meetings = {m.id: m.title for m in session.execute(select(Meeting)).scalars()}
     overall = Group("合计")
@@ -210,7 +208,23 @@ def dashboard(
     by_site: dict[str, Group] = {}
     by_meal: dict[str, Group] = {}
     by_meeting: dict[str, Group] = {}
-    for row in day_rows:
+    for row in rows["days"]:  # the rollup's days, already summed over places
+        day = row.service_date
+        day = day if isinstance(day, date) else date.fromisoformat(str(day))
+        iso = day.isocalendar()
+        week = weeks.setdefault(f"{iso.year}-W{iso.week:02d}", Group(f"{iso.year}年第{iso.week}周"))
+        for g in (overall, days[day], week):
+            _fill(g, *_counts(row))
+    for row in rows["sites"]:
+        name = sites.get(row.site_id, "未指明食堂") if row.site_id else "未指明食堂"
+        _fill(by_site.setdefault(name, Group(name)), *_counts(row))
+    for row in rows["meetings"]:
+        title = meetings.get(row.meeting_id, "?")
+        _fill(by_meeting.setdefault(title, Group(title)), *_counts(row))
+    for row in rows["meals"]:
+        label = MEAL_LABELS.get(Meal(row.meal), row.meal)
+        _fill(by_meal.setdefault(label, Group(label)), *_counts(row))
+    for row in rows["fine"]:  # the live days, by day × place × meal
         n, scored, total, satisfied = _counts(row)
         site_id, meeting_id, meal = row.site_id, row.meeting_id, row.meal
         day = row.service_date
@@ -230,7 +244,7 @@ def dashboard(
                 label = MEAL_LABELS.get(Meal(meal), meal)
                 _fill(by_meal.setdefault(label, Group(label)), n, scored, total, satisfied)
     by_topic: dict[str, Group] = {}
-    for row in topic_rows:
+    for row in rows["topics"]:
         for topic in filter(None, str(row.topics).split(",")):
             _fill(by_topic.setdefault(topic, Group(topic)), *_counts(row))
     # the newest feedbacks of the range: reply and close times, frequent words
@@ -272,7 +286,7 @@ def dashboard(
         by_meeting=sorted(by_meeting.values(), key=lambda x: (-x.n, x.label)),
         by_topic=sorted(by_topic.values(), key=lambda x: (-x.n, x.label)),
         words=words.most_common(20),
-        **_aspects(aspect_rows, sites=sites, meetings=meetings, settings=settings),
+        **_aspects(rows["aspects"], sites=sites, meetings=meetings, settings=settings),
     )
 
 
@@ -286,19 +300,23 @@ def _rolled_sums(table: Any) -> list[Any]:
 
 def _aggregates(
     session: Session, start: date, end: date, *, channel: str | None, now: datetime, rollups: bool
-) -> tuple[list[Any], list[Any], list[Any]]:
-    """The rows by day × place × meal, by topics, and by place × aspect: older days from the rollup, the
-    newest (or all, `rollups=False`) from `feedback`."""
+) -> dict[str, list[Any]]:
+    """The aggregate rows: from the rollup (older days) by day, site, meeting and meal apiece; from
+    `feedback` (the newest days, or all with `rollups=False`) by day × place × meal (`fine`); and topics
+    and aspects from both."""
     part = rollup.split(start, end, now=now, rollups=rollups)
-    days: list[Any] = []
-    topics: list[Any] = []
-    aspects: list[Any] = []
+    out: dict[str, list[Any]] = {
+        k: [] for k in ("days", "sites", "meetings", "meals", "fine", "topics", "aspects")
+    }
     if part.rolled is not None:
         got = rollup.read(session, now=now, queries=_rolled_queries(*part.rolled, channel=channel))
         if got is None:
             part = rollup.split(start, end, now=now, rollups=False)
         else:
-            days, topics, aspects = got
+            for key, found in zip(
+                ("days", "sites", "meetings", "meals", "topics", "aspects"), got, strict=True
+            ):
+                out[key] = found
     if part.live is not None:
         first, last = part.live
         where = [
@@ -314,14 +332,14 @@ def _aggregates(
             col(Feedback.meeting_id),
             col(Feedback.meal),
         ]
-        days += session.execute(select(*keys, *_sums()).where(*where).group_by(*keys)).all()
-        topics += session.execute(
+        out["fine"] = list(session.execute(select(*keys, *_sums()).where(*where).group_by(*keys)).all())
+        out["topics"] += session.execute(
             select(col(Feedback.topics), *_sums())
             .where(*where, col(Feedback.topics) != "")
             .group_by(col(Feedback.topics))
         ).all()
         place = [col(Feedback.site_id), col(Feedback.meeting_id)]
-        aspects += session.execute(
+        out["aspects"] += session.execute(
             select(
                 *place,
                 col(FeedbackAspect.aspect).label("name"),
@@ -332,20 +350,28 @@ def _aggregates(
             .where(*where)
             .group_by(*place, col(FeedbackAspect.aspect))
         ).all()
-    return days, topics, aspects
+    return out
 
 
 def _rolled_queries(first: date, last: date, *, channel: str | None) -> list[Any]:
+    """Over the rollup: by day, by canteen, by meeting, by meal; topics; aspects by place."""
     d, p = FeedbackDaily, FeedbackDailyPart
     in_days = [col(d.service_date) >= first, col(d.service_date) <= last]
     part_days = [col(p.service_date) >= first, col(p.service_date) <= last]
     if channel:
         in_days.append(col(d.channel) == channel)
         part_days.append(col(p.channel) == channel)
-    keys = [col(d.service_date), col(d.site_id), col(d.meeting_id), col(d.meal)]
+    canteen = col(d.meeting_id).is_(None)
     place = [col(p.site_id), col(p.meeting_id)]
+
+    def by(key: Any, *where: Any) -> Any:
+        return select(key, *_rolled_sums(d)).where(*in_days, *where).group_by(key)
+
     return [
-        select(*keys, *_rolled_sums(d)).where(*in_days).group_by(*keys),
+        by(col(d.service_date)),
+        by(col(d.site_id), canteen),
+        by(col(d.meeting_id), col(d.meeting_id).is_not(None)),
+        by(col(d.meal), canteen, col(d.meal).is_not(None)),
         select(col(p.name).label("topics"), *_rolled_sums(p))
         .where(*part_days, col(p.kind) == "topic")
         .group_by(col(p.name)),

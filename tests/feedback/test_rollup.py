@@ -65,8 +65,11 @@ def _old(session: Session, *, status: str, n: int, min_days: int = 60, **where: 
 
 
 def _aspects(session: Session) -> None:
-    """Form aspects on some canteen and meeting feedbacks (the bulk fill writes none)."""
-    rows = session.execute(select(col(Feedback.id), col(Feedback.channel)).where(col(Feedback.id) % 7 == 0)).all()
+    """Form aspects on some canteen and meeting feedbacks (the bulk fill writes none), their feedbacks
+    stamped as changed (as the form's edit does)."""
+    every7 = col(Feedback.id) % 7 == 0
+    rows = session.execute(select(col(Feedback.id), col(Feedback.channel)).where(every7)).all()
+    session.execute(update(Feedback).where(every7).values(updated_at=utcnow()))
     for fid, channel in rows:
         names = ("口味", "卫生") if channel == "canteen" else ("会场", "餐饮")
         for k, name in enumerate(names):
@@ -88,7 +91,18 @@ def test_rollup_matches_live(engine: Engine, settings: Settings) -> None:
             # the rollup is what answers: a tampered rollup row shows in the figures (and only there)
             years = (TODAY - timedelta(days=730), TODAY - timedelta(days=1))
             before = stats.dashboard(s, settings=settings, start=years[0], end=years[1]).overall.n
-            s.execute(update(FeedbackDaily).where(col(FeedbackDaily.id) == 1).values(n=FeedbackDaily.n + 1000))
+            one = (
+                s.execute(
+                    select(col(FeedbackDaily.id)).where(
+                        col(FeedbackDaily.service_date) < TODAY - timedelta(days=30)
+                    )
+                )
+                .scalars()
+                .first()
+            )
+            s.execute(
+                update(FeedbackDaily).where(col(FeedbackDaily.id) == one).values(n=FeedbackDaily.n + 1000)
+            )
             after = stats.dashboard(s, settings=settings, start=years[0], end=years[1]).overall.n
             assert after == before + 1000
             rollup.rebuild(s, now=utcnow())
