@@ -67,7 +67,7 @@ def _measure(backend: str, url: str, n: int, load_s: float, repeat: int, today: 
 
         def dashboard(start: date, end: date) -> Callable[[], Any]:
             def go() -> Any:
-                stats.dashboard(s, settings=settings, start=start, end=end)
+                stats.dashboard(s, settings=settings, start=start, end=end, now=now)
                 return rates.rates(s, start=start, end=end, now=now)
 
             return go

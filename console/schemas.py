@@ -186,6 +186,11 @@ class DashboardOut(BaseModel):
         description="三率: response, resolution, satisfaction (pct, n, previous, change) overall and by_site, "
         "by_meeting, by_manager",
     )
+    aspects: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the form's per-aspect stars (口味, 卫生, 服务, 环境 / 会场, 会务, 餐饮, 住宿): overall "
+        "[{label, n, scored, mean, csat}], by_site and by_meeting [{label, aspects: [...]}]",
+    )
 
 
 class WorkItemOut(BaseModel):

@@ -115,6 +115,8 @@ class Feedback(SQLModel, table=True):
         Index("ix_feedback_status_ack_due", "status", "ack_due_at"),
         Index("ix_feedback_status_rectify_due", "status", "rectify_due_at"),
         Index("ix_feedback_created_id", "created_at", "id"),  # the inbox, newest first, by keyset
+        # the per-day rollups' dirty days (feedback.rollup, migration 0015): rows changed since the last look
+        Index("ix_feedback_updated_service", "updated_at", "service_date"),
     )
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=40, unique=True)
@@ -234,3 +236,61 @@ class InboundMessage(SQLModel, table=True):
     reply: str | None = Field(default=None, sa_column=Column(Text))
     feedback_id: int | None = Field(default=None, foreign_key="feedback.id")
     outcome: str = Field(default="handled", max_length=20)  # handled, failed
+
+
+# --- per-day rollups for the dashboard and the 三率 at a million feedbacks (feedback.rollup, migration 0015) --
+
+
+class FeedbackDaily(SQLModel, table=True):
+    """The counts, scores and 三率 of one service day × channel × canteen/meeting × meal × first acknowledger
+    (misuse left out), with the earliest deadline still ahead when it was computed (then it is due again)."""
+
+    __tablename__ = "feedback_daily"
+    id: int | None = Field(default=None, primary_key=True)
+    service_date: date = Field(index=True)
+    channel: str = Field(max_length=20)
+    site_id: int | None = None
+    meeting_id: int | None = None
+    meal: str | None = Field(default=None, max_length=20)
+    manager: str | None = Field(default=None, max_length=128)
+    n: int = 0
+    scored: int = 0
+    total: int = 0
+    satisfied: int = 0
+    response_hits: int = 0
+    response_n: int = 0
+    resolution_hits: int = 0
+    resolution_n: int = 0
+    satisfaction_hits: int = 0
+    satisfaction_n: int = 0
+    ack_pending: datetime | None = Field(default=None, index=True)
+    rectify_pending: datetime | None = Field(default=None, index=True)
+
+
+class FeedbackDailyPart(SQLModel, table=True):
+    """One service day's counts and scores per topic (kind `topic`) or per form aspect (kind `aspect`: 口味, …)
+    of one channel × canteen/meeting (misuse left out)."""
+
+    __tablename__ = "feedback_daily_part"
+    id: int | None = Field(default=None, primary_key=True)
+    service_date: date = Field(index=True)
+    channel: str = Field(max_length=20)
+    site_id: int | None = None
+    meeting_id: int | None = None
+    kind: str = Field(max_length=10)
+    name: str = Field(max_length=40)
+    n: int = 0
+    scored: int = 0
+    total: int = 0
+    satisfied: int = 0
+
+
+class RollupState(SQLModel, table=True):
+    """The one row saying what the rollups hold: service days before `covered_until`, computed with the clock
+    at `judged_at`, and every feedback changed before `marked_at` taken in."""
+
+    __tablename__ = "feedback_rollup_state"
+    id: int | None = Field(default=None, primary_key=True)
+    covered_until: date | None = None
+    judged_at: datetime | None = None
+    marked_at: datetime | None = None

@@ -3,8 +3,9 @@ deadline), 满意率 (满意 + 基本满意 over the answered return visits), ea
 meeting and per manager (the first to acknowledge: 首接负责), for a period of service dates and the
 previous period of the same length (环比).
 
-One aggregate query over both periods, grouped by period, channel, site, meeting and manager; the slices
-are summed from its rows. An item counts for 响应率 once acknowledged or once its deadline has passed
+One aggregate over both periods, grouped by period, channel, site, meeting and manager — over the per-day
+rollup (feedback.rollup) for days before the last LIVE_DAYS, over `feedback` for those; the slices are
+summed from its rows. An item counts for 响应率 once acknowledged or once its deadline has passed
 (an item still inside its deadline and not yet acknowledged is not judged yet); likewise for 解决率.
 """
 
@@ -14,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import case, func, literal, select
 from sqlmodel import Session, col
 
-from feedback.models import Feedback, Meeting, Site
+from feedback import rollup
+from feedback.models import Feedback, FeedbackDaily, Meeting, Site
 
 RATE_NAMES = ("response", "resolution", "satisfaction")  # 响应率, 解决率, 满意率, in this order everywhere
 
@@ -69,33 +71,6 @@ class Rates:
         return not any(r.n for r in self.now)
 
 
-def _sums(now: datetime) -> list[Any]:
-    """Each rate's hits and n as labelled sums (`response_hits`, `response_n`, …)."""
-    ack_judged = or_(col(Feedback.acknowledged_at).is_not(None), col(Feedback.ack_due_at) <= now)
-    ack_ok = and_(
-        col(Feedback.acknowledged_at).is_not(None), col(Feedback.acknowledged_at) <= col(Feedback.ack_due_at)
-    )
-    rect_judged = and_(
-        col(Feedback.rectify_due_at).is_not(None),
-        or_(col(Feedback.rectified_at).is_not(None), col(Feedback.rectify_due_at) <= now),
-    )
-    rect_ok = and_(
-        col(Feedback.rectified_at).is_not(None), col(Feedback.rectified_at) <= col(Feedback.rectify_due_at)
-    )
-
-    def n(cond: Any) -> Any:
-        return func.sum(case((cond, 1), else_=0))
-
-    return [
-        n(and_(col(Feedback.ack_due_at).is_not(None), ack_ok)).label("response_hits"),
-        n(and_(col(Feedback.ack_due_at).is_not(None), ack_judged)).label("response_n"),
-        n(and_(rect_judged, rect_ok)).label("resolution_hits"),
-        n(rect_judged).label("resolution_n"),
-        n(col(Feedback.revisit_answer).in_([1, 2])).label("satisfaction_hits"),
-        n(col(Feedback.revisit_answer).is_not(None)).label("satisfaction_n"),
-    ]
-
-
 @dataclass
 class RatesReport:
     """三率 overall and by canteen, meeting and manager, with the periods compared."""
@@ -124,37 +99,37 @@ class RatesReport:
 
 
 def rates(
-    session: Session, *, start: date, end: date, now: datetime, channel: str | None = None
+    session: Session,
+    *,
+    start: date,
+    end: date,
+    now: datetime,
+    channel: str | None = None,
+    rollups: bool = True,
 ) -> RatesReport:
-    """The 三率 of feedback served from `start` to `end` inclusive, and of the same length before (环比)."""
+    """The 三率 of feedback served from `start` to `end` inclusive, and of the same length before (环比);
+    older days from the per-day rollup (feedback.rollup), the newest live (`rollups=False`: all live)."""
     days = (end - start).days + 1
     prev_start, prev_end = start - timedelta(days=days), start - timedelta(days=1)
-    period = case((col(Feedback.service_date) >= start, literal(1)), else_=literal(0)).label("period")
-    keys = [
-        period,
-        col(Feedback.channel),
-        col(Feedback.site_id),
-        col(Feedback.meeting_id),
-        col(Feedback.acknowledged_by),
-    ]
-    query = (
-        select(*keys, *_sums(now))
-        .where(
-            col(Feedback.service_date) >= prev_start,
-            col(Feedback.service_date) <= end,
-            col(Feedback.misuse).is_(False),
+    part = rollup.split(prev_start, end, now=now, rollups=rollups)
+    rows: list[Any] = []
+    if part.rolled is not None:
+        got = rollup.read(
+            session, now=now, queries=[_rolled_query(*part.rolled, start=start, channel=channel)]
         )
-        .group_by(*keys)
-    )
-    if channel is not None:
-        query = query.where(col(Feedback.channel) == channel)
+        if got is None:
+            part = rollup.split(prev_start, end, now=now, rollups=False)
+        else:
+            rows.extend(got[0])
+    if part.live is not None:
+        rows.extend(session.execute(_live_query(*part.live, start=start, now=now, channel=channel)).all())
     sites = {s.id: s.name for s in session.execute(select(Site)).scalars()}
     meetings = {m.id: m.title for m in session.execute(select(Meeting)).scalars()}
     overall = Rates("合计")
     by_site: dict[Any, Rates] = {}
     by_meeting: dict[Any, Rates] = {}
     by_manager: dict[Any, Rates] = {}
-    for row in session.execute(query).all():
+    for row in rows:
         site_id, meeting_id, manager = row.site_id, row.meeting_id, row.acknowledged_by
         overall.add(row)
         if row.channel == "meeting":
@@ -179,3 +154,43 @@ def rates(
         by_meeting=order(by_meeting),
         by_manager=order(by_manager),
     )
+
+
+def _live_query(first: date, last: date, *, start: date, now: datetime, channel: str | None) -> Any:
+    """One aggregate over `feedback` of the days `first`..`last`, grouped by period and slice."""
+    period = case((col(Feedback.service_date) >= start, literal(1)), else_=literal(0)).label("period")
+    keys = [
+        period,
+        col(Feedback.channel),
+        col(Feedback.site_id),
+        col(Feedback.meeting_id),
+        col(Feedback.acknowledged_by),
+    ]
+    query = (
+        select(*keys, *rollup.rate_sums(now))
+        .where(
+            col(Feedback.service_date) >= first,
+            col(Feedback.service_date) <= last,
+            col(Feedback.misuse).is_(False),
+        )
+        .group_by(*keys)
+    )
+    return query.where(col(Feedback.channel) == channel) if channel is not None else query
+
+
+def _rolled_query(first: date, last: date, *, start: date, channel: str | None) -> Any:
+    """The same aggregate over the rollup's rows of the days `first`..`last`."""
+    d = FeedbackDaily
+    period = case((col(d.service_date) >= start, literal(1)), else_=literal(0)).label("period")
+    keys = [period, col(d.channel), col(d.site_id), col(d.meeting_id), col(d.manager)]
+    sums = [
+        func.sum(col(getattr(d, f"{name}_{part}"))).label(f"{name}_{part}")
+        for name in RATE_NAMES
+        for part in ("hits", "n")
+    ]
+    query = (
+        select(*keys[:4], col(d.manager).label("acknowledged_by"), *sums)
+        .where(col(d.service_date) >= first, col(d.service_date) <= last)
+        .group_by(*keys)
+    )
+    return query.where(col(d.channel) == channel) if channel is not None else query

@@ -13,11 +13,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from core.clock import utcnow
 from core.settings import Settings
-from feedback.models import Action, Feedback, FeedbackEvent, Meal, Meeting, Site
+from feedback import rollup
+from feedback.models import (
+    Action,
+    Feedback,
+    FeedbackAspect,
+    FeedbackDaily,
+    FeedbackDailyPart,
+    FeedbackEvent,
+    Meal,
+    Meeting,
+    Site,
+)
 from feedback.vocabulary import MEAL_LABELS
 
 _CJK_WORD = re.compile(r"^[\u4e00-\u9fff]{2,}$")
@@ -105,6 +117,10 @@ class Dashboard:
     by_meeting: list[Group] = field(default_factory=list)
     by_topic: list[Group] = field(default_factory=list)
     words: list[tuple[str, int]] = field(default_factory=list)
+    # the form's per-aspect stars (口味, 卫生, … / 会场, 会务, …): overall, and per canteen and per meeting
+    aspects: list[Group] = field(default_factory=list)
+    aspects_by_site: list[tuple[str, list[Group]]] = field(default_factory=list)
+    aspects_by_meeting: list[tuple[str, list[Group]]] = field(default_factory=list)
 
     @property
     def response_rate(self) -> float | None:
@@ -130,11 +146,19 @@ class Dashboard:
             "by_meeting": [g(x) for x in self.by_meeting],
             "by_topic": [g(x) for x in self.by_topic],
             "words": self.words,
+            "aspects": {
+                "overall": [g(x) for x in self.aspects],
+                "by_site": [{"label": k, "aspects": [g(x) for x in v]} for k, v in self.aspects_by_site],
+                "by_meeting": [
+                    {"label": k, "aspects": [g(x) for x in v]} for k, v in self.aspects_by_meeting
+                ],
+            },
         }
 
 
 # At a million feedbacks (issue 13) the dashboard is aggregates: the counts and scores by day, site, meal,
-# meeting and topic come from one GROUP BY; reply and close times and the frequent words from the newest
+# meeting, topic and form aspect come from GROUP BYs over the per-day rollup (feedback.rollup) for older days
+# and over `feedback` for the newest; reply and close times and the frequent words from the newest
 # SAMPLE (WORDS_SAMPLE) feedbacks of the range, which at a canteen's volume is the whole of a month.
 SAMPLE = 2000
 WORDS_SAMPLE = 500
@@ -153,9 +177,18 @@ def _fill(group: Group, n: int, scored: int, total: int, satisfied: int) -> None
 
 
 def dashboard(
-    session: Session, *, settings: Settings, start: date, end: date, channel: str | None = None
+    session: Session,
+    *,
+    settings: Settings,
+    start: date,
+    end: date,
+    channel: str | None = None,
+    now: datetime | None = None,
+    rollups: bool = True,
 ) -> Dashboard:
-    """Statistics of feedback served from `start` to `end` inclusive (optionally one channel)."""
+    """Statistics of feedback served from `start` to `end` inclusive (optionally one channel); `rollups=False`
+    computes every figure from `feedback` itself (what the rollup is tested against)."""
+    now = now or utcnow()
     where = [
         col(Feedback.service_date) >= start,
         col(Feedback.service_date) <= end,
@@ -163,13 +196,7 @@ def dashboard(
     ]
     if channel:
         where.append(col(Feedback.channel) == channel)
-    sums = [
-        func.count().label("n"),
-        func.count(col(Feedback.score)).label("scored"),
-        func.coalesce(func.sum(col(Feedback.score)), 0).label("total"),
-        func.sum(case((col(Feedback.score) >= 4, 1), else_=0)).label("satisfied"),
-    ]
-    keys = [col(Feedback.service_date), col(Feedback.site_id), col(Feedback.meeting_id), col(Feedback.meal)]
+    rows = _aggregates(session, start, end, channel=channel, now=now, rollups=rollups)
     sites = {s.id: s.name for s in session.execute(select(Site)).scalars()}
     meetings = {m.id: m.title for m in session.execute(select(Meeting)).scalars()}
     overall = Group("合计")
@@ -181,7 +208,23 @@ def dashboard(
     by_site: dict[str, Group] = {}
     by_meal: dict[str, Group] = {}
     by_meeting: dict[str, Group] = {}
-    for row in session.execute(select(*keys, *sums).where(*where).group_by(*keys)).all():
+    for row in rows["days"]:  # the rollup's days, already summed over places
+        day = row.service_date
+        day = day if isinstance(day, date) else date.fromisoformat(str(day))
+        iso = day.isocalendar()
+        week = weeks.setdefault(f"{iso.year}-W{iso.week:02d}", Group(f"{iso.year}年第{iso.week}周"))
+        for g in (overall, days[day], week):
+            _fill(g, *_counts(row))
+    for row in rows["sites"]:
+        name = sites.get(row.site_id, "未指明食堂") if row.site_id else "未指明食堂"
+        _fill(by_site.setdefault(name, Group(name)), *_counts(row))
+    for row in rows["meetings"]:
+        title = meetings.get(row.meeting_id, "?")
+        _fill(by_meeting.setdefault(title, Group(title)), *_counts(row))
+    for row in rows["meals"]:
+        label = MEAL_LABELS.get(Meal(row.meal), row.meal)
+        _fill(by_meal.setdefault(label, Group(label)), *_counts(row))
+    for row in rows["fine"]:  # the live days, by day × place × meal
         n, scored, total, satisfied = _counts(row)
         site_id, meeting_id, meal = row.site_id, row.meeting_id, row.meal
         day = row.service_date
@@ -201,11 +244,7 @@ def dashboard(
                 label = MEAL_LABELS.get(Meal(meal), meal)
                 _fill(by_meal.setdefault(label, Group(label)), n, scored, total, satisfied)
     by_topic: dict[str, Group] = {}
-    for row in session.execute(
-        select(col(Feedback.topics), *sums)
-        .where(*where, col(Feedback.topics) != "")
-        .group_by(col(Feedback.topics))
-    ).all():
+    for row in rows["topics"]:
         for topic in filter(None, str(row.topics).split(",")):
             _fill(by_topic.setdefault(topic, Group(topic)), *_counts(row))
     # the newest feedbacks of the range: reply and close times, frequent words
@@ -242,9 +281,134 @@ def dashboard(
         close_hours=round(statistics.median(close_hours), 1) if close_hours else None,
         by_day=list(days.values()),
         by_week=[weeks[k] for k in sorted(weeks)],
-        by_site=sorted(by_site.values(), key=lambda x: -x.n),
+        by_site=sorted(by_site.values(), key=lambda x: (-x.n, x.label)),
         by_meal=[by_meal[k] for k in ("早餐", "午餐", "晚餐") if k in by_meal],
-        by_meeting=sorted(by_meeting.values(), key=lambda x: -x.n),
-        by_topic=sorted(by_topic.values(), key=lambda x: -x.n),
+        by_meeting=sorted(by_meeting.values(), key=lambda x: (-x.n, x.label)),
+        by_topic=sorted(by_topic.values(), key=lambda x: (-x.n, x.label)),
         words=words.most_common(20),
+        **_aspects(rows["aspects"], sites=sites, meetings=meetings, settings=settings),
     )
+
+
+def _sums() -> list[Any]:
+    return rollup.score_sums()
+
+
+def _rolled_sums(table: Any) -> list[Any]:
+    return [func.sum(col(getattr(table, k))).label(k) for k in ("n", "scored", "total", "satisfied")]
+
+
+def _aggregates(
+    session: Session, start: date, end: date, *, channel: str | None, now: datetime, rollups: bool
+) -> dict[str, list[Any]]:
+    """The aggregate rows: from the rollup (older days) by day, site, meeting and meal apiece; from
+    `feedback` (the newest days, or all with `rollups=False`) by day × place × meal (`fine`); and topics
+    and aspects from both."""
+    part = rollup.split(start, end, now=now, rollups=rollups)
+    out: dict[str, list[Any]] = {
+        k: [] for k in ("days", "sites", "meetings", "meals", "fine", "topics", "aspects")
+    }
+    if part.rolled is not None:
+        got = rollup.read(session, now=now, queries=_rolled_queries(*part.rolled, channel=channel))
+        if got is None:
+            part = rollup.split(start, end, now=now, rollups=False)
+        else:
+            for key, found in zip(
+                ("days", "sites", "meetings", "meals", "topics", "aspects"), got, strict=True
+            ):
+                out[key] = found
+    if part.live is not None:
+        first, last = part.live
+        where = [
+            col(Feedback.service_date) >= first,
+            col(Feedback.service_date) <= last,
+            col(Feedback.misuse).is_(False),
+        ]
+        if channel:
+            where.append(col(Feedback.channel) == channel)
+        keys = [
+            col(Feedback.service_date),
+            col(Feedback.site_id),
+            col(Feedback.meeting_id),
+            col(Feedback.meal),
+        ]
+        out["fine"] = list(session.execute(select(*keys, *_sums()).where(*where).group_by(*keys)).all())
+        out["topics"] += session.execute(
+            select(col(Feedback.topics), *_sums())
+            .where(*where, col(Feedback.topics) != "")
+            .group_by(col(Feedback.topics))
+        ).all()
+        place = [col(Feedback.site_id), col(Feedback.meeting_id)]
+        out["aspects"] += session.execute(
+            select(
+                *place,
+                col(FeedbackAspect.aspect).label("name"),
+                *rollup.score_sums(col(FeedbackAspect.score)),
+            )
+            .select_from(FeedbackAspect)
+            .join(Feedback, col(Feedback.id) == col(FeedbackAspect.feedback_id))
+            .where(*where)
+            .group_by(*place, col(FeedbackAspect.aspect))
+        ).all()
+    return out
+
+
+def _rolled_queries(first: date, last: date, *, channel: str | None) -> list[Any]:
+    """Over the rollup: by day, by canteen, by meeting, by meal; topics; aspects by place."""
+    d, p = FeedbackDaily, FeedbackDailyPart
+    in_days = [col(d.service_date) >= first, col(d.service_date) <= last]
+    part_days = [col(p.service_date) >= first, col(p.service_date) <= last]
+    if channel:
+        in_days.append(col(d.channel) == channel)
+        part_days.append(col(p.channel) == channel)
+    canteen = col(d.meeting_id).is_(None)
+    place = [col(p.site_id), col(p.meeting_id)]
+
+    def by(key: Any, *where: Any) -> Any:
+        return select(key, *_rolled_sums(d)).where(*in_days, *where).group_by(key)
+
+    return [
+        by(col(d.service_date)),
+        by(col(d.site_id), canteen),
+        by(col(d.meeting_id), col(d.meeting_id).is_not(None)),
+        by(col(d.meal), canteen, col(d.meal).is_not(None)),
+        select(col(p.name).label("topics"), *_rolled_sums(p))
+        .where(*part_days, col(p.kind) == "topic")
+        .group_by(col(p.name)),
+        select(*place, col(p.name), *_rolled_sums(p))
+        .where(*part_days, col(p.kind) == "aspect")
+        .group_by(*place, col(p.name)),
+    ]
+
+
+def _aspects(
+    rows: list[Any], *, sites: dict[Any, str], meetings: dict[Any, str], settings: Settings
+) -> dict[str, Any]:
+    """The form's aspects overall, per canteen and per meeting, in the configured order."""
+    known = [*settings.h5_canteen_aspects, *settings.h5_meeting_aspects]
+
+    def rank(name: str) -> tuple[int, str]:
+        return (known.index(name) if name in known else len(known), name)
+
+    overall: dict[str, Group] = {}
+    by_place: dict[tuple[bool, str], dict[str, Group]] = {}
+    for row in rows:
+        n, scored, total, satisfied = _counts(row)
+        name = str(row.name)
+        _fill(overall.setdefault(name, Group(name)), n, scored, total, satisfied)
+        if row.meeting_id:
+            key = (True, meetings.get(row.meeting_id, "?"))
+        else:
+            key = (False, sites.get(row.site_id, "未指明食堂") if row.site_id else "未指明食堂")
+        slot = by_place.setdefault(key, {})
+        _fill(slot.setdefault(name, Group(name)), n, scored, total, satisfied)
+
+    def ordered(groups: dict[str, Group]) -> list[Group]:
+        return [groups[k] for k in sorted(groups, key=rank)]
+
+    places = sorted(by_place.items(), key=lambda kv: (-sum(g.n for g in kv[1].values()), kv[0][1]))
+    return {
+        "aspects": ordered(overall),
+        "aspects_by_site": [(label, ordered(g)) for (meeting, label), g in places if not meeting],
+        "aspects_by_meeting": [(label, ordered(g)) for (meeting, label), g in places if meeting],
+    }

@@ -21,15 +21,19 @@ router = APIRouter()
 def dashboard(
     db: DbSession, who: Manager, settings: SettingsDep, start: date | None = None, end: date | None = None
 ) -> DashboardOut:
-    """Counts, CSAT, response and handling times, trends and breakdowns (default: the last 30 days)."""
+    """Counts, CSAT, response and handling times, trends, breakdowns, 三率 and the form's per-aspect stars
+    (average and n per aspect, per canteen and per meeting; default: the last 30 days)."""
     today = to_local(utcnow(), settings.tz).date()
     try:
         start, end = inputs.date_range(start, end, today=today)
     except inputs.InputError as exc:
         raise HTTPException(422, str(exc)) from exc
-    data = stats.dashboard(db, settings=settings, start=start, end=end, channel=channel_of(who)).as_dict()
+    now = utcnow()
+    data = stats.dashboard(
+        db, settings=settings, start=start, end=end, channel=channel_of(who), now=now
+    ).as_dict()
     data["words"] = [{"word": w, "n": n} for w, n in data["words"]]
-    data["rates"] = rates.rates(db, start=start, end=end, now=utcnow(), channel=channel_of(who)).as_dict()
+    data["rates"] = rates.rates(db, start=start, end=end, now=now, channel=channel_of(who)).as_dict()
     return DashboardOut(start=start, end=end, **data)
 
 

@@ -11,7 +11,7 @@ from console.deps import DbSession, Manager, SettingsDep
 from console.pages.render import render
 from console.queries.feedback import channel_of
 from core.clock import to_local, utcnow
-from feedback import forms, rates, stats, worklist
+from feedback import rates, stats, worklist
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -29,12 +29,12 @@ def dashboard(request: Request, db: DbSession, who: Manager, settings: SettingsD
     except inputs.InputError as exc:
         raise HTTPException(400, str(exc)) from exc
     channel = channel_of(who)
-    d = stats.dashboard(db, settings=settings, start=start, end=end, channel=channel)
-    # issue 13: 今日待办 at the top, 三率 with n and 环比; the feedback form's per-aspect stars (h5/, issue 15)
     now = utcnow()
+    # the form's per-aspect stars (h5/, issue 15) come with it (d.aspects, per canteen and per meeting)
+    d = stats.dashboard(db, settings=settings, start=start, end=end, channel=channel, now=now)
+    # issue 13: 今日待办 at the top, 三率 with n and 环比
     work = worklist.worklist(db, now=now, tz=settings.tz, max_score=settings.sla.max_score, channel=channel)
     three = rates.rates(db, start=start, end=end, now=now, channel=channel).as_dict()
-    aspects = forms.aspect_summary(db, start=start, end=end, channel=channel)
     return render(
         request,
         "dashboard.html",
@@ -45,5 +45,4 @@ def dashboard(request: Request, db: DbSession, who: Manager, settings: SettingsD
         end=end,
         work=work,
         rates=three,
-        aspects=aspects,
     )

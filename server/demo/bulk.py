@@ -1,30 +1,36 @@
 """Demo data at scale (`houqin demo --count 1000000 --months 24`): the same kinds of feedback, handling and
 return visits as server/demo/fill.py, generated as plain rows and written with multi-row INSERT statements in
-chunks (no ORM object per row, no photos), so a million feedbacks take minutes, not hours.
+large transactions straight to the driver (server/demo/bulkwrite.py: SQLite executemany, PostgreSQL COPY,
+indexes built once at the end; no ORM object per row, no photos), then the per-day rollups built
+(feedback.rollup), so a million feedbacks take minutes, not hours.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, text
 from sqlmodel import Session
 
+from core.clock import utcnow
 from core.settings import Settings
-from feedback import sla
+from feedback import rollup, sla
 from feedback.models import Channel, Feedback, FeedbackEvent, Meal, Status
 from feedback.service import topics_of
 from feedback.tokens import search_tokens
 from server.demo import data, fill
+from server.demo.bulkwrite import bulk_writer
 from server.demo.handling import LOOP_KEYS
 
 CHUNK = 5000
-_FB = Feedback.__table__  # type: ignore[attr-defined]
-_EV = FeedbackEvent.__table__  # type: ignore[attr-defined]
+COMMIT_EVERY = 50_000  # feedbacks per transaction
+_FB = Feedback.__tablename__
+_EV = FeedbackEvent.__tablename__
 MEALS = list(data.MEAL_WEIGHTS)
 MEAL_CUM = list(itertools.accumulate(data.MEAL_WEIGHTS.values()))
 
@@ -72,76 +78,107 @@ def fill_bulk(
     per_day: dict[date, int] = {}
     written = events = 0
     next_id = _next_id(engine)
-    while written < count:
-        n = min(CHUNK, count - written)
-        fb_rows: list[dict[str, Any]] = []
-        ev_rows: list[dict[str, Any]] = []
-        for _ in range(n):
-            is_meeting = meeting_rows and rng.random() < data.MEETING_SHARE
-            if is_meeting:
-                mid, title, starts, ends = rng.choice(meeting_rows)
-                day = starts + timedelta(days=rng.randrange((ends - starts).days + 1))
-                meal, site_id, place = None, None, title
-                score = rng.choices(scores_m, cum_weights=scores_m_cum)[0]
-                comment, mood = fill.pick_comment(rng, data.MEETING_COMMENTS, score)
-                created = fill.random_time(rng, tz, day, time(9, 0), 510)
-            else:
-                mid, title = None, None
-                day = rng.choices(days, cum_weights=day_cum)[0]
-                meal = rng.choices(MEALS, cum_weights=MEAL_CUM)[0]
-                start, minutes = data.MEAL_WINDOWS[meal]
-                site_id, _w, _t = canteens[rng.choices(range(len(canteens)), cum_weights=canteen_cum)[0]]
-                place = site_names.get(site_id, "")
-                score = rng.choices(scores_c, cum_weights=scores_c_cum)[0]
-                comment, mood = fill.pick_comment(rng, data.POOLS[meal], score)
-                created = fill.random_time(rng, tz, day, start, minutes)
-            if created >= cutoff:
-                created = cutoff - timedelta(minutes=rng.randrange(30, 600))
-                day = created.astimezone(tz).date()
-            per_day[day] = per_day.get(day, 0) + 1
-            fid = next_id
-            next_id += 1
-            due = sla.deadlines(settings.sla, score=score, comment=comment, received_at=created, tz=tz)
-            row: dict[str, Any] = {
-                "id": fid,
-                "reference": f"FK{day:%Y%m%d}-{per_day[day]:04d}",
-                "channel": Channel.meeting.value if is_meeting else Channel.canteen.value,
-                "source": data.SOURCE,
-                "sender": rng.choice(people),
-                "site_id": site_id,
-                "table_no": None,
-                "meeting_id": mid,
-                "meal": Meal(meal).value if meal else None,
-                "service_date": day,
-                "score": score,
-                "comment": comment,
-                "search_tokens": search_tokens(
-                    comment,
-                    None if is_meeting else place,
-                    title,
-                    service_date=day,
-                    meal=meal,
-                    site_id=site_id,
-                    meeting_id=mid,
-                ),
-                "topics": topics_of(comment),
-                "misuse": False,
-                "volume_id": None,
-                "created_at": created,
-                "ack_due_at": due.ack_due_at,
-                "rectify_due_at": due.rectify_due_at,
-            }
-            row.update(_handle(rng, row, mood, cutoff, ev_rows, is_meeting=bool(is_meeting)))
-            fb_rows.append(row)
-        with Session(engine) as session:
-            session.execute(insert(_FB), fb_rows)
-            if ev_rows:
-                session.execute(insert(_EV), ev_rows)
-            session.commit()
-        written += n
-        events += len(ev_rows)
+    with bulk_writer(engine) as writer:
+        while written < count:
+            n = min(CHUNK, count - written)
+            fb_rows: list[dict[str, Any]] = []
+            ev_rows: list[dict[str, Any]] = []
+            for _ in range(n):
+                is_meeting = meeting_rows and rng.random() < data.MEETING_SHARE
+                if is_meeting:
+                    mid, title, starts, ends = rng.choice(meeting_rows)
+                    day = starts + timedelta(days=rng.randrange((ends - starts).days + 1))
+                    meal, site_id, place = None, None, title
+                    score = rng.choices(scores_m, cum_weights=scores_m_cum)[0]
+                    comment, mood = fill.pick_comment(rng, data.MEETING_COMMENTS, score)
+                    created = fill.random_time(rng, tz, day, time(9, 0), 510)
+                else:
+                    mid, title = None, None
+                    day = rng.choices(days, cum_weights=day_cum)[0]
+                    meal = rng.choices(MEALS, cum_weights=MEAL_CUM)[0]
+                    start, minutes = data.MEAL_WINDOWS[meal]
+                    site_id, _w, _t = canteens[rng.choices(range(len(canteens)), cum_weights=canteen_cum)[0]]
+                    place = site_names.get(site_id, "")
+                    score = rng.choices(scores_c, cum_weights=scores_c_cum)[0]
+                    comment, mood = fill.pick_comment(rng, data.POOLS[meal], score)
+                    created = fill.random_time(rng, tz, day, start, minutes)
+                if created >= cutoff:
+                    created = cutoff - timedelta(minutes=rng.randrange(30, 600))
+                    day = created.astimezone(tz).date()
+                per_day[day] = per_day.get(day, 0) + 1
+                fid = next_id
+                next_id += 1
+                due = sla.deadlines(settings.sla, score=score, comment=comment, received_at=created, tz=tz)
+                row: dict[str, Any] = {
+                    "id": fid,
+                    "reference": f"FK{day:%Y%m%d}-{per_day[day]:04d}",
+                    "channel": Channel.meeting.value if is_meeting else Channel.canteen.value,
+                    "source": data.SOURCE,
+                    "sender": rng.choice(people),
+                    "site_id": site_id,
+                    "table_no": None,
+                    "meeting_id": mid,
+                    "meal": Meal(meal).value if meal else None,
+                    "service_date": day,
+                    "score": score,
+                    "comment": comment,
+                    "search_tokens": search_tokens(
+                        comment,
+                        None if is_meeting else place,
+                        title,
+                        service_date=day,
+                        meal=meal,
+                        site_id=site_id,
+                        meeting_id=mid,
+                    ),
+                    "topics": topics_of(comment),
+                    "misuse": False,
+                    "volume_id": None,
+                    "created_at": created,
+                    "ack_due_at": due.ack_due_at,
+                    "rectify_due_at": due.rectify_due_at,
+                }
+                row.update(_handle(rng, row, mood, cutoff, ev_rows, is_meeting=bool(is_meeting)))
+                fb_rows.append(row)
+            writer.write(_FB, fb_rows)
+            writer.write(_EV, ev_rows)
+            written += n
+            events += len(ev_rows)
+            if written % COMMIT_EVERY < n or written == count:
+                writer.commit()
     _fix_sequence(engine)
+    with Session(engine) as session:  # the dashboard's per-day rollups, over everything just written
+        rollup.rebuild(session, now=utcnow())
+        session.commit()
     return BulkSummary(feedbacks=written, events=events, first_day=first, last_day=last)
+
+
+@functools.lru_cache(maxsize=65536)
+def _text_tokens(comment: str, place: str | None, title: str | None) -> str:
+    return search_tokens(comment, place, title)
+
+
+@functools.lru_cache(maxsize=65536)
+def _filter_tokens(day: date, meal: str | None, site_id: int | None, meeting_id: int | None) -> str:
+    return search_tokens(service_date=day, meal=meal, site_id=site_id, meeting_id=meeting_id)
+
+
+def _tokens(
+    comment: str,
+    place: str | None,
+    title: str | None,
+    day: date,
+    meal: str | None,
+    site: int | None,
+    mid: int | None,
+) -> str:
+    """feedback.tokens.search_tokens of these, its two halves memoised (comments repeat)."""
+    return " ".join(filter(None, (_text_tokens(comment, place, title), _filter_tokens(day, meal, site, mid))))
+
+
+@functools.lru_cache(maxsize=65536)
+def _topics(comment: str) -> str:
+    return topics_of(comment)
 
 
 def _handle(

@@ -27,7 +27,6 @@ from server.app import create_app
 from server.demo.fill import fill_demo
 from tests.support.console_helpers import (
     add_users,
-    api_settings,
     last_week,
     local_today,
     login,
@@ -36,8 +35,6 @@ from tests.support.console_helpers import (
     sealed_volume,
 )
 from tests.support.fake_wechat import FakeWeChat
-
-__all__ = ["api_settings"]  # fixtures
 
 
 @pytest.fixture

@@ -35,7 +35,6 @@ from tests.support.console_helpers import (
     PASSWORD,
     USERS,
     add_users,
-    api_settings,
     csrf_of,
     last_week,
     local_today,
@@ -46,8 +45,6 @@ from tests.support.console_helpers import (
 )
 from tests.support.fake_wechat import FakeWeChat
 from tests.support.wechat_peer import WeChatPeer, reply_text, text_xml
-
-__all__ = ["api_settings"]  # fixtures
 
 
 @pytest.fixture
