@@ -1,5 +1,5 @@
 """Small printed tables in an ordinary (not write-only) workbook: the 四性检测 report sheet
-(`exports.fourfold_report`) and the meeting report (`feedback.reports`).
+(`exports.fourfold_report`) and the meeting report (`exports.meeting_report`).
 
 Built on the volume's print set-up (`exports.sheets.print_sheet`: A4, fit to the page width, footer,
 repeated header rows) and its row-height helpers (`exports.book.line_count`: CJK characters count double):

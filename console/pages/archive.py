@@ -55,6 +55,7 @@ def _stage_view(stage: StageReport, settings: Settings) -> dict[str, Any]:
         "at": when(stage.at, settings),
         "agent": stage.agent,
         "failed": stage.failed,
+        "not_checked": sum(1 for c in stage.checks if c["result"] == "not_checked"),
         "checks": [{**c, "result_label": RESULTS[c["result"]]} for c in stage.checks],
     }
 

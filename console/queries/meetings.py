@@ -20,9 +20,9 @@ from sqlmodel import Session, col
 from console import texts
 from core.clock import utcnow
 from core.settings import Settings
+from exports.meeting_report import meeting_report
 from feedback.meetings import add_meeting, issue_qr, render_poster
 from feedback.models import Feedback, Meeting
-from feedback.reports import meeting_report
 
 log = logging.getLogger("houqin.console.meetings")
 QR_MARGIN = timedelta(hours=1)  # issue a new QR when the stored one expires within this

@@ -387,6 +387,14 @@ def test_every_console_page_fits_the_screen(
                     button = f"form[action='/console/volumes/{code}/receive'] button"
                     box = _box(page, button)
                     assert page.is_visible(button) and box["x"] + box["width"] <= viewport["width"]
+                if path == f"/console/volumes/{code}":
+                    # the 四性检测 report: every stage opened, its checks still fit the screen
+                    for summary in page.locator("#fourfold details:not([open]) summary").all():
+                        summary.click()
+                    assert page.locator("#fourfold table.fourfold tr td[data-label='编号']").count() >= 14
+                    box = _box(page, "#fourfold table.fourfold")
+                    assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], box
+                    look(path, f"{who}-volume-fourfold-open")
                 if path == "/console/meetings":
                     box = _box(page, "#meetings td[data-label='会议名称']")
                     assert box["width"] >= 150, box  # not one character per line

@@ -1,7 +1,7 @@
 """Print check of a version-2 volume (issue 14): every sheet of a 2,000-item volume with long comments and 100
 open items, rendered by LibreOffice to PDF and read back with pdfplumber — the smallest body glyph is at
 least 9 pt, no two text lines overlap, and no cell's text is cut (every comment's characters are on the
-pages). The volume's own PDF/A copy is checked the same way; so are the meeting report (feedback.reports) and
+pages). The volume's own PDF/A copy is checked the same way; so are the meeting report (exports.meeting_report) and
 the 四性检测 report sheet (exports.fourfold_report)."""
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from core.settings import Settings
 from exports.fixity import verify
 from exports.fourfold import CHECKS
 from exports.fourfold_report import latest, write_sheet
+from exports.meeting_report import meeting_report
 from exports.plan import transfer_dir
 from exports.receive import receive
 from exports.seal import compile_locked
 from feedback import review
 from feedback.models import Feedback, Meeting
-from feedback.reports import meeting_report
 from tests.support.volume_data import fill_period
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
