@@ -24,6 +24,7 @@ from sqlalchemy import delete, func, select, update
 from sqlmodel import Session, col
 
 from core.clock import to_local
+from core.settings import Settings
 from feedback.grammar import infer_meal
 from feedback.models import (
     Action,
@@ -98,6 +99,11 @@ class FormResult:
     feedback_id: int
     outcome: str
     misuse: bool = False
+
+
+def form_url(settings: Settings, scene: str) -> str:
+    """The public address of the form for a scene (what table QR codes and meeting posters hold)."""
+    return f"{settings.public_url.rstrip('/')}/h5/feedback?scene={scene}"
 
 
 def full_comment(tags: list[str], comment: str) -> str:

@@ -24,7 +24,7 @@ from core.clock import to_local, utcnow
 from core.db import unit_of_work
 from core.settings import Settings
 from feedback import forms
-from feedback.forms import FormError, FormInput, Limits
+from feedback.forms import FormError, FormInput, Limits, form_url
 from feedback.grammar import parse_scene
 from feedback.models import Channel, Revisit, Site
 from feedback.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, PhotoError, clean_photos
@@ -84,11 +84,6 @@ def place_of(session: Session, scene: str) -> Place | None:
     if meeting is None:
         return None
     return Place(Channel.meeting, meeting.code, meeting.title, meeting_id=meeting.id)
-
-
-def form_url(settings: Settings, scene: str) -> str:
-    """The public address of the form for a scene (what table and poster QR codes hold)."""
-    return f"{settings.public_url.rstrip('/')}/h5/feedback?scene={scene}"
 
 
 def _settings(request: Request) -> Settings:
