@@ -192,29 +192,35 @@ def submit(
 ) -> FormResult:
     """Store one form submission exactly once (see the module docstring); FormError when refused. Run by
     the ingest writer inside its batch transaction (ingest.work), with the SLA deadlines and alerts of the
-    chat path; the photos come already cleaned. `store`: the session's, writing at once."""
+    chat path; the photos come already cleaned. `store`: the session's, writing at once. Every FormError is
+    raised before anything is written (the writer relies on it: ingest.work's `refusals`)."""
     db = store.db
-    seen = formsql.BY_KEY.mapped(db, key=form.key)
-    if seen:
-        if seen[0]["diner"] != form.diner:
+    digest = fingerprint(form)
+    found = formsql.check(
+        db,
+        key=form.key,
+        diner=form.diner,
+        place=form.place,
+        hour=now - timedelta(hours=1),
+        diner_cap=limits.diner_per_hour,
+        minute=now - timedelta(minutes=1),
+        place_cap=limits.place_per_minute,
+        fingerprint=digest,
+        day=now - MISUSE_WINDOW,
+    )
+    if found["seen_diner"] is not None:
+        if found["seen_diner"] != form.diner:
             raise FormError(FormProblem.key_taken)
-        fid = int(seen[0]["feedback_id"])
+        fid = int(found["seen_feedback"])
         return FormResult(str(formsql.REFERENCE.mapped(db, id=fid)[0]["reference"]), fid, "replayed")
-    if (
-        formsql.count(db, formsql.DINER_COUNT, diner=form.diner, since=now - timedelta(hours=1))
-        >= limits.diner_per_hour
-    ):
+    if int(found["diner_n"]) >= limits.diner_per_hour:
         raise FormError(FormProblem.diner_rate)
-    if (
-        formsql.count(db, formsql.PLACE_COUNT, place=form.place, since=now - timedelta(minutes=1))
-        >= limits.place_per_minute
-    ):
+    if int(found["place_n"]) >= limits.place_per_minute:
         raise FormError(FormProblem.place_rate)
     if form.site_id is None and form.meeting_id is None:
-        found = formsql.place_ids(db, form.place)
-        if found is None:
+        if found["site_id"] is None and found["meeting_id"] is None:
             raise FormError(FormProblem.unknown_place)
-        form.site_id, form.meeting_id = found
+        form.site_id, form.meeting_id = found["site_id"], found["meeting_id"]
     local_now = to_local(now, settings.tz)
     meal: str | None = None
     if form.channel == Channel.canteen:
@@ -236,7 +242,8 @@ def submit(
     if target is not None:
         feedback_id, reference = target
         outcome = "edited"
-        if formsql.count(db, formsql.PHOTO_COUNT, id=feedback_id) + len(form.photos) > MAX_PHOTOS:
+        had = int(formsql.PHOTO_COUNT.mapped(db, id=feedback_id)[0]["n"])
+        if had + len(form.photos) > MAX_PHOTOS:
             raise FormError(FormProblem.too_many_photos)
         _edit(session, store, feedback_id=feedback_id, form=form, comment=comment, now=now, settings=settings)
     else:
@@ -261,14 +268,10 @@ def submit(
         db, [{"feedback_id": feedback_id, "aspect": a, "score": v} for a, v in form.aspects.items()]
     )
     _store_photos(store, feedback_id=feedback_id, photos=form.photos, data_dir=settings.data_dir, now=now)
-    digest = fingerprint(form)
-    misuse = False
-    if outcome == "created":
-        # the same words and stars again, as a new feedback within a day: kept, but flagged (out of statistics)
-        since = now - MISUSE_WINDOW
-        if formsql.TWIN.mapped(db, diner=form.diner, fingerprint=digest, since=since, id=feedback_id):
-            misuse = True
-            store.update_feedback(feedback_id, {"misuse": True})
+    # the same words and stars again, as a new feedback within a day: kept, but flagged (out of statistics)
+    misuse = outcome == "created" and bool(found["twin"])
+    if misuse:
+        store.update_feedback(feedback_id, {"misuse": True})
     formsql.INSERT_FORM.run(
         db,
         key=form.key,

@@ -14,12 +14,22 @@ from feedback.models import FeedbackForm
 
 _FORM_COLUMNS = [c.name for c in FeedbackForm.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
 
-BY_KEY = Sql("SELECT diner, feedback_id FROM feedback_form WHERE key = :key")
+# everything a submission checks before it writes, in one statement (one round trip): the idempotency key
+# seen before, the diner's and the place's recent submissions (counted up to the limit only, `*_cap`: a
+# busy place costs no more than its limit), the site or meeting, and an identical submission within a day
+CHECK = Sql(
+    "SELECT (SELECT diner FROM feedback_form WHERE key = :key) AS seen_diner, "
+    "(SELECT feedback_id FROM feedback_form WHERE key = :key) AS seen_feedback, "
+    "(SELECT count(*) FROM (SELECT 1 FROM feedback_form WHERE diner = :diner AND created_at >= :hour "
+    "LIMIT :diner_cap) AS d) AS diner_n, "
+    "(SELECT count(*) FROM (SELECT 1 FROM feedback_form WHERE place = :place AND created_at >= :minute "
+    "LIMIT :place_cap) AS p) AS place_n, "
+    "(SELECT id FROM site WHERE code = :site_code AND active = :yes) AS site_id, "
+    "(SELECT id FROM meeting WHERE code = :meeting_code) AS meeting_id, "
+    "(SELECT count(*) FROM (SELECT 1 FROM feedback_form WHERE diner = :diner AND fingerprint = :fingerprint "
+    "AND created_at >= :day LIMIT 1) AS t) AS twin"
+)
 REFERENCE = Sql("SELECT reference FROM feedback WHERE id = :id")
-SITE = Sql("SELECT id, code, name FROM site WHERE code = :code AND active = :yes")
-MEETING = Sql("SELECT id, code, title FROM meeting WHERE code = :code")
-DINER_COUNT = Sql("SELECT count(*) AS n FROM feedback_form WHERE diner = :diner AND created_at >= :since")
-PLACE_COUNT = Sql("SELECT count(*) AS n FROM feedback_form WHERE place = :place AND created_at >= :since")
 # the diner's latest feedback of the edit window for this meal and place (or meeting), not yet archived
 _EDITABLE = (
     "SELECT f.id, f.reference, f.created_at FROM feedback f JOIN feedback_form ff ON ff.feedback_id = f.id "
@@ -33,18 +43,18 @@ DELETE_ASPECTS = Sql("DELETE FROM feedback_aspect WHERE feedback_id = :id")
 INSERT_ASPECT = Sql(
     "INSERT INTO feedback_aspect (feedback_id, aspect, score) VALUES (:feedback_id, :aspect, :score)"
 )
-TWIN = Sql(
-    "SELECT id FROM feedback_form WHERE diner = :diner AND fingerprint = :fingerprint "
-    "AND created_at >= :since AND feedback_id != :id LIMIT 1"
-)
 INSERT_FORM = Sql(
     f"INSERT INTO feedback_form ({', '.join(_FORM_COLUMNS)}) VALUES ({', '.join(f':{c}' for c in _FORM_COLUMNS)})"
 )
 
 
-def count(db: Driver, statement: Sql, **params: Any) -> int:
-    """A count(*) statement's number."""
-    return int(statement.mapped(db, **params)[0]["n"])
+def check(db: Driver, *, place: str, **params: Any) -> dict[str, Any]:
+    """The CHECK row of a submission to `place` (canteen:<site> or meeting:<code>)."""
+    kind, _, code = place.partition(":")
+    site_code, meeting_code = (code, "") if kind == "canteen" else ("", code.upper())
+    return CHECK.mapped(db, place=place, site_code=site_code, meeting_code=meeting_code, yes=True, **params)[
+        0
+    ]
 
 
 def editable(db: Driver, *, meeting_id: int | None, **params: Any) -> tuple[int, str] | None:
@@ -55,15 +65,3 @@ def editable(db: Driver, *, meeting_id: int | None, **params: Any) -> tuple[int,
         else EDITABLE_CANTEEN.mapped(db, **params)
     )
     return (int(rows[0]["id"]), str(rows[0]["reference"])) if rows else None
-
-
-def place_ids(db: Driver, place: str) -> tuple[int | None, int | None] | None:
-    """(site id, meeting id) of a place canteen:<site> (an active one) or meeting:<code>; None if none."""
-    kind, _, code = place.partition(":")
-    if kind == "canteen":
-        rows = SITE.mapped(db, code=code, yes=True)
-        return (int(rows[0]["id"]), None) if rows else None
-    if kind == "meeting":
-        rows = MEETING.mapped(db, code=code.upper())
-        return (None, int(rows[0]["id"])) if rows else None
-    return None

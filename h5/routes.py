@@ -223,7 +223,9 @@ async def submit(request: Request) -> Response:
     limits = Limits(settings.h5_edit_minutes, settings.h5_diner_per_hour, settings.h5_place_per_minute)
     work = partial(_store, form=form, now=utcnow(), settings=settings, limits=limits)
     try:
-        result = await request.app.state.intake.ingestor.call(work, timeout=FORM_WAIT_S)
+        result = await request.app.state.intake.ingestor.call(
+            work, refusals=(FormError,), timeout=FORM_WAIT_S
+        )
     except FormError as exc:
         status = 429 if exc.problem in (forms.FormProblem.diner_rate, forms.FormProblem.place_rate) else 400
         return _error(request, texts.ERRORS_FORM[exc.problem], status)

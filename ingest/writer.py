@@ -240,10 +240,13 @@ class Ingestor:
         """Queue a delivery and wait for its committed result (TimeoutError after about `timeout` seconds)."""
         return await self._queued(delivery, timeout)
 
-    async def call(self, fn: WorkFn, *, timeout: float | None = None) -> Any:
+    async def call(
+        self, fn: WorkFn, *, refusals: tuple[type[Exception], ...] = (), timeout: float | None = None
+    ) -> Any:
         """Run `fn(session)` in the writer's next batch (ingest.work) and wait for what it returned once
-        committed; what it raised is raised here (TimeoutError after about `timeout` seconds)."""
-        return await self._queued(Work(fn), timeout)
+        committed; what it raised is raised here (TimeoutError after about `timeout` seconds). `refusals`:
+        the exceptions `fn` raises only before it writes anything."""
+        return await self._queued(Work(fn, refusals), timeout)
 
     async def _queued(self, item: Delivery | Work, timeout: float | None) -> Any:
         loop = asyncio.get_running_loop()
