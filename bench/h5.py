@@ -21,7 +21,6 @@ from bench.webhook import COMMENTS, make_requests
 from core.settings import Settings
 from h5.identity import COOKIE, Diner, _signer, token_for
 
-
 SITES = 40  # canteens the submissions are spread over (a place's recent submissions are counted per form)
 
 
