@@ -10,20 +10,18 @@ form/webhook (target ≥ 0.8).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import secrets
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 from urllib.parse import urlencode
 
-from bench.loadgen import LoadResult, run_load
-from bench.webhook import AES_KEY, APPID, COMMENTS, ROOT, TOKEN, _free_port, make_requests, start_server
+from bench.serve import Build, houqin_env, interleaved, measure, pin_load_generator, upgrade
+from bench.webhook import COMMENTS, make_requests
 from core.settings import Settings
 from h5.identity import COOKIE, Diner, _signer, token_for
+
+SITES = 40  # canteens the submissions are spread over (a place's recent submissions are counted per form)
 
 
 def make_forms(n: int, port: int, *, settings: Settings, seed: int) -> list[bytes]:
@@ -36,7 +34,7 @@ def make_forms(n: int, port: int, *, settings: Settings, seed: int) -> list[byte
             [
                 ("key", secrets.token_urlsafe(24)),
                 ("csrf", token_for(settings, diner)),
-                ("scene", f"canteen:bench:{i % 40 + 1}"),
+                ("scene", f"canteen:bench{i % SITES}:{i % 40 + 1}"),
                 ("overall", str(i % 5 + 1)),
                 ("aspect0", str((i + 1) % 5 + 1)),
                 ("aspect1", "4"),
@@ -53,28 +51,12 @@ def make_forms(n: int, port: int, *, settings: Settings, seed: int) -> list[byte
     return out
 
 
-def measure(
-    kind: str, env: dict[str, str], settings: Settings, n: int, concurrency: int, seed: int
-) -> LoadResult:
-    """One run of one row against a fresh server process."""
-    port = _free_port()
-    proc = start_server("server.asgi:app", port, env, core=0)
-    try:
-        build = (
-            (lambda k, s: make_requests(k, port, seed=s))
-            if kind == "webhook"
-            else (lambda k, s: make_forms(k, port, settings=settings, seed=s))
-        )
-        run_load("127.0.0.1", port, build(min(300, n // 10), seed + 7), concurrency)
-        result = run_load("127.0.0.1", port, build(n, seed), concurrency)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    expected = 200 if kind == "webhook" else 303
-    bad = {s: c for s, c in result.statuses.items() if s != expected}
-    if bad:
-        print(f"  {kind}: unexpected responses {bad}", file=sys.stderr)
-    return result
+def _forms(settings: Settings) -> Build:
+    return lambda n, port, seed: make_forms(n, port, settings=settings, seed=seed)
+
+
+def _webhook(n: int, port: int, seed: int) -> list[bytes]:
+    return make_requests(n, port, seed=seed)
 
 
 def main() -> None:
@@ -85,37 +67,32 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3, help="runs per row; medians are printed")
     args = parser.parse_args()
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setaffinity(0, {1})
+    pin_load_generator()
     with tempfile.TemporaryDirectory() as tmp:
-        db_url = f"sqlite:///{tmp}/bench.db"
-        env = {
-            "HOUQIN_WECHAT_TOKEN": TOKEN,
-            "HOUQIN_WECHAT_AES_KEY": AES_KEY,
-            "HOUQIN_WECHAT_APPID": APPID,
-            "HOUQIN_DATABASE_URL": db_url,
-            "HOUQIN_DATA_DIR": f"{tmp}/var",
-            "HOUQIN_ENV": "development",
-            "HOUQIN_H5_PLACE_PER_MINUTE": "1000000",
-        }
-        subprocess.run(
-            [sys.executable, "-m", "server.cli", "db", "upgrade"],
-            env={**os.environ, **env},
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        env = houqin_env(f"sqlite:///{tmp}/bench.db", tmp, HOUQIN_H5_PLACE_PER_MINUTE="1000000")
+        upgrade(env)
         with sqlite3.connect(f"{tmp}/bench.db") as conn:
-            conn.execute(
-                "INSERT INTO site (code, name, kind, active) VALUES ('bench', '测试食堂', 'canteen', 1)"
+            conn.executemany(
+                "INSERT INTO site (code, name, kind, active) VALUES (?, ?, 'canteen', 1)",
+                [(f"bench{n}", f"测试食堂{n}") for n in range(SITES)],
             )
         settings = Settings(_env_file=None)  # type: ignore[call-arg]  # the development link secret, as the server
-        runs: dict[str, list[LoadResult]] = {"webhook": [], "form": []}
-        for r in range(args.repeat):  # interleaved, so drift on the machine hits both rows alike
-            for i, kind in enumerate(runs):
-                runs[kind].append(
-                    measure(kind, env, settings, args.requests, args.concurrency, seed=1000 * r + 100 + i)
-                )
+        rows: dict[str, tuple[Build, int]] = {"webhook": (_webhook, 200), "form": (_forms(settings), 303)}
+        runs = interleaved(
+            args.repeat,
+            list(rows),
+            lambda kind, seed: measure(
+                kind,
+                "server.asgi:app",
+                env,
+                rows[kind][0],
+                n=args.requests,
+                concurrency=args.concurrency,
+                seed=seed,
+                warm=300,
+                expected=rows[kind][1],
+            ),
+        )
         with sqlite3.connect(f"{tmp}/bench.db") as conn:
             forms = conn.execute("SELECT count(*) FROM feedback_form").fetchone()[0]
             aspects = conn.execute("SELECT count(*) FROM feedback_aspect").fetchone()[0]

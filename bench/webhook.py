@@ -11,24 +11,25 @@ and the ratio (c)/(b).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
-import os
 import random
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-import httpx
+from bench.loadgen import build_request
+from bench.serve import (
+    AES_KEY,
+    APPID,
+    TOKEN,
+    Median,
+    free_port,
+    houqin_env,
+    interleaved,
+    measure,
+    pin_load_generator,
+    upgrade,
+)
 
-from bench.loadgen import LoadResult, build_request, run_load
-
-TOKEN = "bench-token"
-AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-APPID = "wx_bench_appid"
 COMMENTS = [
     "红烧肉偏咸",
     "米饭有点硬",
@@ -39,11 +40,14 @@ COMMENTS = [
     "服务态度很好",
     "鱼有点腥",
 ]
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _sign(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
+
+
+def _build(n: int, port: int, seed: int) -> list[bytes]:
+    return make_requests(n, port, seed=seed)
 
 
 def make_requests(n: int, port: int, *, seed: int) -> list[bytes]:
@@ -76,73 +80,8 @@ def make_requests(n: int, port: int, *, seed: int) -> list[bytes]:
     return out
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(target: str, port: int, env: dict[str, str], core: int) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        target,
-        "--port",
-        str(port),
-        "--host",
-        "127.0.0.1",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-    ]
-    # the server's output (one JSON access-log line per request) goes to a file, as in production
-    log = open(Path(tempfile.gettempdir()) / f"houqin-bench-{port}.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=log)
-    log.close()  # the child holds its own descriptor
-    with contextlib.suppress(AttributeError, OSError):  # not every OS pins
-        os.sched_setaffinity(proc.pid, {core})
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1)
-            return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"{target} did not start")
-
-
-def measure(name: str, target: str, env: dict[str, str], n: int, concurrency: int, seed: int) -> LoadResult:
-    port = _free_port()
-    proc = start_server(target, port, env, core=0)
-    try:
-        warm = make_requests(min(500, n // 10), port, seed=seed + 7)
-        run_load("127.0.0.1", port, warm, concurrency)
-        reqs = make_requests(n, port, seed=seed)
-        result = run_load("127.0.0.1", port, reqs, concurrency)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    bad = {s: c for s, c in result.statuses.items() if s != 200}
-    if bad:
-        print(f"  {name}: non-200 responses {bad}", file=sys.stderr)
-    return result
-
-
-class Median:
-    """Median requests/s, p50 and p99 over several runs of one row."""
-
-    def __init__(self, runs: list[LoadResult]) -> None:
-        self.rps = statistics.median(r.rps for r in runs)
-        self.p50 = statistics.median(r.p50 for r in runs)
-        self.p99 = statistics.median(r.pct(99) for r in runs)
+# kept for bench.load, which imports these names from here
+_free_port = free_port
 
 
 def main() -> None:
@@ -155,39 +94,31 @@ def main() -> None:
     parser.add_argument("--only", choices=["a", "b", "c"], action="append", help="run only these rows")
     parser.add_argument("--repeat", type=int, default=3, help="runs per row; medians are printed")
     args = parser.parse_args()
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setaffinity(0, {1})
+    pin_load_generator()
 
     with tempfile.TemporaryDirectory() as tmp:
         db_url = args.database_url or f"sqlite:///{tmp}/bench.db"
-        env = {
-            "HOUQIN_WECHAT_TOKEN": TOKEN,
-            "HOUQIN_WECHAT_AES_KEY": AES_KEY,
-            "HOUQIN_WECHAT_APPID": APPID,
-            "HOUQIN_DATABASE_URL": db_url,
-            "HOUQIN_DATA_DIR": f"{tmp}/var",
-            "HOUQIN_ENV": "development",
-        }
-        subprocess.run(
-            [sys.executable, "-m", "server.cli", "db", "upgrade"],
-            env={**os.environ, **env},
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        env = houqin_env(db_url, tmp)
+        upgrade(env)
         rows = [
             ("(a) bare FastAPI, returns success", "bench.apps:bare"),
             ("(b) wechatpy verify+decrypt+parse+reply+encrypt, no DB", "bench.apps:wechatpy_nodb"),
             ("(c) houqin /wechat, stores every feedback", "server.asgi:app"),
         ]
-        runs: dict[str, list[LoadResult]] = {}
-        for r in range(args.repeat):  # interleaved, so drift on the machine hits every row alike
-            for i, (name, target) in enumerate(rows):
-                if args.only and name[1] not in args.only:
-                    continue
-                runs.setdefault(name, []).append(
-                    measure(name, target, env, args.requests, args.concurrency, seed=1000 * r + 100 + i)
-                )
+        targets = {name: target for name, target in rows if not args.only or name[1] in args.only}
+        runs = interleaved(
+            args.repeat,
+            list(targets),
+            lambda name, seed: measure(
+                name,
+                targets[name],
+                env,
+                _build,
+                n=args.requests,
+                concurrency=args.concurrency,
+                seed=seed,
+            ),
+        )
         results = {name: Median(rs) for name, rs in runs.items()}
         stored = None
         if db_url.startswith("sqlite"):

@@ -17,13 +17,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, Protocol
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from core.clock import to_local
+from core.fastsql import Driver
+from core.settings import Settings
+from feedback import formsql, sla
+from feedback.alerts import OnDuty, alert_on_duty, alert_reason
 from feedback.grammar import infer_meal
 from feedback.models import (
     Action,
@@ -37,7 +40,7 @@ from feedback.models import (
     Site,
 )
 from feedback.photos import MAX_PHOTOS
-from feedback.service import FeedbackStore, create_feedback, topics_of
+from feedback.service import FeedbackRow, FeedbackStore, create_feedback, topics_of
 from feedback.tokens import feedback_tokens
 
 MISUSE_WINDOW = timedelta(hours=24)
@@ -50,6 +53,7 @@ class FormProblem(StrEnum):
     place_rate = "place_rate"
     key_taken = "key_taken"
     too_many_photos = "too_many_photos"
+    unknown_place = "unknown_place"
 
 
 class FormError(Exception):
@@ -100,6 +104,11 @@ class FormResult:
     misuse: bool = False
 
 
+def form_url(settings: Settings, scene: str) -> str:
+    """The public address of the form for a scene (what table QR codes and meeting posters hold)."""
+    return f"{settings.public_url.rstrip('/')}/h5/feedback?scene={scene}"
+
+
 def full_comment(tags: list[str], comment: str) -> str:
     """The stored comment: the quick tags in 【】 first, then the diner's text."""
     marks = "".join(f"【{t}】" for t in tags)
@@ -124,84 +133,95 @@ def reference_of(session: Session, *, feedback_id: int) -> str:
     )
 
 
-def _count(session: Session, column: Any, value: str, since: datetime) -> int:
-    return int(
-        session.execute(
-            select(func.count())
-            .select_from(FeedbackForm)
-            .where(column == value, col(FeedbackForm.created_at) >= since)
-        ).scalar_one()
-    )
+class FormStore(FeedbackStore, Protocol):
+    """The store a submission writes through (ingest.store.Store, writing at once): the feedback calls, its
+    driver connection for the form's own statements, and the on-duty managers."""
 
+    @property
+    def db(self) -> Driver:
+        """The driver connection under the session's transaction."""
 
-def _editable(
-    session: Session, form: FormInput, *, meal: str | None, service_date: date, since: datetime
-) -> Feedback | None:
-    query = (
-        select(Feedback)
-        .join(FeedbackForm, col(FeedbackForm.feedback_id) == col(Feedback.id))
-        .where(
-            col(FeedbackForm.diner) == form.diner,
-            col(Feedback.sender) == form.diner,
-            col(Feedback.channel) == form.channel,
-            col(Feedback.service_date) == service_date,
-            col(Feedback.created_at) >= since,
-            col(Feedback.volume_id).is_(None),
-        )
-        .order_by(col(Feedback.created_at).desc())
-        .limit(1)
-    )
-    if form.meeting_id is not None:
-        query = query.where(col(Feedback.meeting_id) == form.meeting_id)
-    else:
-        query = query.where(col(Feedback.site_id) == form.site_id, col(Feedback.meal) == meal)
-    return session.execute(query).scalars().first()
+    def get_feedback(self, feedback_id: int) -> FeedbackRow | None:
+        """One feedback as a plain row."""
+
+    def on_duty(self) -> list[OnDuty]:
+        """The on-duty managers to alert."""
 
 
 def _store_photos(
-    session: Session, *, feedback_id: int, photos: list[bytes], data_dir: Path, now: datetime
+    store: FeedbackStore, *, feedback_id: int, photos: list[bytes], data_dir: Path, now: datetime
 ) -> None:
-    for data in photos:
-        media = FeedbackMedia(feedback_id=feedback_id, kind="image", created_at=now)
-        session.add(media)
-        session.flush()
-        relative = f"media/{feedback_id}/{media.id}.jpg"
+    # the photos were decoded and re-encoded before (feedback.photos, in the request's thread): only written here
+    # named by content: a batch retried alone writes the very same files again
+    for i, data in enumerate(photos):
+        relative = f"media/{feedback_id}/h5-{hashlib.sha256(data).hexdigest()[:24]}-{i}.jpg"
         target = data_dir / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".jpg.part")
         tmp.write_bytes(data)
         os.replace(tmp, target)
-        media.local_path = relative
+        store.add_media(
+            {
+                "feedback_id": feedback_id,
+                "kind": "image",
+                "media_id": "",
+                "url": "",
+                "recognition": "",
+                "local_path": relative,
+                "created_at": now,
+            }
+        )
+
+
+def _alert(store: FormStore, session: Session, *, reference: str, score: int, comment: str) -> None:
+    reason = alert_reason(score=score, comment=comment)
+    if reason is not None:
+        alert_on_duty(
+            session, recipients=store.on_duty(), reference=reference, reason=reason, comment=comment
+        )
 
 
 def submit(
     session: Session,
     *,
-    store: FeedbackStore,
+    store: FormStore,
     form: FormInput,
     now: datetime,
-    tz: ZoneInfo,
-    data_dir: Path,
+    settings: Settings,
     limits: Limits,
 ) -> FormResult:
-    """Store one form submission exactly once (see the module docstring); FormError when refused. `store`:
-    where a new feedback is written (the session's, writing at once)."""
-    seen = by_key(session, key=form.key)
-    if seen is not None:
-        if seen.diner != form.diner:
+    """Store one form submission exactly once (see the module docstring); FormError when refused. Run by
+    the ingest writer inside its batch transaction (ingest.work), with the SLA deadlines and alerts of the
+    chat path; the photos come already cleaned. `store`: the session's, writing at once. Every FormError is
+    raised before anything is written (the writer relies on it: ingest.work's `refusals`)."""
+    db = store.db
+    digest = fingerprint(form)
+    found = formsql.check(
+        db,
+        key=form.key,
+        diner=form.diner,
+        place=form.place,
+        hour=now - timedelta(hours=1),
+        diner_cap=limits.diner_per_hour,
+        minute=now - timedelta(minutes=1),
+        place_cap=limits.place_per_minute,
+        fingerprint=digest,
+        day=now - MISUSE_WINDOW,
+    )
+    if found["seen_diner"] is not None:
+        if found["seen_diner"] != form.diner:
             raise FormError(FormProblem.key_taken)
-        return FormResult(reference_of(session, feedback_id=seen.feedback_id), seen.feedback_id, "replayed")
-    if (
-        _count(session, col(FeedbackForm.diner), form.diner, now - timedelta(hours=1))
-        >= limits.diner_per_hour
-    ):
+        fid = int(found["seen_feedback"])
+        return FormResult(str(formsql.REFERENCE.mapped(db, id=fid)[0]["reference"]), fid, "replayed")
+    if int(found["diner_n"]) >= limits.diner_per_hour:
         raise FormError(FormProblem.diner_rate)
-    if (
-        _count(session, col(FeedbackForm.place), form.place, now - timedelta(minutes=1))
-        >= limits.place_per_minute
-    ):
+    if int(found["place_n"]) >= limits.place_per_minute:
         raise FormError(FormProblem.place_rate)
-    local_now = to_local(now, tz)
+    if form.site_id is None and form.meeting_id is None:
+        if found["site_id"] is None and found["meeting_id"] is None:
+            raise FormError(FormProblem.unknown_place)
+        form.site_id, form.meeting_id = found["site_id"], found["meeting_id"]
+    local_now = to_local(now, settings.tz)
     meal: str | None = None
     if form.channel == Channel.canteen:
         meal_of, service_date = infer_meal(local_now)
@@ -209,48 +229,23 @@ def submit(
     else:
         service_date = local_now.date()
     comment = full_comment(form.tags, form.comment)
-    target = _editable(
-        session,
-        form,
-        meal=meal,
-        service_date=service_date,
+    target = formsql.editable(
+        db,
+        meeting_id=form.meeting_id,
+        diner=form.diner,
+        channel=form.channel,
+        day=service_date,
         since=now - timedelta(minutes=limits.edit_minutes),
+        site_id=form.site_id,
+        meal=meal,
     )
     if target is not None:
-        assert target.id is not None
-        feedback_id, reference, outcome = target.id, target.reference, "edited"
-        had = int(
-            session.execute(
-                select(func.count())
-                .select_from(FeedbackMedia)
-                .where(col(FeedbackMedia.feedback_id) == feedback_id)
-            ).scalar_one()
-        )
+        feedback_id, reference = target
+        outcome = "edited"
+        had = int(formsql.PHOTO_COUNT.mapped(db, id=feedback_id)[0]["n"])
         if had + len(form.photos) > MAX_PHOTOS:
             raise FormError(FormProblem.too_many_photos)
-        target.score = form.score
-        target.comment = comment
-        target.topics = topics_of(comment)
-        target.search_tokens = feedback_tokens(
-            session,
-            comment=comment,
-            service_date=target.service_date,
-            meal=target.meal,
-            site_id=target.site_id,
-            meeting_id=target.meeting_id,
-        )
-        target.updated_at = now
-        session.add(target)
-        session.add(
-            FeedbackEvent(
-                feedback_id=feedback_id,
-                at=now,
-                actor=form.diner,
-                action=Action.diner_added,
-                detail="form_edit",
-            )
-        )
-        session.execute(delete(FeedbackAspect).where(col(FeedbackAspect.feedback_id) == feedback_id))
+        _edit(session, store, feedback_id=feedback_id, form=form, comment=comment, now=now, settings=settings)
     else:
         row = create_feedback(
             store,
@@ -266,41 +261,71 @@ def submit(
             score=form.score,
             comment=comment,
             created_at=now,
+            settings=settings,
         )
         feedback_id, reference, outcome = row.id, row.reference, "created"
-    for aspect, score in form.aspects.items():
-        session.add(FeedbackAspect(feedback_id=feedback_id, aspect=aspect, score=score))
-    _store_photos(session, feedback_id=feedback_id, photos=form.photos, data_dir=data_dir, now=now)
-    digest = fingerprint(form)
-    misuse = False
-    if outcome == "created":
-        # the same words and stars again, as a new feedback within a day: kept, but flagged (out of statistics)
-        twin = session.execute(
-            select(col(FeedbackForm.id))
-            .where(
-                col(FeedbackForm.diner) == form.diner,
-                col(FeedbackForm.fingerprint) == digest,
-                col(FeedbackForm.created_at) >= now - MISUSE_WINDOW,
-                col(FeedbackForm.feedback_id) != feedback_id,
-            )
-            .limit(1)
-        ).first()
-        if twin is not None:
-            misuse = True
-            session.execute(update(Feedback).where(col(Feedback.id) == feedback_id).values(misuse=True))
-    session.add(
-        FeedbackForm(
-            key=form.key,
-            diner=form.diner,
-            place=form.place,
-            feedback_id=feedback_id,
-            fingerprint=digest,
-            edited=outcome == "edited",
-            created_at=now,
-        )
+    formsql.INSERT_ASPECT.many(
+        db, [{"feedback_id": feedback_id, "aspect": a, "score": v} for a, v in form.aspects.items()]
     )
-    session.flush()
+    _store_photos(store, feedback_id=feedback_id, photos=form.photos, data_dir=settings.data_dir, now=now)
+    # the same words and stars again, as a new feedback within a day: kept, but flagged (out of statistics)
+    misuse = outcome == "created" and bool(found["twin"])
+    if misuse:
+        store.update_feedback(feedback_id, {"misuse": True})
+    formsql.INSERT_FORM.run(
+        db,
+        key=form.key,
+        diner=form.diner,
+        place=form.place,
+        feedback_id=feedback_id,
+        fingerprint=digest,
+        edited=outcome == "edited",
+        created_at=now,
+    )
+    if not misuse:
+        _alert(store, session, reference=reference, score=form.score, comment=comment)
     return FormResult(reference, feedback_id, outcome, misuse)
+
+
+def _edit(
+    session: Session,
+    store: FormStore,
+    *,
+    feedback_id: int,
+    form: FormInput,
+    comment: str,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """A submission within the edit window: the earlier feedback takes its stars and words (the deadlines
+    only ever come nearer)."""
+    fb = store.get_feedback(feedback_id)
+    assert fb is not None
+    tokens = feedback_tokens(
+        session,
+        comment=comment,
+        service_date=fb.service_date,
+        meal=fb.meal,
+        site_id=fb.site_id,
+        meeting_id=fb.meeting_id,
+    )
+    store.update_feedback(
+        feedback_id,
+        {
+            "score": form.score,
+            "comment": comment,
+            "topics": topics_of(comment),
+            "search_tokens": tokens,
+            "updated_at": now,
+        },
+    )
+    due = sla.deadlines(settings.sla, score=form.score, comment=comment, received_at=now, tz=settings.tz)
+    if due.ack_due_at is not None:
+        store.tighten_deadlines(feedback_id, ack=due.ack_due_at, rectify=due.rectify_due_at)
+    store.add_event(
+        feedback_id=feedback_id, at=now, actor=form.diner, action=Action.diner_added, detail="form_edit"
+    )
+    formsql.DELETE_ASPECTS.run(store.db, id=feedback_id)
 
 
 def aspects_of(session: Session, *, feedback_id: int) -> list[tuple[str, int]]:

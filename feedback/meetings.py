@@ -13,10 +13,14 @@ from sqlmodel import Session
 
 from core.settings import Settings
 from core.wechat_api import NotConfigured, official_account
+from feedback.forms import form_url
 from feedback.models import Meeting
 
 log = logging.getLogger("houqin.meetings")
 
+POSTER_CHAT = "微信扫一扫\n在公众号里评价"
+POSTER_FORM = "扫码直接填写评价表\n无需关注公众号"
+POSTER_ASCII = ("Scan in WeChat\nto chat your feedback", "Scan to fill in\nthe feedback form")
 TEMP_QR_MAX_SECONDS = 30 * 24 * 3600  # WeChat's limit for temporary parametric QR codes
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
@@ -95,8 +99,22 @@ def cjk_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size)
 
 
+def qr_image(content: str, side: int) -> Image.Image:
+    """A QR code of `content` as a side×side RGB image (scaled by whole modules: sharp edges to scan)."""
+    qr = qrcode.QRCode(box_size=1, border=4)
+    qr.add_data(content)
+    qr.make(fit=True)
+    small = qr.make_image(fill_color="black", back_color="white").get_image().convert("RGB")
+    scale = max(1, side // small.width)
+    sharp = small.resize((small.width * scale, small.height * scale), Image.Resampling.NEAREST)
+    out = Image.new("RGB", (side, side), "white")
+    out.paste(sharp, ((side - sharp.width) // 2, (side - sharp.height) // 2))
+    return out
+
+
 def render_poster(*, meeting: Meeting, qr_content: str, settings: Settings, path: str | None = None) -> Path:
-    """Draw the poster (A4 at 150 dpi) as a PNG: title, dates, venue, the QR, and how to give feedback by text."""
+    """Draw the poster (A4 at 150 dpi) as a PNG: title, dates, venue, the chat QR (`qr_content`) beside the
+    form's QR (/h5/feedback?scene=meeting:<code>), each captioned, and how to give feedback by text."""
     out = Path(path) if path else settings.data_dir / "posters" / f"meeting-{meeting.code}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     width, height = 1240, 1754
@@ -114,19 +132,18 @@ def render_poster(*, meeting: Meeting, qr_content: str, settings: Settings, path
         font=body_font,
         anchor="mm",
     )
-    qr = qrcode.QRCode(box_size=20, border=2)
-    qr.add_data(qr_content)
-    qr.make(fit=True)
-    qr_img = qr.make_image(fill_color="black", back_color="white").get_image().convert("RGB")
-    qr_img = qr_img.resize((820, 820))
-    img.paste(qr_img, ((width - 820) // 2, 360))
-    lines = (
-        ["微信扫一扫，评价本次会务服务", f"或在公众号发送：会议 {meeting.code}"]
-        if has_cjk
-        else ["Scan with WeChat to give feedback", f"or send: 会议 {meeting.code}"]
-    )
-    for i, line in enumerate(lines):
-        draw.text((width // 2, 1290 + i * 80), line, fill="black", font=body_font, anchor="mm")
+    # two codes side by side: the chat QR (the Official Account's parametric code) and the form's
+    # (/h5/feedback, for guests who do not follow the account); each with its caption under it
+    codes = [(qr_content, POSTER_CHAT), (form_url(settings, f"meeting:{meeting.code}"), POSTER_FORM)]
+    side = 520
+    for i, (content, caption) in enumerate(codes):
+        left = width // 2 - 30 - side if i == 0 else width // 2 + 30
+        img.paste(qr_image(content, side), (left, 360))
+        words = caption if has_cjk else POSTER_ASCII[i]
+        for j, line in enumerate(words.split("\n")):
+            draw.text((left + side // 2, 920 + j * 56), line, fill="black", font=body_font, anchor="mm")
+    line = f"或在公众号发送：会议 {meeting.code}" if has_cjk else f"or send: 会议 {meeting.code}"
+    draw.text((width // 2, 1140), line, fill="#333", font=body_font, anchor="mm")
     draw.text(
         (width // 2, height - 120),
         settings.fonds_name if has_cjk else settings.fonds_code,

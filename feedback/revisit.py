@@ -3,7 +3,9 @@
 Asking: when a feedback with a score ≤ 3, or any alert, is closed (feedback.review.close), the diner gets
 the rectification in one sentence and the question through the outbox: a customer-service message inside
 WeChat's 48-hour window, a template message past it when one is configured (not to WeCom users), otherwise
-the ask is recorded as undeliverable; demo feedback is never asked. Answering: this module records the
+the ask is recorded as undeliverable; demo feedback is never asked. An anonymous form diner (source h5, a
+device token: no openid to send to) gets the question in 「我的反馈」 only, recorded as such (VIA_MINE),
+never queued as a message nobody can receive. Answering: this module records the
 answer, from the chat (handlers/revisit.py) or from 「我的反馈」 (h5/routes.py), the same way.
 """
 
@@ -30,6 +32,8 @@ ASK_TEMPLATE_FIRST = "【回访】您的反馈已处理完毕"
 VIA_CS = "客服消息"
 VIA_TEMPLATE = "模板消息"
 VIA_NONE = "无法送达：已超过48小时客服窗口且未配置模板消息"
+VIA_MINE = "在「我的反馈」中提问（匿名表单用户，无法接收消息）"
+ANONYMOUS = "h5"  # Feedback.source of an anonymous form diner (h5.identity: a signed device token)
 THANKS = {
     Revisit.satisfied: "感谢您的评价（满意），欢迎继续提出意见。",
     Revisit.mostly: "感谢您的评价（基本满意），我们会继续改进。",
@@ -109,12 +113,18 @@ def ask(
         return None  # asked already and not answered yet
     assert feedback.id is not None
     text = ASK_TEXT.format(ref=feedback.reference, done=_one_sentence(session, feedback))
-    last = session.execute(
-        select(func.max(InboundMessage.received_at)).where(col(InboundMessage.sender) == feedback.sender)
-    ).scalar_one_or_none()
+    last = (
+        None  # a device token has no chat window: the question waits in 「我的反馈」
+        if feedback.source == ANONYMOUS
+        else session.execute(
+            select(func.max(InboundMessage.received_at)).where(col(InboundMessage.sender) == feedback.sender)
+        ).scalar_one_or_none()
+    )
     if last is not None and last.tzinfo is None:
         last = last.replace(tzinfo=now.tzinfo)
-    if last is not None and last + CS_WINDOW > now:
+    if feedback.source == ANONYMOUS:
+        via = VIA_MINE
+    elif last is not None and last + CS_WINDOW > now:
         app = "wecom" if feedback.source == "wecom" else "mp"
         enqueue(
             session, to_user=feedback.sender, text=text, app=app, dedupe_key=f"revisit:{feedback.id}:{now}"

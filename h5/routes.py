@@ -7,6 +7,8 @@ import io
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from core.clock import to_local, utcnow
-from core.db import unit_of_work
+from core.db import read_unit, unit_of_work
 from core.settings import Settings
 from feedback import forms
-from feedback.forms import FormError, FormInput, Limits
+from feedback.forms import FormError, FormInput, Limits, form_url
 from feedback.grammar import parse_scene
 from feedback.models import Channel, Revisit, Site
 from feedback.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, PhotoError, clean_photos
@@ -32,6 +34,7 @@ from feedback.revisit import RevisitError, record_answer
 from feedback.service import meeting_by_code, site_by_code
 from h5 import identity, texts
 from h5.identity import Diner
+from ingest.delivery import database_unavailable
 from ingest.store import Store
 
 router = APIRouter(prefix="/h5", include_in_schema=False)
@@ -40,6 +43,7 @@ STATIC = Path(__file__).parent / "static"
 MAX_BODY = MAX_PHOTOS * MAX_PHOTO_BYTES + 512 * 1024  # three full photos and the fields
 MAX_COMMENT = 500
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+FORM_WAIT_S = 20.0  # how long a submission waits for the writer before the diner is asked to send again
 
 
 class BodyTooLarge(Exception):
@@ -84,11 +88,6 @@ def place_of(session: Session, scene: str) -> Place | None:
     if meeting is None:
         return None
     return Place(Channel.meeting, meeting.code, meeting.title, meeting_id=meeting.id)
-
-
-def form_url(settings: Settings, scene: str) -> str:
-    """The public address of the form for a scene (what table and poster QR codes hold)."""
-    return f"{settings.public_url.rstrip('/')}/h5/feedback?scene={scene}"
 
 
 def _settings(request: Request) -> Settings:
@@ -194,8 +193,10 @@ def _score(value: Any) -> int | None:
 
 @router.post("/feedback")
 async def submit(request: Request) -> Response:
-    """Take one filled form: checked whole (photos decoded) before anything is stored; then 303 to the
-    thanks page with the reference. A resubmit of the same form lands on the same reference."""
+    """Take one filled form: checked whole (photos decoded, in a worker thread) before anything is stored,
+    then stored by the ingest writer with the other submissions and messages of its batch (one commit:
+    ingest.work); then 303 to the thanks page with the reference. A resubmit of the same form lands on the
+    same reference."""
     settings = _settings(request)
     try:
         body = await _read_capped(request)
@@ -206,80 +207,97 @@ async def submit(request: Request) -> Response:
         data = await request.form(max_files=MAX_PHOTOS + 1, max_fields=60)
     except Exception:  # noqa: BLE001 — malformed multipart, too many parts
         return _error(request, texts.BAD_FORM, 400)
-    # the database work and the photo decoding run in a worker thread: the event loop (and /wechat's fast
-    # path on it) is never blocked by a form
-    return await run_in_threadpool(_take, request, settings, data)
+    checked = _check(request, settings, data)
+    if isinstance(checked, Response):
+        return checked
+    form, uploads = checked
+    if uploads:
+        # photo decoding and re-encoding run in a worker thread, never on the event loop (nor in the writer)
+        try:
+            photos = await run_in_threadpool(_photos, _engine(request), form, uploads)
+        except PhotoError as exc:
+            return _error(request, texts.photo_error(exc.problem, exc.index) + texts.NOTHING_STORED, 400)
+        if photos is None:  # a resubmit: nothing is decoded or stored again
+            return RedirectResponse(f"/h5/thanks?key={form.key}&again=1", 303)
+        form.photos = photos
+    limits = Limits(settings.h5_edit_minutes, settings.h5_diner_per_hour, settings.h5_place_per_minute)
+    work = partial(_store, form=form, now=utcnow(), settings=settings, limits=limits)
+    try:
+        result = await request.app.state.intake.ingestor.call(
+            work, refusals=(FormError,), timeout=FORM_WAIT_S
+        )
+    except FormError as exc:
+        status = 429 if exc.problem in (forms.FormProblem.diner_rate, forms.FormProblem.place_rate) else 400
+        return _error(request, texts.ERRORS_FORM[exc.problem], status)
+    except IntegrityError:  # the same key from a concurrent double tap in another worker won: it is that one
+        return RedirectResponse(f"/h5/thanks?key={form.key}&again=1", 303)
+    except TimeoutError:
+        return _error(request, texts.BUSY, 503)
+    except Exception as exc:
+        if database_unavailable(exc):
+            return _error(request, texts.BUSY, 503)
+        raise
+    return RedirectResponse(f"/h5/thanks?key={form.key}&outcome={result.outcome}", 303)
 
 
-def _take(request: Request, settings: Settings, data: Any) -> Response:
+def _store(session: Session, *, form: FormInput, now: datetime, settings: Settings, limits: Limits) -> Any:
+    """The writer's part (ingest.work): store the checked submission in the batch's transaction."""
+    return forms.submit(session, store=Store(session), form=form, now=now, settings=settings, limits=limits)
+
+
+def _photos(engine: Engine, form: FormInput, uploads: list[UploadFile]) -> list[bytes] | None:
+    """The uploads decoded and re-encoded (PhotoError when one is refused); None for a resubmit."""
+    with read_unit(engine) as session:
+        seen = forms.by_key(session, key=form.key)
+        if seen is not None and seen.diner == form.diner:
+            return None
+    raw = [u.file.read(MAX_PHOTO_BYTES + 1) for u in uploads]
+    return clean_photos([p for p in raw if p])
+
+
+def _check(request: Request, settings: Settings, data: Any) -> tuple[FormInput, list[UploadFile]] | Response:
+    """The submission checked field by field (no database: the writer resolves the place), or the error page."""
     diner = identity.diner_of(request, settings)
     if diner is None or not identity.token_ok(settings, diner, str(data.get("csrf", ""))):
         return _error(request, texts.NO_IDENTITY, 400)
     key = str(data.get("key", ""))
     if not _KEY.match(key):
         return _error(request, texts.BAD_FORM, 400)
-    with Session(_engine(request)) as session:
-        seen = forms.by_key(session, key=key)
-        if seen is not None and seen.diner == diner.sender:  # a resubmit: nothing is read or stored again
-            return RedirectResponse(f"/h5/thanks?key={key}&again=1", 303)
-        place = place_of(session, str(data.get("scene", "")))
-    if place is None:
+    parsed = parse_scene(str(data.get("scene", "")))
+    if parsed is None:
         return _error(request, texts.UNKNOWN_PLACE, 400)
+    kind, code, table = parsed
+    channel = Channel.meeting if kind == "meeting" else Channel.canteen
     score = _score(data.get("overall"))
     if score is None:
         return _error(request, texts.NO_SCORE if not data.get("overall") else texts.BAD_SCORE, 400)
     aspects: dict[str, int] = {}
-    for n, name in enumerate(_aspects(settings, place.channel)):
+    for n, name in enumerate(_aspects(settings, channel)):
         raw = data.get(f"aspect{n}")
         if raw:
             value = _score(raw)
             if value is None:
                 return _error(request, texts.BAD_SCORE, 400)
             aspects[name] = value
-    allowed = _tags(settings, place.channel)
-    tags = [t for t in allowed if t in {str(v) for v in data.getlist("tag")}]
+    chosen = {str(v) for v in data.getlist("tag")}
+    tags = [t for t in _tags(settings, channel) if t in chosen]
     comment = str(data.get("comment", "")).strip()
     if len(comment) > MAX_COMMENT:
         return _error(request, texts.COMMENT_TOO_LONG, 400)
     uploads = [u for u in data.getlist("photos") if isinstance(u, UploadFile) and (u.filename or u.size)]
-    raw_photos = [u.file.read(MAX_PHOTO_BYTES + 1) for u in uploads]
-    try:
-        photos = clean_photos([p for p in raw_photos if p])
-    except PhotoError as exc:
-        return _error(request, texts.photo_error(exc.problem, exc.index) + texts.NOTHING_STORED, 400)
     form = FormInput(
         key=key,
         diner=diner.sender,
         source=diner.source,
-        channel=place.channel,
-        place=place.key,
+        channel=channel,
+        place=f"{channel}:{code.upper() if channel == Channel.meeting else code}",
         score=score,
-        site_id=place.site_id,
-        table_no=place.table_no,
-        meeting_id=place.meeting_id,
+        table_no=(table or "")[:40] or None if channel == Channel.canteen else None,
         aspects=aspects,
         tags=tags,
         comment=comment,
-        photos=photos,
     )
-    limits = Limits(settings.h5_edit_minutes, settings.h5_diner_per_hour, settings.h5_place_per_minute)
-    try:
-        with unit_of_work(_engine(request)) as session:
-            result = forms.submit(
-                session,
-                store=Store(session),
-                form=form,
-                now=utcnow(),
-                tz=settings.tz,
-                data_dir=settings.data_dir,
-                limits=limits,
-            )
-    except FormError as exc:
-        status = 429 if exc.problem in (forms.FormProblem.diner_rate, forms.FormProblem.place_rate) else 400
-        return _error(request, texts.ERRORS_FORM[exc.problem], status)
-    except IntegrityError:  # the same key from a concurrent double tap won the race: it is that one
-        return RedirectResponse(f"/h5/thanks?key={key}&again=1", 303)
-    return RedirectResponse(f"/h5/thanks?key={key}&outcome={result.outcome}", 303)
+    return form, uploads
 
 
 @router.get("/thanks")

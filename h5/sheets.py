@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from core.settings import Settings
 from core.wechat_api import official_account
+from feedback.forms import form_url
 from h5 import texts
 
 DPI = 150
@@ -46,8 +47,6 @@ def qr_sheets(
     *, settings: Settings, site_code: str, site_name: str, tables: list[str | None]
 ) -> list[Image.Image]:
     """A4 pages, 4 × 5 QR codes each (the form for that table), the table number under each code."""
-    from h5.routes import form_url
-
     pages: list[Image.Image] = []
     cell_w, cell_h = (A4[0] - 120) // COLUMNS, (A4[1] - 200) // ROWS
     title, label = _font(40), _font(34)

@@ -20,6 +20,7 @@ ERRORS_FORM = {
     FormProblem.place_rate: "此处评价人数较多，请一分钟后再提交。",
     FormProblem.key_taken: "这份表单已经提交过，请重新打开页面。",
     FormProblem.too_many_photos: "每条反馈最多三张照片。",
+    FormProblem.unknown_place: UNKNOWN_PLACE,
 }
 ERRORS_PHOTO = {
     PhotoProblem.too_large: "第{n}张照片超过10MB，请换一张或截图后再传。",
@@ -34,6 +35,7 @@ NO_IDENTITY = "页面已过期，请重新扫码或重新打开页面。"
 COMMENT_TOO_LONG = "文字意见请控制在500字以内。"
 NOTHING_STORED = "本次提交未保存，请修改后重新提交。"
 NOT_FOUND = "没有找到这条反馈。"
+BUSY = "系统繁忙，请稍后再点一次提交（同一份表单不会重复记录）。"
 REVISIT_THANKS = "感谢您的回访评价。"
 REVISIT_BAD = "请选择 满意、基本满意 或 不满意。"
 STATUS = {

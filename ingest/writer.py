@@ -38,6 +38,7 @@ from handlers.router import Context, Router
 from ingest.batch import Batch
 from ingest.delivery import Delivery, Result, database_unavailable
 from ingest.store import Store
+from ingest.work import Work, WorkFn, run_work
 
 log = logging.getLogger("houqin.ingest")
 
@@ -186,10 +187,10 @@ def process_batch(
 
 
 _WATCH_EVERY_S = 0.1
-_Job = tuple[Delivery, "asyncio.Future[Result]", asyncio.AbstractEventLoop]
+_Job = tuple[Delivery | Work, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 
 
-def _resolve(fut: asyncio.Future[Result], value: Result | BaseException) -> None:
+def _resolve(fut: asyncio.Future[Any], value: Any) -> None:
     if fut.done():
         return
     if isinstance(value, BaseException):
@@ -198,7 +199,7 @@ def _resolve(fut: asyncio.Future[Result], value: Result | BaseException) -> None
         fut.set_result(value)
 
 
-def _resolve_all(pairs: list[tuple[asyncio.Future[Result], Result | BaseException]]) -> None:
+def _resolve_all(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:
     for fut, value in pairs:
         _resolve(fut, value)
 
@@ -212,7 +213,7 @@ class Ingestor:
         self.settings = settings
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._deadlines: dict[asyncio.AbstractEventLoop, deque[tuple[float, asyncio.Future[Result]]]] = {}
+        self._deadlines: dict[asyncio.AbstractEventLoop, deque[tuple[float, asyncio.Future[Any]]]] = {}
         self._watchdogs: set[asyncio.Task[None]] = set()
         self._last_outage_log = -1e9
         # reference numbers in blocks: this worker's batches never wait on another worker's counter lock
@@ -237,8 +238,19 @@ class Ingestor:
 
     async def submit(self, delivery: Delivery, *, timeout: float | None = None) -> Result:
         """Queue a delivery and wait for its committed result (TimeoutError after about `timeout` seconds)."""
+        return await self._queued(delivery, timeout)
+
+    async def call(
+        self, fn: WorkFn, *, refusals: tuple[type[Exception], ...] = (), timeout: float | None = None
+    ) -> Any:
+        """Run `fn(session)` in the writer's next batch (ingest.work) and wait for what it returned once
+        committed; what it raised is raised here (TimeoutError after about `timeout` seconds). `refusals`:
+        the exceptions `fn` raises only before it writes anything."""
+        return await self._queued(Work(fn, refusals), timeout)
+
+    async def _queued(self, item: Delivery | Work, timeout: float | None) -> Any:
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Result] = loop.create_future()
+        fut: asyncio.Future[Any] = loop.create_future()
         if timeout is not None:
             # one watchdog per event loop instead of a timer per request (docs/benchmarks.md); a result
             # that comes after the timeout is dropped: the row is stored, and the spooled copy dedupes
@@ -246,11 +258,11 @@ class Ingestor:
             if deadlines is None:
                 deadlines = self._watch(loop)
             deadlines.append((loop.time() + timeout, fut))
-        self._queue.put((delivery, fut, loop))
+        self._queue.put((item, fut, loop))
         return await fut
 
-    def _watch(self, loop: asyncio.AbstractEventLoop) -> deque[tuple[float, asyncio.Future[Result]]]:
-        deadlines: deque[tuple[float, asyncio.Future[Result]]] = deque()
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> deque[tuple[float, asyncio.Future[Any]]]:
+        deadlines: deque[tuple[float, asyncio.Future[Any]]] = deque()
         self._deadlines[loop] = deadlines
         task = loop.create_task(self._watchdog(loop, deadlines))
         self._watchdogs.add(task)  # the loop keeps only a weak reference to a task
@@ -258,7 +270,7 @@ class Ingestor:
         return deadlines
 
     async def _watchdog(
-        self, loop: asyncio.AbstractEventLoop, deadlines: deque[tuple[float, asyncio.Future[Result]]]
+        self, loop: asyncio.AbstractEventLoop, deadlines: deque[tuple[float, asyncio.Future[Any]]]
     ) -> None:
         try:
             while True:
@@ -300,11 +312,17 @@ class Ingestor:
             self._run_batch(batch)
 
     def _run_batch(self, batch: list[_Job]) -> None:
+        if any(isinstance(job[0], Work) for job in batch):
+            works = [job for job in batch if isinstance(job[0], Work)]
+            batch = [job for job in batch if not isinstance(job[0], Work)]
+            self._run_works(works)
+            if not batch:
+                return
         outcome: list[Result] | BaseException
         try:
             outcome = process_batch(
                 self.connection.get(),
-                [job[0] for job in batch],
+                [job[0] for job in batch],  # type: ignore[misc]  # deliveries only, from here
                 router=self.router,
                 settings=self.settings,
                 numbers=self.numbers,
@@ -328,6 +346,23 @@ class Ingestor:
             if not isinstance(value, BaseException):
                 self.delivered += 1
                 self.duplicates += int(value.duplicate)
+            by_loop.setdefault(loop, []).append((fut, value))
+        for loop, pairs in by_loop.items():
+            loop.call_soon_threadsafe(_resolve_all, pairs)
+
+    def _run_works(self, works: list[_Job]) -> None:
+        """The batch's other work (ingest.work): one transaction of its own, one wake-up per event loop."""
+        outcome: list[Any] | BaseException
+        try:
+            outcome = run_work(self.connection.get(), [job[0] for job in works])  # type: ignore[misc]
+        except BaseException as exc:
+            outcome = exc
+            if database_unavailable(exc):
+                self.connection.drop()
+            log.error("ingest work of %d failed: %s", len(works), type(exc).__name__)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+        for i, (_, fut, loop) in enumerate(works):
+            value = outcome if isinstance(outcome, BaseException) else outcome[i]
             by_loop.setdefault(loop, []).append((fut, value))
         for loop, pairs in by_loop.items():
             loop.call_soon_threadsafe(_resolve_all, pairs)

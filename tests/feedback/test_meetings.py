@@ -213,11 +213,37 @@ def test_render_poster_writes_an_a_series_png(session: Session, settings: Settin
     assert out == tmp_path / "out" / "poster.png"
     img = _is_png(out)
     assert img.size == (1240, 1754)
-    # the QR sits in the middle: both dark modules and light background there, plain white in the margin
-    qr_area = img.convert("L").crop((210, 360, 1030, 1180))
-    low, high = qr_area.getextrema()
-    assert low < 64 and high > 192
-    assert img.convert("L").crop((0, 360, 150, 1180)).getextrema() == (255, 255)
+    # two codes side by side, each with dark modules on white; plain white in the margins
+    gray = img.convert("L")
+    for box in ((90, 360, 590, 880), (650, 360, 1150, 880)):
+        low, high = gray.crop(box).getextrema()
+        assert low < 64 and high > 192
+    assert gray.crop((0, 360, 60, 1100)).getextrema() == (255, 255)
+    assert gray.crop((1180, 360, 1240, 1100)).getextrema() == (255, 255)
+
+
+def test_the_poster_offers_the_form_qr_beside_the_chat_qr(
+    session: Session, settings: Settings, tmp_path: Path
+) -> None:
+    zxingcpp = pytest.importorskip("zxingcpp")  # a decoder independent of the qrcode package that drew them
+    m = meeting(session)
+    out = render_poster(
+        meeting=m, qr_content="http://weixin.qq.com/q/fake1", settings=settings, path=str(tmp_path / "p.png")
+    )
+    img = _is_png(out)
+    found = sorted(
+        ((r.position.top_left.x, r.text) for r in zxingcpp.read_barcodes(img)), key=lambda pair: pair[0]
+    )
+    form = settings.public_url.rstrip("/") + "/h5/feedback?scene=meeting:HY2026A"
+    assert [text for _, text in found] == [
+        "http://weixin.qq.com/q/fake1",
+        form,
+    ]  # chat on the left, form right
+    # each half decodes alone too: two separate codes, not one read twice
+    assert [r.text for r in zxingcpp.read_barcodes(img.crop((0, 300, 620, 1000)))] == [
+        "http://weixin.qq.com/q/fake1"
+    ]
+    assert [r.text for r in zxingcpp.read_barcodes(img.crop((620, 300, 1240, 1000)))] == [form]
 
 
 def test_render_poster_defaults_to_the_data_dir(session: Session, settings: Settings) -> None:
