@@ -3,7 +3,7 @@
 changed since (feedback.rollup)
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-02 04:30:00.000000
 
 New tables and a plain CREATE INDEX on feedback (no batch: its SQLite FTS triggers stay). The rollup starts
@@ -17,7 +17,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0015"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 (1 解决问题, 2 部分解决, 3 未解决), its note and time (issue 14)
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0015
 Create Date: 2026-12-02 04:30:00.000000
 
 All nullable; rows that exist keep NULL, which is what the register's replay expects of a request never
@@ -16,7 +16,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
