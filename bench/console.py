@@ -6,7 +6,8 @@ same run: the same figure from one hand-written aggregate query over the same in
     python -m bench.console [--sizes 100000 1000000] [--repeat 10] [--backends sqlite postgresql]
     python -m bench.console --database-url sqlite:///var/houqin.db    # an already filled database
 
-Targets (issue 13): dashboard, worklist, 三率 p95 < 300 ms; inbox pages p95 < 100 ms.
+Targets (issue 13): dashboard, worklist, 三率 p95 < 300 ms; inbox pages p95 < 100 ms. The dashboard and
+the 三率 read the per-day rollups (feedback/rollup.py) for days before the last 14, which the fill builds.
 PostgreSQL: HOUQIN_BENCH_PG (default postgresql+psycopg://postgres@127.0.0.1:5432/test) is where a
 database of its own is created and dropped.
 """
