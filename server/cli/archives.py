@@ -20,7 +20,7 @@ def compile_command(
     channel: Annotated[str | None, typer.Option(help="canteen or meeting (default: both)")] = None,
 ) -> None:
     """Compile a month's closed feedback into sealed volumes (案卷) and their BagIt bags."""
-    from exports.seal import compile_period
+    from exports.seal import SealRefused, compile_period
 
     settings = load_settings()
     engine = ready_engine(settings)
@@ -34,6 +34,9 @@ def compile_command(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except SealRefused as exc:  # the 归档 四性检测 failed: nothing sealed, the next compile retries
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     for code in result.volumes:
         typer.echo(f"已封卷 sealed: {code}")
     if not result.volumes:
