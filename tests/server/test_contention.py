@@ -155,7 +155,7 @@ def _assert_nothing_spooled(burst: Burst, engine: Engine, settings: Settings, sp
     assert _spooled_total() == spooled_before, "a delivery was spooled"
     assert status(settings.data_dir / "spool").depth == 0
     assert _stored(engine) == (len(burst.ids), len(burst.ids))  # every answered message, once
-    assert max(burst.latencies) < 3.0, sorted(burst.latencies)[-5:]  # well inside the spool deadline
+    assert max(burst.latencies) < 5.0, sorted(burst.latencies)[-5:]  # inside WeChat's 5 s deadline
 
 
 def test_a_webhook_burst_during_a_long_compile_spools_nothing(
