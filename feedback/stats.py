@@ -5,6 +5,7 @@ slice of the meeting report and of the form's per-aspect summary."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import statistics
@@ -71,6 +72,11 @@ def words_of(text: str) -> list[str]:
 
     jieba.setLogLevel(logging.WARNING)  # it announces the dictionary load on every process otherwise
     return [w for w in jieba.lcut(text) if _CJK_WORD.match(w) and w not in STOP_WORDS]
+
+
+@functools.lru_cache(maxsize=20_000)
+def _comment_words(comment: str) -> tuple[str, ...]:
+    return tuple(words_of(comment))
 
 
 @dataclass
@@ -269,8 +275,11 @@ def dashboard(
             target[fid] = at
     reply_hours = [(at - created[fid]).total_seconds() / 3600 for fid, at in first_reply.items()]
     close_hours = [(at - created[fid]).total_seconds() / 3600 for fid, at in closed.items()]
-    # one segmentation of the sample's comments joined (jieba per comment costs its set-up each time)
-    words: Counter[str] = Counter(words_of("\n".join(r.comment for r in sample[:WORDS_SAMPLE] if r.comment)))
+    # each comment segmented once per process (the newest comments are the same from one look to the next)
+    words: Counter[str] = Counter()
+    for r in sample[:WORDS_SAMPLE]:
+        if r.comment:
+            words.update(_comment_words(r.comment))
     replied = len(first_reply)
     if len(sample) == SAMPLE and overall.n > SAMPLE:  # scale the sample's share up to the whole range
         replied = round(replied * overall.n / SAMPLE)

@@ -194,6 +194,7 @@ def _handle(
     its columns, and its events appended to ev_rows."""
     actor = rng.choice(data.MEETING_ACTORS if is_meeting else data.CANTEEN_ACTORS)
     fid, at = row["id"], row["created_at"]
+    last = at
     out: dict[str, Any] = dict.fromkeys(LOOP_KEYS)
     status = Status.new
     if rng.random() >= data.UNHANDLED_SHARE:
@@ -202,11 +203,13 @@ def _handle(
             status = Status.acknowledged
             out.update(acknowledged_at=at, acknowledged_by=actor)
             ev_rows.append(_ev(fid, at, actor, "replied", "已受理，感谢您的反馈"))
+            last = at
             at = at + timedelta(hours=rng.uniform(24, 160))
             if at < cutoff and not (mood != "pos" and rng.random() < data.OPEN_ENDED_SHARE):
                 status = Status.closed
                 out["rectified_at"] = at
                 ev_rows.append(_ev(fid, at, actor, "closed", "已办结"))
+                last = at
                 score = row["score"]
                 if score is not None and score <= 3 and rng.random() < data.REVISIT_ANSWER_SHARE:
                     answered = at + timedelta(hours=rng.uniform(0.2, 20))
@@ -215,9 +218,9 @@ def _handle(
                         out.update(revisit_asked_at=at, revisit_answer=answer, revisit_answered_at=answered)
                         if answer == 3:
                             status = Status.rectifying
-                        at = answered
+                        last = answered
     out["status"] = status.value
-    out["updated_at"] = at if status != Status.new else row["created_at"]
+    out["updated_at"] = last  # the last thing that happened (never a planned time past the cutoff)
     return out
 
 
