@@ -213,6 +213,7 @@ def main() -> None:
         for _ in range(args.repeat):  # alternated, so that a busy spell of the machine slows both alike
             comp.append(_child("compile", n))
             base.append(_child("baseline", n))
+            print(f"{n}: compile {comp[-1]}, baseline {base[-1]}", file=sys.stderr, flush=True)
         med = statistics.median
         rows.append(
             {
