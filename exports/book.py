@@ -19,7 +19,7 @@ from openpyxl.utils import get_column_letter
 
 from core.settings import Settings
 from exports import texts
-from exports.lines import PRINTED_V2, WRAPPED_V2, record_v2
+from exports.lines import ITEM_WIDTHS, PRINTED_V2, RECORDS, WRAPPED
 from exports.records import ContentDigest, canonical
 from exports.sheets import (
     HEAD_FONT,
@@ -42,7 +42,6 @@ from exports.sheets import (
 from exports.source import Item, catalogue_row
 
 CATALOGUE_WIDTHS = (7, 17, 16, 56, 10, 6, 14, 30, 6)
-ITEM_WIDTHS = (6, 10, 10, 12, 5, 28, 19, 21, 12, 7, 30, 6, 10, 16, 8, 66)
 LINE_PT = 14.0  # one wrapped line of 10 pt text (宋体 or the CJK font that stands in for it)
 PAD_PT = 4.0
 MAX_LINES = 26  # a row holds at most this many lines (Excel's row height limit is 409 pt)
@@ -85,6 +84,10 @@ def split_lines(text: str, width: float, lines: int) -> list[str]:
         cur.append(ch)
     pieces.append("".join(cur))
     return pieces
+
+
+def _text_of(value: Any) -> str:
+    return value if value.__class__ is str else str(value)
 
 
 def height(lines: int) -> str:
@@ -140,14 +143,19 @@ def write_volume_v2(
     compiler_unit: str,
     on_catalogue: Callable[[list[Any]], None] | None = None,
 ) -> Written:
-    """Write the version-2 workbook to `path` (fsynced) in one pass over the items; each catalogue row goes
-    to `on_catalogue` too (the bag's 文件目录.xml)."""
+    """Write the version-2 (or later: `header.line_version`) workbook to `path` (fsynced) in one pass over
+    the items; each catalogue row goes to `on_catalogue` too (the bag's 文件目录.xml)."""
     code = header.archival_code
+    item_w, wrapped, make_record = (
+        ITEM_WIDTHS[header.line_version],
+        WRAPPED[header.line_version],
+        RECORDS[header.line_version],
+    )
     wb = Workbook(write_only=True)
     use_default_font(wb)
     cover = _sheet(wb, texts.SHEET_COVER_V2, (16, 64), code=code, landscape=False, header_rows=0)
     catalogue = _sheet(wb, texts.SHEET_CATALOGUE, CATALOGUE_WIDTHS, code=code, landscape=True, header_rows=1)
-    detail = _sheet(wb, texts.SHEET_ITEMS, ITEM_WIDTHS, code=code, landscape=True, header_rows=1)
+    detail = _sheet(wb, texts.SHEET_ITEMS, item_w, code=code, landscape=True, header_rows=1)
     stats_ws = _sheet(wb, texts.SHEET_STATS, (30, 10, 12, 10, 14), code=code, landscape=False, header_rows=0)
     notes_ws = _sheet(wb, texts.SHEET_NOTES_V2, (16, 64), code=code, landscape=False, header_rows=0)
     seal_ws = _sheet(wb, texts.SHEET_SEAL, (16, 70), code=code, landscape=False, header_rows=0)
@@ -169,9 +177,9 @@ def write_volume_v2(
     sanitised: list[tuple[str, str]] = []
     attachments: list[tuple[str, str]] = []
     cat_wrap = {i: Styled(catalogue, wrap=True) for i in (2, 3, 6)}  # 责任者, 题名, 备注
-    wrap = {i: Styled(detail, wrap=True) for i in WRAPPED_V2}
+    wrap = {i: Styled(detail, wrap=True) for i in wrapped}
     cat_row = detail_row = 2
-    cat_w, item_w = CATALOGUE_WIDTHS, ITEM_WIDTHS
+    cat_w = CATALOGUE_WIDTHS
     for item in items:
         cat = catalogue_row(item, settings=settings)
         if on_catalogue is not None:
@@ -184,9 +192,9 @@ def write_volume_v2(
         del catalogue.row_dimensions[cat_row]
         cat_row += 1
 
-        values, comment = record_v2(item, settings=settings)
+        values, comment = make_record(item, settings=settings)
         item_hash = digest.add(values)
-        lines = max(line_count(values[i], item_w[i]) for i in WRAPPED_V2)
+        lines = max(line_count(_text_of(values[i]), item_w[i]) for i in wrapped)
         if lines <= MAX_LINES:
             _set_height(detail, detail_row, lines)
             row = styled_row(detail, values, wrap)
@@ -195,10 +203,15 @@ def write_volume_v2(
             del detail.row_dimensions[detail_row]
             detail_row += 1
         else:  # continuation rows: each wrapped column cut into pieces of at most MAX_LINES lines
-            parts = {i: split_lines(values[i], item_w[i], MAX_LINES) for i in WRAPPED_V2}
+            # (a number, 评分 without aspect scores, is one line and stays a number)
+            parts = {
+                i: split_lines(values[i], item_w[i], MAX_LINES) for i in wrapped if isinstance(values[i], str)
+            }
             for k in range(max(len(p) for p in parts.values())):
                 row = [*as_written(detail, values), item_hash] if k == 0 else [None] * len(values)
                 for i, styled in wrap.items():
+                    if i not in parts:
+                        continue
                     piece = parts[i][k] if k < len(parts[i]) else None
                     row[i] = styled(piece) if piece else None
                 if k:
@@ -206,7 +219,7 @@ def write_volume_v2(
                 _set_height(
                     detail,
                     detail_row,
-                    max(line_count(parts[i][k], item_w[i]) for i in WRAPPED_V2 if k < len(parts[i])),
+                    max(line_count(p[k], item_w[i]) for i, p in parts.items() if k < len(p)),
                 )
                 detail.append(row)
                 del detail.row_dimensions[detail_row]
@@ -272,7 +285,7 @@ def seal_values(header: Header, *, sha256: str, sm3: str) -> list[tuple[str, Any
         sm3,
         header.prev_archival_code or texts.NOTES_NO_PREV,
         header.prev_seal or texts.NOTES_NO_PREV,
-        "2",
+        str(header.line_version),
         texts.GENERATOR_NOTE.format(generator=header.generator),
     )
     return list(zip(texts.SEAL_LABELS, values, strict=True))
@@ -290,7 +303,7 @@ def read_lines(path: Path) -> Iterator[tuple[list[Any], str]]:
             if all(v is None for v in values):
                 continue
             if values[0] is None and cur is not None:  # a continuation row
-                for i in WRAPPED_V2:
+                for i in WRAPPED[3]:  # every version's wrapped columns (a version 2 has None in 评分)
                     if values[i] is not None:
                         cur[i] = canonical(cur[i]) + canonical(values[i])
                 continue

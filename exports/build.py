@@ -123,6 +123,7 @@ def build(engine: Engine, *, settings: Settings, volume_id: int) -> Built:
         prev_archival_code=vol.prev_archival_code,
         prev_seal=prev.seal if prev else None,
         open_refs=[r for r in vol.open_items.splitlines() if r],
+        line_version=vol.line_version,
     )
     with Bagger() as bagger:  # started now, so that its start-up overlaps the workbook's writing
         seal_record, seal = _stage(engine, settings=settings, vol=vol, header=header, staging=staging)

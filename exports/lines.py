@@ -7,6 +7,9 @@ keep verifying while new ones carry more.
   处理状态); the 条目SHA-256 follows in the sheet. The handling record (every reply, rectification with
   措施/责任人/期限/完成情况, who resolved and closed it and when, the return-visit answer) is thus in the line,
   under the content digest and the seal.
+- version 3 (issue 15): as version 2, but the 评分 cell of an item rated by aspect on the form carries those
+  scores too, one a line after the overall score (「4\n口味 4\n卫生 5」), so the seal covers them; an item
+  without aspect scores has the line it had in version 2. The 评分 column is wider, 反馈内容 narrower.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from exports.records import Sanitised, sanitise
 from exports.source import Item, local_minute, record
 from feedback.models import Action
 
-CURRENT = 2
+CURRENT = 3
 
 
 def handling_texts(item: Item, *, settings: Settings) -> tuple[str, str, str, str]:
@@ -82,11 +85,28 @@ def record_v2(item: Item, *, settings: Settings) -> tuple[list[Any], Sanitised]:
     return values, comment
 
 
-RECORDS: dict[int, Callable[..., tuple[list[Any], Sanitised]]] = {1: record, 2: record_v2}
+SCORE_AT = 4  # the 评分 column of a version-2 or -3 line
+
+
+def aspect_scores(item: Item) -> str:
+    """An item's aspect scores as the version-3 评分 cell adds them: one 「口味 4」 a line."""
+    return "\n".join(f"{sanitise(aspect).text} {score}" for aspect, score in item.aspects)
+
+
+def record_v3(item: Item, *, settings: Settings) -> tuple[list[Any], Sanitised]:
+    """The 卷内文件 values of one item (version 3): version 2's, with the aspect scores in the 评分 cell."""
+    values, comment = record_v2(item, settings=settings)
+    if item.aspects:
+        score = values[SCORE_AT]
+        values[SCORE_AT] = f"{score}\n{aspect_scores(item)}"
+    return values, comment
+
+
+RECORDS: dict[int, Callable[..., tuple[list[Any], Sanitised]]] = {1: record, 2: record_v2, 3: record_v3}
 # where the 顺序号 and the 条目标识 sit in a line, and the sheet and headers that hold the lines
-CODE_AT = {1: (0, 1), 2: (0, 10)}
-DETAIL_SHEET = {1: texts.SHEET_DETAIL, 2: texts.SHEET_ITEMS}
-DETAIL_HEADERS = {1: texts.DETAIL_HEADERS, 2: texts.ITEM_HEADERS}
+CODE_AT = {1: (0, 1), 2: (0, 10), 3: (0, 10)}
+DETAIL_SHEET = {1: texts.SHEET_DETAIL, 2: texts.SHEET_ITEMS, 3: texts.SHEET_ITEMS}
+DETAIL_HEADERS = {1: texts.DETAIL_HEADERS, 2: texts.ITEM_HEADERS, 3: texts.ITEM_HEADERS}
 WRAPPED_V2 = (
     3,
     5,
@@ -95,3 +115,9 @@ WRAPPED_V2 = (
     8,
 )  # 食堂/会议, 反馈内容, 处理回复, 整改情况, 办结情况: wrapped, may run to continuation rows
 PRINTED_V2 = 10  # columns A–J print; the machine columns stay outside the print area
+# the 卷内文件 column widths (the last: 条目SHA-256) and wrapped columns by version; version 3 wraps 评分 too
+ITEM_WIDTHS = {
+    2: (6, 10, 10, 12, 5, 28, 19, 21, 12, 7, 30, 6, 10, 16, 8, 66),
+    3: (6, 10, 10, 12, 8, 25, 19, 21, 12, 7, 30, 6, 10, 16, 8, 66),
+}
+WRAPPED = {2: WRAPPED_V2, 3: (3, 4, 5, 6, 7, 8)}

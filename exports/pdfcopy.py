@@ -1,8 +1,8 @@
 """The fixed-layout (版式) copy of a volume: PDF/A-2b rendered from the same records as the workbook
 (GB/T 18894-2016 keeps electronic records in fixed-layout formats).
 
-reportlab draws the pages (the CJK font embedded as a subset, with a ToUnicode map so the Chinese text can be
-extracted); pikepdf then adds the XMP metadata with `pdfaid:part=2`, `pdfaid:conformance=B` and an sRGB
+`exports.pdfwriter` writes the pages one by one (the CJK font embedded as subsets through reportlab's
+TrueType subsetting, with ToUnicode maps so the Chinese text can be extracted); pikepdf then adds the XMP metadata with `pdfaid:part=2`, `pdfaid:conformance=B` and an sRGB
 output intent. Same sheets in the same order as the workbook (案卷封面, 卷内目录, 卷内文件, 统计汇总, 卷内备考表,
 封卷信息); every page carries the 档号, the sheet name and 「第 n 页」.
 
@@ -21,7 +21,8 @@ from typing import Any
 from core.settings import Settings
 from exports import texts
 from exports.book import cover_values, notes_values, seal_values
-from exports.lines import record_v2
+from exports.lines import ITEM_WIDTHS, PRINTED_V2, RECORDS
+from exports.pdfwriter import PageWriter
 from exports.records import canonical
 from exports.sheets import Header, Stats, notes_summary
 from exports.source import Item, catalogue_row
@@ -73,71 +74,86 @@ class SealInfo:
     content_sm3: str
 
 
+class _Widths(dict[str, float]):
+    """Advance width of each character at size 1, looked up once per character."""
+
+    def __init__(self, font: Any) -> None:
+        super().__init__()
+        self.font = font
+
+    def __missing__(self, ch: str) -> float:
+        w = self[ch] = self.font.stringWidth(ch, 1.0)
+        return w
+
+
 class _Doc:
-    """Pages of tables with repeated header rows, wrapped cells, ruled grids and page numbers."""
+    """Pages of tables with repeated header rows, wrapped cells, ruled grids and page numbers, each page
+    written to the file as soon as it is full (`exports.pdfwriter`: memory stays flat)."""
 
     def __init__(self, path: Path, *, code: str, title: str) -> None:
-        from reportlab.lib.pagesizes import A4
         from reportlab.pdfbase import pdfmetrics
-        from reportlab.pdfgen.canvas import Canvas
 
-        self.c = Canvas(str(path), pagesize=A4, initialFontName=FONT, initialFontSize=BODY, invariant=1)
-        self.c.setTitle(title)
-        self.c.setAuthor(code)
-        self.c.setCreator(PDF_PRODUCER)
+        font = pdfmetrics.getFont(FONT)
+        self.out = PageWriter(str(path), font, title=title, author=code, creator=PDF_PRODUCER)
         self.code = code
         self.page = 0
-        self.face = pdfmetrics.getFont(FONT).face
-        self._w: dict[str, float] = {}
+        self._w = _Widths(font)
         self.y = 0.0
         self.sheet = ""
+        self.size = (0.0, 0.0)
+        self.ops: list[str] = []
 
-    def width(self, ch: str, size: float) -> float:
-        w = self._w.get(ch)
-        if w is None:
-            w = self._w[ch] = self.face.stringWidth(ch, 1.0) if hasattr(self.face, "stringWidth") else 0.0
-            if not w:
-                from reportlab.pdfbase import pdfmetrics
-
-                w = self._w[ch] = pdfmetrics.stringWidth(ch, FONT, 1.0)
-        return w * size
+    def text_width(self, text: str, size: float) -> float:
+        """Width of a text on one line."""
+        return sum(map(self._w.__getitem__, text)) * size
 
     def wrap(self, text: str, width: float, size: float) -> list[str]:
+        """A text cut into lines no wider than `width` (a character never splits)."""
+        limit = width / size
+        w = self._w
         out: list[str] = []
         for para in text.split("\n"):
-            line: list[str] = []
+            if sum(map(w.__getitem__, para)) <= limit:  # most cells: one line, nothing to cut
+                out.append(para)
+                continue
+            start = 0
             used = 0.0
-            for ch in para:
-                w = self.width(ch, size)
-                if used + w > width and line:
-                    out.append("".join(line))
-                    line, used = [], 0.0
-                line.append(ch)
-                used += w
-            out.append("".join(line))
+            for i, ch in enumerate(para):
+                cw = w[ch]
+                if used + cw > limit and i > start:
+                    out.append(para[start:i])
+                    start, used = i, 0.0
+                used += cw
+            out.append(para[start:])
         return out
+
+    def _flush(self) -> None:
+        if self.page:
+            self.out.page(self.size[0], self.size[1], "".join(self.ops))
+            self.ops = []
+
+    def centred(self, y: float, text: str, size: float) -> None:
+        """One line of text centred on the page."""
+        x = self.size[0] / 2 - self.text_width(text, size) / 2
+        self.ops.append(f"BT 1 0 0 1 {x:.2f} {y:.2f} Tm {self.out.show(text, size)}ET\n")
 
     def new_page(self, sheet: str, *, landscape: bool) -> None:
         from reportlab.lib.pagesizes import A4
         from reportlab.lib.pagesizes import landscape as land
 
-        if self.page:
-            self.c.showPage()
+        self._flush()
         self.page += 1
         self.sheet = sheet
         self.size = land(A4) if landscape else A4
-        self.c.setPageSize(self.size)
-        w, h = self.size
-        self.c.setFont(FONT, HEAD)
-        self.c.drawCentredString(w / 2, h - MARGIN + 8, texts.TITLED.format(code=self.code, sheet=sheet))
-        self.c.drawCentredString(w / 2, MARGIN - 16, f"第 {self.page} 页")
+        h = self.size[1]
+        self.ops.append("0.5 w\n")
+        self.centred(h - MARGIN + 8, texts.TITLED.format(code=self.code, sheet=sheet), HEAD)
+        self.centred(MARGIN - 16, f"第 {self.page} 页", HEAD)
         self.y = h - MARGIN - 8
 
     def heading(self, text: str) -> None:
-        w, _ = self.size
-        self.c.setFont(FONT, TITLE)
         self.y -= TITLE * LEAD
-        self.c.drawCentredString(w / 2, self.y, text)
+        self.centred(self.y, text, TITLE)
         self.y -= TITLE * 0.6
 
     def table(
@@ -157,10 +173,15 @@ class _Doc:
         total = sum(widths)
         scale = (self.size[0] - 2 * MARGIN) / total
         cols = [w * scale for w in widths]
+        inner = [cw - 4 for cw in cols]
         if headers:
             self._row(list(headers), cols, HEAD)
+        wrap = self.wrap
         for row in rows:
-            cells = [self.wrap(canonical(v), cw - 4, BODY) for v, cw in zip(row, cols, strict=True)]
+            cells = [
+                wrap(v if v.__class__ is str else canonical(v), cw, BODY)
+                for v, cw in zip(row, inner, strict=True)
+            ]
             while True:
                 room = int((self.y - MARGIN) / (BODY * LEAD) - 0.5)
                 need = max(len(c) for c in cells)
@@ -178,27 +199,28 @@ class _Doc:
         self._draw([self.wrap(v, cw - 4, size) for v, cw in zip(values, cols, strict=True)], cols, size)
 
     def _draw(self, cells: list[list[str]], cols: list[float], size: float) -> None:
-        c = self.c
         lines = max(1, *(len(x) for x in cells))
-        h = lines * size * LEAD + 4
+        lead = size * LEAD
+        h = lines * lead + 4
         x = MARGIN
         top = self.y
-        c.setLineWidth(0.5)
-        c.setFont(FONT, size)
+        bottom = top - h
+        ty = top - 2 - size
+        show = self.out.show
+        ops = self.ops
         for cell, cw in zip(cells, cols, strict=True):
-            c.rect(x, top - h, cw, h)
-            ty = top - 2 - size
-            t = c.beginText(x + 2, ty)
-            t.setFont(FONT, size, size * LEAD)
-            for ln in cell:
-                t.textLine(ln)
-            c.drawText(t)
+            ops.append(f"{x:.2f} {bottom:.2f} {cw:.2f} {h:.2f} re S\n")
+            if any(cell):
+                ops.append(f"BT {lead:.2f} TL 1 0 0 1 {x + 2:.2f} {ty:.2f} Tm ")
+                ops.append("T* ".join(show(ln, size) for ln in cell))
+                ops.append("ET\n")
             x += cw
-        self.y = top - h
+        self.y = bottom
 
     def save(self) -> None:
-        self.c.showPage()
-        self.c.save()
+        """Write the last page and close the file."""
+        self._flush()
+        self.out.close()
 
 
 def write_pdf(
@@ -230,16 +252,17 @@ def write_pdf(
         landscape=True,
     )
     stats = Stats()
+    make_record = RECORDS[header.line_version]
 
     def printed() -> Iterator[list[Any]]:
         for item in items():
             stats.add(item)
-            yield record_v2(item, settings=settings)[0][:10]
+            yield make_record(item, settings=settings)[0][:PRINTED_V2]
 
     doc.table(
         texts.SHEET_ITEMS,
-        texts.ITEM_HEADERS[:10],
-        (6, 10, 10, 12, 5, 28, 19, 21, 12, 7),
+        texts.ITEM_HEADERS[:PRINTED_V2],
+        ITEM_WIDTHS[header.line_version][:PRINTED_V2],
         printed(),
         landscape=True,
     )
@@ -256,8 +279,10 @@ def write_pdf(
     seal_rows = seal_values(header, sha256=seal.content_sha256, sm3=seal.content_sm3)
     doc.table(texts.SHEET_SEAL, (), (16, 70), seal_rows, landscape=False)
     doc.save()
-    make_pdfa(raw, path, title=header.title, code=header.archival_code)
-    raw.unlink()
+    try:
+        make_pdfa(raw, path, title=header.title, code=header.archival_code)
+    finally:
+        raw.unlink(missing_ok=True)
     return doc.page
 
 
@@ -285,5 +310,5 @@ def make_pdfa(src: Path, dst: Path, *, title: str, code: str) -> None:
             meta["pdfaid:part"] = "2"
             meta["pdfaid:conformance"] = "B"
         pdf.save(dst, fix_metadata_version=True, deterministic_id=True)
-        with open(dst, "rb+") as fh:
-            os.fsync(fh.fileno())
+    with open(dst, "rb+") as fh:
+        os.fsync(fh.fileno())

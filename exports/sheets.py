@@ -54,6 +54,7 @@ class Header:
     prev_archival_code: str | None
     prev_seal: str | None
     open_refs: list[str] = field(default_factory=list)
+    line_version: int = 2  # the canonical line format (exports/lines.py) of a version-2-or-later workbook
 
 
 @dataclass

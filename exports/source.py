@@ -1,7 +1,7 @@
 """The items of a volume, read from the database in 条目序号 order, and the rows made of each: the version-1
 record (`record`; version 2's is in `exports.lines`) and the catalogue row (`catalogue_row`).
 
-Streams in chunks (keyset on seq) with media and replies loaded per chunk, so memory stays flat
+Streams in chunks (keyset on seq) with media, events and aspect scores loaded per chunk, so memory stays flat
 however large the volume.
 """
 
@@ -27,6 +27,7 @@ from feedback.models import (
     Action,
     Channel,
     Feedback,
+    FeedbackAspect,
     FeedbackEvent,
     FeedbackMedia,
     Meal,
@@ -53,6 +54,8 @@ class Item:
     meal: str = ""
     # the handling record (issue 14): every reply, rectification, resolve, close and return-visit event
     handling: list[FeedbackEvent] = field(default_factory=list)
+    # the form's per-aspect stars (issue 15: 口味, 卫生, …), in the order given
+    aspects: list[tuple[str, int]] = field(default_factory=list)
 
 
 _FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
@@ -167,6 +170,14 @@ def iter_items(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterat
                 replies[ev.feedback_id] = ev  # the latest reply wins
             elif ev.action == Action.closed:
                 closed[ev.feedback_id] = ev.at
+        aspects: dict[int, list[tuple[str, int]]] = {}
+        for a in session.execute(
+            select(col(FeedbackAspect.feedback_id), col(FeedbackAspect.aspect), col(FeedbackAspect.score))
+            .join(VolumeItem, col(VolumeItem.feedback_id) == col(FeedbackAspect.feedback_id))
+            .where(*in_chunk)
+            .order_by(col(FeedbackAspect.id))
+        ):
+            aspects.setdefault(a.feedback_id, []).append((a.aspect, a.score))
         for fb in rows:
             item = Item(
                 seq=fb.seq,
@@ -178,6 +189,7 @@ def iter_items(session: Session, *, volume_id: int, chunk: int = 2000) -> Iterat
                 reply=replies.get(fb.id),
                 closed_at=closed.get(fb.id),
                 handling=handling.get(fb.id, []),
+                aspects=aspects.get(fb.id, []),
             )
             key = (fb.channel, fb.site_id, fb.meeting_id, fb.meal)
             labels = wheres.get(key)

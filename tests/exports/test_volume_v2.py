@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from core.db import unit_of_work
 from exports import plan as exports_plan
 from exports.fixity import verify
+from exports.lines import CURRENT
 from exports.models import Volume
 from exports.plan import transfer_dir
 from exports.readback import read_records
@@ -74,10 +75,10 @@ def test_handling_record_word_for_word_in_workbook_and_pdf(engine, settings) -> 
     assert code in text and "第 1 页" in text
     with Session(engine) as s:
         vol = s.execute(select(Volume)).scalar_one()
-        assert vol.line_version == 2 and vol.pdf_sha256 and vol.series == "J001-WS-canteen"
+        assert vol.line_version == CURRENT and vol.pdf_sha256 and vol.series == "J001-WS-canteen"
         assert vol.compiler == settings.compiler_name and vol.compiler_unit == "示例市机关事务管理局办公室"
     seal = json.loads((transfer_dir(settings, code) / "data" / "其他" / "封卷记录.json").read_text())
-    assert seal["pdf_sha256"] == vol.pdf_sha256 and seal["line_version"] == 2
+    assert seal["pdf_sha256"] == vol.pdf_sha256 and seal["line_version"] == CURRENT
     if shutil.which("pdffonts"):
         fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
         rows = fonts.splitlines()[2:]
@@ -133,7 +134,7 @@ def test_old_style_volume_still_verifies_beside_new_ones(engine, settings, monke
     new = compile_locked(engine, settings=settings, period="2026-10").volumes[0]
     with Session(engine) as s:
         versions = {v.archival_code: v.line_version for v in s.execute(select(Volume)).scalars()}
-    assert versions == {old: 1, new: 2}
+    assert versions == {old: 1, new: CURRENT}
     assert (transfer_dir(settings, old) / "data" / "电子档案" / f"{old}.xlsx").is_file()
     assert not (transfer_dir(settings, old) / "data" / "电子档案" / f"{old}.pdf").exists()
     report = verify(engine, settings=settings)
