@@ -74,6 +74,14 @@ def words_of(text: str) -> list[str]:
     return [w for w in jieba.lcut(text) if _CJK_WORD.match(w) and w not in STOP_WORDS]
 
 
+def warm_words() -> None:
+    """Load jieba's dictionary now (a second or more), so the first dashboard after a start does not wait for it."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+
+
 @functools.lru_cache(maxsize=20_000)
 def _comment_words(comment: str) -> tuple[str, ...]:
     return tuple(words_of(comment))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -21,6 +22,7 @@ from core import metrics
 from core.db import cannot_write, make_engine
 from core.logs import setup_logging
 from core.settings import Settings, get_settings
+from feedback import stats
 from h5 import routes as h5_routes
 from handlers.routes import build_router
 from ingest.spool import Spool
@@ -44,6 +46,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         intake.start()
+        # the dashboard's word counts need jieba's dictionary: load it off the request path, once per process
+        threading.Thread(target=stats.warm_words, name="houqin-warm-words", daemon=True).start()
         try:
             yield
         finally:
