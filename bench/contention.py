@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from bench.webhook import AES_KEY, APPID, TOKEN, _free_port, _sign
+from bench.webhook import AES_KEY, APPID, TOKEN, _free_port, sealed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,18 +69,7 @@ class Peer:
             f"<CreateTime>{ts}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
             f"<Content><![CDATA[{msg_id % 5 + 1}分 第{msg_id}条]]></Content><MsgId>{msg_id}</MsgId></xml>"
         )
-        nonce = f"c{msg_id}"
-        env = self.crypt.encrypt_message(xml, ts, nonce)
-        encrypt = env.split("<Encrypt><![CDATA[", 1)[1].split("]]>", 1)[0]
-        params = {
-            "timestamp": ts,
-            "nonce": nonce,
-            "encrypt_type": "aes",
-            "signature": _sign(TOKEN, ts, nonce),
-            "msg_signature": _sign(TOKEN, ts, nonce, encrypt),
-        }
-        body = f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
-        return params, body.encode()
+        return sealed(self.crypt, xml, ts, f"c{msg_id}")
 
     def kind(self, response: httpx.Response) -> str:
         """answered (a reference number), spooled (the maintenance reply) or failed."""

@@ -15,6 +15,7 @@ import hashlib
 import random
 import tempfile
 import time
+from typing import Any
 
 from bench.loadgen import build_request
 from bench.serve import (
@@ -46,6 +47,21 @@ def _sign(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
 
 
+def sealed(crypt: Any, xml: str, ts: str, nonce: str) -> tuple[dict[str, str], bytes]:
+    """The signed query parameters and the AES envelope of one message, as WeChat posts them."""
+    env = crypt.encrypt_message(xml, ts, nonce)
+    encrypt = env.split("<Encrypt><![CDATA[", 1)[1].split("]]>", 1)[0]
+    params = {
+        "timestamp": ts,
+        "nonce": nonce,
+        "encrypt_type": "aes",
+        "signature": _sign(TOKEN, ts, nonce),
+        "msg_signature": _sign(TOKEN, ts, nonce, encrypt),
+    }
+    body = f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+    return params, body.encode()
+
+
 def _build(n: int, port: int, seed: int) -> list[bytes]:
     return make_requests(n, port, seed=seed)
 
@@ -65,18 +81,8 @@ def make_requests(n: int, port: int, *, seed: int) -> list[bytes]:
             f"</FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
             f"<Content><![CDATA[{score}分 {rng.choice(COMMENTS)}]]></Content><MsgId>{seed * 10**9 + i}</MsgId></xml>"
         )
-        nonce = f"n{i}"
-        env = crypt.encrypt_message(xml, ts, nonce)
-        encrypt = env.split("<Encrypt><![CDATA[", 1)[1].split("]]>", 1)[0]
-        params = {
-            "timestamp": ts,
-            "nonce": nonce,
-            "encrypt_type": "aes",
-            "signature": _sign(TOKEN, ts, nonce),
-            "msg_signature": _sign(TOKEN, ts, nonce, encrypt),
-        }
-        body = f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
-        out.append(build_request("127.0.0.1", port, "/wechat", params, body.encode()))
+        params, body = sealed(crypt, xml, ts, f"n{i}")
+        out.append(build_request("127.0.0.1", port, "/wechat", params, body))
     return out
 
 

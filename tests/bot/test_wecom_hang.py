@@ -19,7 +19,7 @@ from bot.texts import SPOOLED_REPLY
 from feedback.models import Feedback, InboundMessage
 from server.app import create_app
 from tests.conftest import make_settings
-from tests.support.fake_wechat import FakeWeChat
+from tests.support.fake_wechat import FakeWeChat, running
 from tests.support.servers import serve
 from tests.support.wechat_peer import WeChatPeer, cdata, reply_text, text_xml
 
@@ -38,12 +38,8 @@ def wecom_text(content: str, *, sender: str, msg_id: int) -> str:
 
 @pytest.fixture
 def api() -> Iterator[tuple[FakeWeChat, str]]:
-    fake = FakeWeChat(users={"lisi": {"name": "李四", "department": [3]}})
-    with serve(fake.app()) as url:
-        try:
-            yield fake, url
-        finally:
-            fake.release()
+    with running({"lisi": {"name": "李四", "department": [3]}}) as served:
+        yield served
 
 
 @pytest.fixture

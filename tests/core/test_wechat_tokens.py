@@ -23,8 +23,7 @@ from core.settings import Settings
 from core.wechat_api import official_account, wecom
 from core.wechat_tokens import DatabaseShared, RedisShared, TokenKeeper
 from tests.conftest import TEST_APPID, make_settings
-from tests.support.fake_wechat import FakeWeChat
-from tests.support.servers import serve
+from tests.support.fake_wechat import FakeWeChat, running
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("HOUQIN_TEST_REDIS", "redis://127.0.0.1:6379/15")
@@ -32,12 +31,8 @@ REDIS_URL = os.environ.get("HOUQIN_TEST_REDIS", "redis://127.0.0.1:6379/15")
 
 @pytest.fixture
 def api() -> Iterator[tuple[FakeWeChat, str]]:
-    fake = FakeWeChat(users={f"u{i}": {"name": f"成员{i}", "department": [2]} for i in range(5)})
-    with serve(fake.app()) as url:
-        try:
-            yield fake, url
-        finally:
-            fake.release()
+    with running({f"u{i}": {"name": f"成员{i}", "department": [2]} for i in range(5)}) as served:
+        yield served
 
 
 @pytest.fixture

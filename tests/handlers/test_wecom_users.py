@@ -16,18 +16,13 @@ from core.settings import Settings
 from feedback.models import Person
 from handlers.wecom import WecomUsers
 from tests.conftest import make_settings
-from tests.support.fake_wechat import FakeWeChat
-from tests.support.servers import serve
+from tests.support.fake_wechat import FakeWeChat, running
 
 
 @pytest.fixture
 def api() -> Iterator[tuple[FakeWeChat, str]]:
-    fake = FakeWeChat(users={f"u{i}": {"name": f"成员{i}", "department": [2]} for i in range(5)})
-    with serve(fake.app()) as url:
-        try:
-            yield fake, url
-        finally:
-            fake.release()
+    with running({f"u{i}": {"name": f"成员{i}", "department": [2]} for i in range(5)}) as served:
+        yield served
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ import itertools
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,3 +206,17 @@ class FakeWeChat:
 
     def named(self, name: str) -> list[dict[str, Any]]:
         return [body for call, body in self.calls if call == name]
+
+
+@contextmanager
+def running(users: dict[str, dict[str, Any]] | None = None) -> Iterator[tuple[FakeWeChat, str]]:
+    """A fake WeChat API with these WeCom members, served on loopback: (the fake, its base URL); a hung
+    endpoint is released before the server stops."""
+    from tests.support.servers import serve
+
+    fake = FakeWeChat(users=users or {})
+    with serve(fake.app()) as url:
+        try:
+            yield fake, url
+        finally:
+            fake.release()
