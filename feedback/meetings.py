@@ -4,6 +4,7 @@ printable poster."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -62,8 +63,17 @@ def qr_lifetime(meeting: Meeting, *, now: datetime, settings: Settings) -> int:
     return max(60, min(seconds, TEMP_QR_MAX_SECONDS))
 
 
-def issue_qr(session: Session, *, meeting: Meeting, settings: Settings, now: datetime | None = None) -> str:
-    """Ask WeChat for a temporary parametric QR (scene `meeting:<code>`); return what the QR encodes.
+@dataclass(frozen=True)
+class Qr:
+    """What WeChat answered for a meeting's QR (no ticket: the simulator's link, stored nowhere)."""
+
+    url: str
+    ticket: str | None = None
+    expires_at: datetime | None = None
+
+
+def request_qr(meeting: Meeting, *, settings: Settings, now: datetime | None = None) -> Qr:
+    """Ask WeChat for a temporary parametric QR (scene `meeting:<code>`), over HTTP and touching no session.
 
     Without Official Account credentials (development), the QR points at the simulator instead.
     """
@@ -73,7 +83,7 @@ def issue_qr(session: Session, *, meeting: Meeting, settings: Settings, now: dat
         client = official_account(settings)
     except NotConfigured:
         log.info("no Official Account credentials: meeting QR points at the simulator")
-        return f"/simulator?scene={scene}"
+        return Qr(f"/simulator?scene={scene}")
     lifetime = qr_lifetime(meeting, now=now, settings=settings)
     res = client.qrcode.create(
         {
@@ -82,12 +92,22 @@ def issue_qr(session: Session, *, meeting: Meeting, settings: Settings, now: dat
             "action_info": {"scene": {"scene_str": scene}},
         }
     )
-    meeting.qr_ticket = res["ticket"]
-    meeting.qr_url = res["url"]
-    meeting.qr_expires_at = now + timedelta(seconds=int(res.get("expire_seconds", lifetime)))
-    session.add(meeting)
-    session.flush()
-    return str(res["url"])
+    expires = now + timedelta(seconds=int(res.get("expire_seconds", lifetime)))
+    return Qr(str(res["url"]), ticket=str(res["ticket"]), expires_at=expires)
+
+
+def store_qr(session: Session, *, meeting: Meeting, qr: Qr) -> str:
+    """Keep WeChat's QR on the meeting (the simulator's link is not kept); return what the QR encodes."""
+    if qr.ticket is not None:
+        meeting.qr_ticket, meeting.qr_url, meeting.qr_expires_at = qr.ticket, qr.url, qr.expires_at
+        session.add(meeting)
+        session.flush()
+    return qr.url
+
+
+def issue_qr(session: Session, *, meeting: Meeting, settings: Settings, now: datetime | None = None) -> str:
+    """Ask WeChat for the meeting's QR and keep it on the meeting; return what the QR encodes."""
+    return store_qr(session, meeting=meeting, qr=request_qr(meeting, settings=settings, now=now))
 
 
 def cjk_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:

@@ -21,7 +21,7 @@ from console import texts
 from core.clock import utcnow
 from core.settings import Settings
 from exports.meeting_report import meeting_report
-from feedback.meetings import add_meeting, issue_qr, render_poster
+from feedback.meetings import add_meeting, render_poster, request_qr, store_qr
 from feedback.models import Feedback, Meeting
 
 log = logging.getLogger("houqin.console.meetings")
@@ -144,10 +144,15 @@ def qr_content(db: Session, settings: Settings, meeting: Meeting) -> str:
     if meeting.qr_url and meeting.qr_expires_at and meeting.qr_expires_at > utcnow() + QR_MARGIN:
         return meeting.qr_url
     try:
-        content = issue_qr(db, meeting=meeting, settings=settings)
+        qr = request_qr(meeting, settings=settings)  # over HTTP, before this request writes anything
     except Exception as exc:  # WeChat refused or unreachable: say so, keep no half state
         log.warning("QR for meeting %s failed: %s", meeting.code, exc)
         raise MeetingError(texts.MEETING_QR_FAILED) from exc
+    # The call may have stored a fresh access token through another connection (core/wechat_tokens.py).
+    # On SQLite a read transaction begun before that commit can no longer write ("database is locked"
+    # at once, whatever the busy timeout): end it — a GET has nothing pending — and write in a new one.
+    db.rollback()
+    content = store_qr(db, meeting=meeting, qr=qr)
     if content.startswith("/"):
         content = settings.public_url.rstrip("/") + content
     return content

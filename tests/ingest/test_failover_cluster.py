@@ -232,10 +232,9 @@ def test_a_read_only_sqlite_file_spools_and_the_same_process_recovers(tmp_path: 
             health
         )
         assert _sqlite_rows(path)[0] == 0
-        os.chmod(path, 0o644)  # the file made writable, but SQLite made its -wal and -shm with its mode
-        status, health = houqin.health()
-        assert status == 503 and health["status"] == "degraded", health
-        for p in _db_files(path):  # all writable again; the same process, no restart
+        # All writable again (SQLite makes its -wal and -shm with the database file's mode, so an operator
+        # fixes all three); the same process, no restart.
+        for p in _db_files(path):
             os.chmod(p, 0o644)
         assert wait_for(lambda: _sqlite_rows(path)[0] >= total, timeout=60), (
             _sqlite_rows(path),
