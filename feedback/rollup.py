@@ -179,17 +179,16 @@ def _look_conn(ex: Executor, now: datetime, boundary: date) -> _Todo | None:
     if state.judged_at is not None and now < _aware(state.judged_at):
         return None
     covered = _day(state.covered_until)
-    # only the rows changed since: through the covering index (updated_at, service_date), filtered here
-    # (a condition on service_date, or DISTINCT, tempts SQLite's planner onto the service_date index)
-    changed = [
-        d
+    # only the rows changed since: through the covering index (updated_at, service_date), filtered and
+    # deduplicated here — a condition on service_date, or DISTINCT, sends SQLite's planner (with or without
+    # ANALYZE) to scan the whole (service_date, channel) index instead: 0.5 s at 200,000 rows
+    changed = {
+        _day(d)
         for d in ex.execute(
-            select(col(Feedback.service_date))
-            .where(col(Feedback.updated_at) >= _aware(state.marked_at))
-            .distinct()
+            select(col(Feedback.service_date)).where(col(Feedback.updated_at) >= _aware(state.marked_at))
         ).scalars()
-        if _day(d) < covered
-    ]
+    }
+    changed = {d for d in changed if d < covered}
     due = [
         d
         for pending in (col(FeedbackDaily.ack_pending), col(FeedbackDaily.rectify_pending))
@@ -198,7 +197,7 @@ def _look_conn(ex: Executor, now: datetime, boundary: date) -> _Todo | None:
         ).scalars()
     ]
     return _Todo(
-        days=frozenset(_day(d) for d in (*changed, *due)),
+        days=frozenset((*changed, *(_day(d) for d in due))),
         extend_from=covered if boundary > covered else None,
         remark=_aware(state.marked_at) < now - MARGIN - REMARK,
     )
