@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
 from core.settings import Settings
@@ -40,6 +40,7 @@ from exports.sheets import (
     write_stats,
 )
 from exports.source import Item, catalogue_row
+from exports.xlsxread import open_read_only
 
 CATALOGUE_WIDTHS = (7, 17, 16, 56, 10, 6, 14, 30, 6)
 LINE_PT = 14.0  # one wrapped line of 10 pt text (宋体 or the CJK font that stands in for it)
@@ -294,7 +295,7 @@ def seal_values(header: Header, *, sha256: str, sm3: str) -> list[tuple[str, Any
 def read_lines(path: Path) -> Iterator[tuple[list[Any], str]]:
     """Each 卷内文件 item as (line values, the 条目SHA-256 it carries), continuation rows joined back."""
     width = len(texts.ITEM_HEADERS)
-    wb = load_workbook(path, read_only=True, data_only=False)
+    wb = open_read_only(path, data_only=False)
     try:
         ws = wb[texts.SHEET_ITEMS]
         cur: list[Any] | None = None
@@ -318,7 +319,7 @@ def read_lines(path: Path) -> Iterator[tuple[list[Any], str]]:
 
 def read_labels(path: Path, sheet: str) -> dict[str, Any]:
     """Label → value of a labelled sheet (封面, 备考表, 封卷信息), continuation rows joined."""
-    wb = load_workbook(path, read_only=True)
+    wb = open_read_only(path)
     try:
         out: dict[str, Any] = {}
         for r in wb[sheet].iter_rows(values_only=True):

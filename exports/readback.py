@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from openpyxl import load_workbook
-
 from exports import texts
 from exports.book import read_labels, read_lines
 from exports.workbook import read_cover_and_notes, read_rows
+from exports.xlsxread import open_read_only
 
 
 @dataclass
@@ -32,7 +31,7 @@ def read_records(path: Path, line_version: int = 1) -> Iterator[tuple[list[Any],
 
 def read_back(path: Path) -> ReadBack:
     """The cover and notes of a workbook (a version-2 one's 封卷信息 with its notes), and its sheet names."""
-    wb = load_workbook(path, read_only=True)
+    wb = open_read_only(path)
     sheets = list(wb.sheetnames)
     wb.close()
     if texts.SHEET_COVER_V2 in sheets:  # a version-2 (GB/T 9705) workbook

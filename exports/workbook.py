@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 
 from core.settings import Settings
 from exports import texts
@@ -36,6 +36,7 @@ from exports.sheets import (
     write_stats,
 )
 from exports.source import Item, catalogue_row, record
+from exports.xlsxread import open_read_only
 
 CATALOGUE_WIDTHS = (6, 30, 17, 14, 52, 10, 6, 8, 10)
 DETAIL_WIDTHS = (6, 30, 15, 5, 12, 18, 8, 5, 40, 14, 7, 24, 8, 15, 38)
@@ -140,7 +141,7 @@ def write_volume(
 
 def read_rows(path: Path) -> Iterator[tuple[list[Any], str]]:
     """Each 明细 row of a version-1 workbook as (record values, the 条目SHA-256 it carries)."""
-    wb = load_workbook(path, read_only=True, data_only=False)
+    wb = open_read_only(path, data_only=False)
     try:
         ws = wb[texts.SHEET_DETAIL]
         width = len(texts.DETAIL_HEADERS)
@@ -155,7 +156,7 @@ def read_rows(path: Path) -> Iterator[tuple[list[Any], str]]:
 
 def read_cover_and_notes(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Label → value of a version-1 workbook's 封面 and 备考表."""
-    wb = load_workbook(path, read_only=True)
+    wb = open_read_only(path)
     try:
         cover = {
             r[0]: r[1] for r in wb[texts.SHEET_COVER].iter_rows(min_row=3, values_only=True) if r and r[0]
