@@ -117,16 +117,23 @@ class ThrowawayPostgres:
             self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
 
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls) -> Iterator[ThrowawayPostgres]:
+        """A new cluster, initialised and started; destroyed on leaving (also when it failed to start)."""
+        pg = cls()
+        try:
+            pg.init()
+            pg.start()
+            yield pg
+        finally:
+            pg.destroy()
+
 
 @pytest.fixture(scope="module")
 def own_pg() -> Iterator[ThrowawayPostgres]:
-    pg = ThrowawayPostgres()
-    try:
-        pg.init()
-        pg.start()
+    with ThrowawayPostgres.running() as pg:
         yield pg
-    finally:
-        pg.destroy()
 
 
 @pytest.fixture

@@ -45,13 +45,8 @@ _base = random.randrange(10**6) * 10**6 + 700_000
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[ThrowawayPostgres]:
-    pg = ThrowawayPostgres()
-    try:
-        pg.init()
-        pg.start()
+    with ThrowawayPostgres.running() as pg:
         yield pg
-    finally:
-        pg.destroy()
 
 
 @pytest.fixture
