@@ -204,6 +204,17 @@ def _resolve_all(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:
         _resolve(fut, value)
 
 
+def _wake(jobs: list[_Job], outcome: list[Any] | BaseException) -> None:
+    """Give each job its value (or the whole batch's exception): one wake-up per event loop, not one per
+    request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for i, (_, fut, loop) in enumerate(jobs):
+        value = outcome if isinstance(outcome, BaseException) else outcome[i]
+        by_loop.setdefault(loop, []).append((fut, value))
+    for loop, pairs in by_loop.items():
+        loop.call_soon_threadsafe(_resolve_all, pairs)
+
+
 class Ingestor:
     """The per-process writer thread that turns concurrent deliveries into batched, durable commits."""
 
@@ -339,16 +350,12 @@ class Ingestor:
                 first = str(getattr(exc, "orig", None) or exc).strip().split("\n", 1)[0]
                 log.error("ingest batch of %d failed: %s: %s", len(batch), type(exc).__name__, first[:300])
         self.batches += 1
-        # one wake-up per event loop per batch, not one per request
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Result], Any]]] = {}
-        for i, (_, fut, loop) in enumerate(batch):
-            value: Any = outcome if isinstance(outcome, BaseException) else outcome[i]
-            if not isinstance(value, BaseException):
-                self.delivered += 1
-                self.duplicates += int(value.duplicate)
-            by_loop.setdefault(loop, []).append((fut, value))
-        for loop, pairs in by_loop.items():
-            loop.call_soon_threadsafe(_resolve_all, pairs)
+        if not isinstance(outcome, BaseException):
+            for value in outcome:
+                if not isinstance(value, BaseException):
+                    self.delivered += 1
+                    self.duplicates += int(value.duplicate)
+        _wake(batch, outcome)
 
     def _run_works(self, works: list[_Job]) -> None:
         """The batch's other work (ingest.work): one transaction of its own, one wake-up per event loop."""
@@ -360,9 +367,4 @@ class Ingestor:
             if database_unavailable(exc):
                 self.connection.drop()
             log.error("ingest work of %d failed: %s", len(works), type(exc).__name__)
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
-        for i, (_, fut, loop) in enumerate(works):
-            value = outcome if isinstance(outcome, BaseException) else outcome[i]
-            by_loop.setdefault(loop, []).append((fut, value))
-        for loop, pairs in by_loop.items():
-            loop.call_soon_threadsafe(_resolve_all, pairs)
+        _wake(works, outcome)
