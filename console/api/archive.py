@@ -142,11 +142,7 @@ def volume_fourfold(code: str, db: DbSession, who: Archivist) -> FourfoldOut:
 def volume_fourfold_sheet(code: str, db: DbSession, who: Archivist, settings: SettingsDep) -> Response:
     """The 四性检测 report as a printable sheet (.xlsx, A4 portrait)."""
     v = archive.volume_by_code(db, code)
-    return Response(
-        archive.fourfold_sheet(db, settings, v),
-        media_type=archive.XLSX,
-        headers=archive.attachment(f"{v.archival_code}-四性检测报告.xlsx"),
-    )
+    return archive.fourfold_download(db, settings, v)
 
 
 @router.post(

@@ -113,11 +113,7 @@ def volume_download(code: str, db: DbSession, who: Archivist, settings: Settings
 def volume_fourfold_sheet(code: str, db: DbSession, who: Archivist, settings: SettingsDep) -> Response:
     """The 四性检测 report as a printable sheet (.xlsx, A4)."""
     vol = archive.volume_by_code(db, code)
-    return Response(
-        archive.fourfold_sheet(db, settings, vol),
-        media_type=archive.XLSX,
-        headers=archive.attachment(f"{vol.archival_code}-四性检测报告.xlsx"),
-    )
+    return archive.fourfold_download(db, settings, vol)
 
 
 @router.post("/volumes/{code}/receive")

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Response
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
@@ -54,8 +54,16 @@ def attachment(name: str) -> dict[str, str]:
     return {"content-disposition": f"attachment; filename*=utf-8''{quote(name)}"}
 
 
-def fourfold_sheet(db: Session, settings: Settings, vol: Volume) -> bytes:
-    """The 四性检测 report as a printable .xlsx (A4)."""
+def fourfold_download(db: Session, settings: Settings, vol: Volume) -> Response:
+    """The 四性检测 report as a printable .xlsx (A4), saved by the browser as `<档号>-四性检测报告.xlsx`."""
+    return Response(
+        _fourfold_sheet(db, settings, vol),
+        media_type=XLSX,
+        headers=attachment(f"{vol.archival_code}-四性检测报告.xlsx"),
+    )
+
+
+def _fourfold_sheet(db: Session, settings: Settings, vol: Volume) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         path = fourfold_report.write_sheet(
             Path(tmp) / "report.xlsx",
