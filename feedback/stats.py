@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, func, literal_column, select
+from sqlalchemy import ColumnElement, Date, func, literal_column, select
 from sqlmodel import Session, col
 
 from core.clock import utcnow
@@ -85,6 +85,18 @@ def warm_words() -> None:
 @functools.lru_cache(maxsize=20_000)
 def _comment_words(comment: str) -> tuple[str, ...]:
     return tuple(words_of(comment))
+
+
+def counted(first: date, last: date, *, channel: str | None = None) -> list[ColumnElement[bool]]:
+    """The feedback the statistics count: served `first`..`last`, not flagged as misuse, of `channel` if given."""
+    where = [
+        col(Feedback.service_date) >= first,
+        col(Feedback.service_date) <= last,
+        col(Feedback.misuse).is_(False),
+    ]
+    if channel:
+        where.append(col(Feedback.channel) == channel)
+    return where
 
 
 @dataclass
@@ -219,13 +231,7 @@ def dashboard(
     """Statistics of feedback served from `start` to `end` inclusive (optionally one channel); `rollups=False`
     computes every figure from `feedback` itself (what the rollup is tested against)."""
     now = now or utcnow()
-    where = [
-        col(Feedback.service_date) >= start,
-        col(Feedback.service_date) <= end,
-        col(Feedback.misuse).is_(False),
-    ]
-    if channel:
-        where.append(col(Feedback.channel) == channel)
+    where = counted(start, end, channel=channel)
     rows = _aggregates(session, start, end, channel=channel, now=now, rollups=rollups)
     sites = {s.id: s.name for s in session.execute(select(Site)).scalars()}
     meetings = {m.id: m.title for m in session.execute(select(Meeting)).scalars()}
@@ -347,13 +353,7 @@ def _aggregates(
                 out[key] = found
     if part.live is not None:
         first, last = part.live
-        where = [
-            col(Feedback.service_date) >= first,
-            col(Feedback.service_date) <= last,
-            col(Feedback.misuse).is_(False),
-        ]
-        if channel:
-            where.append(col(Feedback.channel) == channel)
+        where = counted(first, last, channel=channel)
         keys = [
             col(Feedback.service_date),
             col(Feedback.site_id),
