@@ -253,6 +253,7 @@ class VolumeOut(BaseModel):
     received_at: datetime | None
     received_by: str | None = Field(description="检查人")
     download_url: str | None
+    pdf_url: str | None = Field(default=None, description="版式副本（PDF/A-2b），封卷后")
 
 
 class FixityEventOut(BaseModel):

@@ -95,6 +95,7 @@ RETENTION = {"Y": "永久", "D30": "30年", "D10": "10年"}
 VOLUME_NOT_FOUND = "没有这个案卷"
 VOLUME_NOT_SEALED = "案卷尚未封卷"
 VOLUME_FILE_MISSING = "电子文件缺失"
+VOLUME_PDF_MISSING = "此案卷没有版式副本（PDF）"
 VOLUME_RECEIVED = "已接收，检查人：{name}"
 REJECT_NEEDS_REASON = "驳回查阅申请请填写理由"
 DECISION_MISSING = "请选择同意或驳回"

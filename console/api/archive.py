@@ -68,6 +68,7 @@ def volume_out(v: Volume) -> VolumeOut:
         received_at=v.received_at,
         received_by=v.received_by,
         download_url=f"/api/v1/volumes/{v.archival_code}/file" if readable else None,
+        pdf_url=f"/api/v1/volumes/{v.archival_code}/pdf" if readable and v.pdf_sha256 else None,
     )
 
 
@@ -111,6 +112,20 @@ def volume_file(code: str, db: DbSession, who: Archivist, settings: SettingsDep)
     v = archive.volume_by_code(db, code)
     return FileResponse(
         archive.sealed_file(settings, v), filename=f"{v.archival_code}.xlsx", media_type=archive.XLSX
+    )
+
+
+@router.get(
+    "/volumes/{code}/pdf",
+    tags=["archive"],
+    response_class=FileResponse,
+    responses={200: {"content": {archive.PDF: {}}}},
+)
+def volume_pdf(code: str, db: DbSession, who: Archivist, settings: SettingsDep) -> Response:
+    """The sealed fixed-layout copy (PDF/A-2b, 版式文件)."""
+    v = archive.volume_by_code(db, code)
+    return FileResponse(
+        archive.sealed_pdf(settings, v), filename=f"{v.archival_code}.pdf", media_type=archive.PDF
     )
 
 

@@ -109,6 +109,14 @@ def volume_download(code: str, db: DbSession, who: Archivist, settings: Settings
     return FileResponse(path, filename=f"{vol.archival_code}.xlsx", media_type=archive.XLSX)
 
 
+@router.get("/volumes/{code}/download.pdf")
+def volume_download_pdf(code: str, db: DbSession, who: Archivist, settings: SettingsDep) -> Response:
+    """The sealed fixed-layout copy (PDF/A-2b), for printing."""
+    vol = archive.volume_by_code(db, code)
+    path = archive.sealed_pdf(settings, vol)
+    return FileResponse(path, filename=f"{vol.archival_code}.pdf", media_type=archive.PDF)
+
+
 @router.get("/volumes/{code}/fourfold.xlsx")
 def volume_fourfold_sheet(code: str, db: DbSession, who: Archivist, settings: SettingsDep) -> Response:
     """The 四性检测 report as a printable sheet (.xlsx, A4)."""

@@ -21,6 +21,7 @@ from exports.models import ARCHIVED, FixityEvent, Volume
 from exports.receive import receive
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PDF = "application/pdf"
 
 
 def volumes(db: Session) -> list[Volume]:
@@ -83,6 +84,15 @@ def sealed_file(settings: Settings, vol: Volume) -> Path:
     path = (base / vol.file_name).resolve()
     if base not in path.parents or not path.is_file():
         raise HTTPException(404, texts.VOLUME_FILE_MISSING)
+    return path
+
+
+def sealed_pdf(settings: Settings, vol: Volume) -> Path:
+    """The sealed fixed-layout copy (PDF/A-2b, 版式文件) beside the workbook, or 404 (none for this volume)."""
+    workbook = sealed_file(settings, vol)
+    path = workbook.with_suffix(".pdf")
+    if not vol.pdf_sha256 or not path.is_file():
+        raise HTTPException(404, texts.VOLUME_PDF_MISSING)
     return path
 
 

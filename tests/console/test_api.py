@@ -388,6 +388,9 @@ def test_volumes_receive_and_history(
         xlsx.status_code == 200
         and load_workbook(io.BytesIO(xlsx.content), read_only=True).sheetnames[0] == "案卷封面"
     )
+    pdf = app_client.get(listed[good]["pdf_url"], headers=h)
+    assert pdf.status_code == 200 and pdf.content[:5] == b"%PDF-"
+    assert app_client.get(listed[good]["pdf_url"], headers=tokens["canteen"]).status_code == 403
 
     r = app_client.post(f"/api/v1/volumes/{good}/receive", headers=h)
     assert r.status_code == 200, r.text

@@ -4,6 +4,7 @@ manager, meetings and posters, and the archivist's desk (receive a volume, decid
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import re
@@ -570,6 +571,13 @@ def test_archivist_receives_a_volume_in_the_console(
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
     assert code in xlsx.headers["content-disposition"] or "filename*" in xlsx.headers["content-disposition"]
     assert load_workbook(io.BytesIO(xlsx.content), read_only=True).sheetnames[0] == "案卷封面"
+    assert f"/console/volumes/{code}/download.pdf" in client.get(f"/console/volumes/{code}").text
+    pdf = client.get(f"/console/volumes/{code}/download.pdf")
+    assert pdf.status_code == 200 and pdf.content[:5] == b"%PDF-"
+    assert pdf.headers["content-type"] == "application/pdf"
+    with Session(engine) as s:
+        sealed = s.execute(select(Volume).where(col(Volume.archival_code) == code)).scalar_one()
+        assert hashlib.sha256(pdf.content).hexdigest() == sealed.pdf_sha256  # the sealed copy, byte for byte
 
     token = csrf_of(client, "/console/volumes")
     page = follow(
