@@ -75,7 +75,9 @@ def archive_checks(engine: Engine, *, settings: Settings, volume_id: int, built:
         session.expunge(vol)
     _stamp(vol, built)
     with reader(engine) as ro:
-        return verify.check_volume(ro, settings=settings, vol=vol, by_code=by_code, ordered=ordered)
+        return verify.check_volume(
+            ro, settings=settings, vol=vol, by_code=by_code, ordered=ordered, built=True
+        )
 
 
 def _stamp(vol: Volume, built: Built) -> None:

@@ -4,8 +4,10 @@
 `check_volume` looks at the BagIt bag and its External-Identifier, the catalogue (文件目录.xml), the
 workbook's and the PDF copy's file digests against the database and the seal record, the seal record
 against its own seal and the database, the content digests recomputed from the database and from reading
-the workbook back, the numbering of the items and the hash chain between volumes. Problems are reported,
-never fixed. Items are streamed from the database and from the workbook side by side, so memory stays
+the workbook back (once, `exports.xlsxread`), the numbering of the items and the hash chain between
+volumes. At the 归档 stage (`built`) the database side's content digests are the build's, computed from the
+rows it streamed; the audit and the receipt recompute them from the database. Problems are reported, never
+fixed. Items are streamed from the database and from the workbook side by side, so memory stays
 flat however large a volume is. The audit (`exports.fixity`) and the receipt (`exports.receive`) both
 run these checks.
 """
@@ -163,12 +165,68 @@ def _workbook_rows(xlsx: Path, errors: list[str], version: int = 1) -> Iterator[
         errors.append(PROBLEMS["file_unreadable"].format(detail=f"{type(exc).__name__}: {exc}"))
 
 
-def _content_problems(engine: Engine, *, settings: Settings, vol: Volume, xlsx: Path, checks: Checks) -> None:
-    """Recompute the content digests from the database and from the workbook in one streamed pass."""
+_CONTENT_CODES = ("KY-01", "WZ-03", "ZS-03")
+
+
+def _db_side(
+    session: Session, *, settings: Settings, vol: Volume
+) -> Iterator[tuple[int, str, Any, list[Any] | None]]:
+    """Each item from the database, streamed: (seq, item code, the volume its feedback is bound to, the item
+    digest of its line recomputed), feeding the database side's content digest."""
+    assert vol.id is not None
+    make_record = RECORDS[vol.line_version or 1]
+    for item in iter_items(session, volume_id=vol.id):
+        yield item.seq, item.item_code, item.feedback.volume_id, make_record(item, settings=settings)[0]
+
+
+def _numbering(
+    session: Session, *, volume_id: int, chunk: int = 5000
+) -> Iterator[tuple[int, str, Any, list[Any] | None]]:
+    """Each item's numbering from the database, streamed in chunks (no line: its digest is the build's)."""
+    last = 0
+    while True:
+        rows = session.execute(
+            select(col(VolumeItem.seq), col(VolumeItem.item_code), col(Feedback.volume_id))
+            .join(Feedback, col(Feedback.id) == col(VolumeItem.feedback_id))
+            .where(col(VolumeItem.volume_id) == volume_id, col(VolumeItem.seq) > last)
+            .order_by(col(VolumeItem.seq))
+            .limit(chunk)
+        ).all()
+        if not rows:
+            return
+        for seq, item_code, bound_to in rows:
+            yield seq, item_code, bound_to, None
+        last = rows[-1][0]
+
+
+def _content_problems(
+    engine: Engine, *, settings: Settings, vol: Volume, xlsx: Path, checks: Checks, built: bool = False
+) -> None:
+    """The content and numbering checks: the workbook read back once, its lines' digests against the
+    content digests `vol` carries and against the database's, side by side.
+
+    `built` (the 归档 stage, just after the build): the database side's content digests are those `vol`
+    carries, which the build computed from the very rows it streamed into the workbook, so only the
+    numbering is read from the database; on any problem the full comparison runs for the itemised report.
+    """
+    if built:
+        quick = Checks()
+        _compare(engine, settings=settings, vol=vol, xlsx=xlsx, checks=quick, recompute=False)
+        if not any(quick.problems.get(c) for c in _CONTENT_CODES):
+            for c in _CONTENT_CODES:
+                checks.add(c, [])
+            return
+    _compare(engine, settings=settings, vol=vol, xlsx=xlsx, checks=checks, recompute=True)
+
+
+def _compare(
+    engine: Engine, *, settings: Settings, vol: Volume, xlsx: Path, checks: Checks, recompute: bool
+) -> None:
+    """Stream the workbook's lines and the database's items side by side (`recompute`: the items' lines
+    and content digests recomputed from the database too; else only their numbering)."""
     assert vol.id is not None
     code = vol.archival_code
     version = vol.line_version or 1
-    make_record = RECORDS[version]
     seq_at, code_at = CODE_AT[version]
     out: list[str] = []  # numbering problems (完整性)
     digests: list[str] = []  # content problems (真实性)
@@ -176,8 +234,13 @@ def _content_problems(engine: Engine, *, settings: Settings, vol: Volume, xlsx: 
     db_digest, wb_digest = ContentDigest(), ContentDigest()
     seq_bad, code_bad, unbound, changed, row_digest, row_number = (_Capped() for _ in range(6))
     last_seq = 0
+    db_count = 0
     with Session(engine) as session:
-        items = iter_items(session, volume_id=vol.id)
+        items = (
+            _db_side(session, settings=settings, vol=vol)
+            if recompute
+            else _numbering(session, volume_id=vol.id)
+        )
         for n, (item, wb_row) in enumerate(
             zip_longest(items, _workbook_rows(xlsx, wb_errors, version)), start=1
         ):
@@ -191,18 +254,19 @@ def _content_problems(engine: Engine, *, settings: Settings, vol: Volume, xlsx: 
                     row_number.add(PROBLEMS["item_row"].format(n=n, found=found))
             if item is None:
                 continue
-            if item.seq != last_seq + 1:
-                seq_bad.add(PROBLEMS["seq"].format(expected=last_seq + 1, found=item.seq))
-            last_seq = item.seq
-            if item.item_code != f"{code}/{item.seq:04d}":
-                code_bad.add(
-                    PROBLEMS["item_code"].format(found=item.item_code, expected=f"{code}/{item.seq:04d}")
-                )
-            if item.feedback.volume_id != vol.id:
-                unbound.add(PROBLEMS["unbound"].format(item=item.item_code))
-            db_hash = db_digest.add(make_record(item, settings=settings)[0])
-            if carried is not None and db_hash != carried:
-                changed.add(PROBLEMS["item_changed"].format(item=item.item_code))
+            seq, item_code, bound_to, line_values = item
+            db_count += 1
+            if seq != last_seq + 1:
+                seq_bad.add(PROBLEMS["seq"].format(expected=last_seq + 1, found=seq))
+            last_seq = seq
+            if item_code != f"{code}/{seq:04d}":
+                code_bad.add(PROBLEMS["item_code"].format(found=item_code, expected=f"{code}/{seq:04d}"))
+            if bound_to != vol.id:
+                unbound.add(PROBLEMS["unbound"].format(item=item_code))
+            if line_values is not None:
+                db_hash = db_digest.add(line_values)
+                if carried is not None and db_hash != carried:
+                    changed.add(PROBLEMS["item_changed"].format(item=item_code))
         for capped in (seq_bad, code_bad, unbound, row_number):
             out += capped.lines()
         for capped in (changed, row_digest):
@@ -213,23 +277,24 @@ def _content_problems(engine: Engine, *, settings: Settings, vol: Volume, xlsx: 
         bound = session.execute(
             select(func.count()).select_from(Feedback).where(col(Feedback.volume_id) == vol.id)
         ).scalar_one()
-    if rows != vol.item_count or db_digest.count != vol.item_count:
+    if rows != vol.item_count or db_count != vol.item_count:
         db_zh, db_en = PROBLEM_WHERE["db"]
         out.append(
             PROBLEMS["item_count"].format(
                 expected=vol.item_count,
                 where=db_zh,
                 where_en=db_en,
-                found=rows if rows != vol.item_count else db_digest.count,
+                found=rows if rows != vol.item_count else db_count,
             )
         )
     if bound > rows:
         out.append(PROBLEMS["extra_bound"].format(n=bound - rows))
-    algos = _algos(
-        [("SHA-256", db_digest.sha256, vol.content_sha256), ("SM3", db_digest.sm3, vol.content_sm3)]
-    )
-    if algos:
-        digests.append(PROBLEMS["content_db"].format(algos=algos))
+    if recompute:
+        algos = _algos(
+            [("SHA-256", db_digest.sha256, vol.content_sha256), ("SM3", db_digest.sm3, vol.content_sm3)]
+        )
+        if algos:
+            digests.append(PROBLEMS["content_db"].format(algos=algos))
     checks.add("KY-01", wb_errors)
     if xlsx.is_file() and not wb_errors:
         if wb_digest.count != vol.item_count:
@@ -290,10 +355,17 @@ def _chain_problems(vol: Volume, by_code: dict[str, Link], ordered: list[Link]) 
 
 
 def check_volume(
-    engine: Engine, *, settings: Settings, vol: Volume, by_code: dict[str, Link], ordered: list[Link]
+    engine: Engine,
+    *,
+    settings: Settings,
+    vol: Volume,
+    by_code: dict[str, Link],
+    ordered: list[Link],
+    built: bool = False,
 ) -> Checks:
     """Every problem of one sealed volume, sorted under the 四性 check codes: bag, catalogue, file digests,
-    seal record, content, numbering, chain, 档号, metadata, formats, security."""
+    seal record, content, numbering, chain, 档号, metadata, formats, security (`built`: the 归档 stage, `vol`
+    carrying the digests its build computed, see `_content_problems`)."""
     code = vol.archival_code
     bag = transfer_dir(settings, code)
     xlsx = settings.data_dir / vol.file_name
@@ -311,7 +383,7 @@ def check_volume(
     checks.add("ZS-01", _file_problems(vol, xlsx, rec))
     if pdf is not None:
         checks.add("ZS-01", _pdf_digest_problems(vol, pdf, rec))
-    _content_problems(engine, settings=settings, vol=vol, xlsx=xlsx, checks=checks)
+    _content_problems(engine, settings=settings, vol=vol, xlsx=xlsx, checks=checks, built=built)
     checks.add("ZS-04", _chain_problems(vol, by_code, ordered))
     checks.add("ZS-05", code_problems(code))
     checks.add("WZ-02", metadata_problems(vol))
