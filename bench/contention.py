@@ -16,6 +16,7 @@ Prints answered/spooled/failed counts and webhook latency p50/p95/max for both p
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sqlite3
@@ -46,6 +47,8 @@ class Phase:
     kinds: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     compile_s: float | None = None
+    locks: dict[str, Any] = field(default_factory=dict)  # the compile's write transactions (LockTimes)
+    load: tuple[float, float, float] = (0.0, 0.0, 0.0)  # the load average when the burst ended
 
     def pct(self, p: float) -> float:
         """The p-th percentile latency in ms (nearest rank)."""
@@ -126,7 +129,64 @@ def burst(
     for t in threads:
         t.join()
     phase.seconds = time.monotonic() - t0
+    phase.load = os.getloadavg()
     return sum(sent.values())
+
+
+class LockTimes:
+    """Every SQLite write transaction of this process (BEGIN IMMEDIATE to its commit or rollback), timed and
+    named by the first frame of ours that opened it."""
+
+    def __init__(self) -> None:
+        self.open: dict[int, tuple[float, str]] = {}
+        self.held: list[tuple[float, str]] = []
+
+    def install(self) -> None:
+        """Listen on every engine of the process."""
+        from sqlalchemy import Engine, event
+
+        event.listen(Engine, "after_cursor_execute", self._after)
+        event.listen(Engine, "commit", self._end)
+        event.listen(Engine, "rollback", self._end)
+
+    def _after(self, conn: Any, _cur: Any, statement: str, *_a: Any) -> None:
+        if statement == "BEGIN IMMEDIATE":
+            self.open[id(conn.connection.dbapi_connection)] = (time.perf_counter(), _caller())
+
+    def _end(self, conn: Any) -> None:
+        began = self.open.pop(id(conn.connection.dbapi_connection), None)
+        if began is not None:
+            self.held.append(((time.perf_counter() - began[0]) * 1000, began[1]))
+
+    def summary(self) -> dict[str, Any]:
+        """Count, total and longest hold (ms) per opener, and the longest hold of all."""
+        by: dict[str, list[float]] = {}
+        for ms, where in self.held:
+            by.setdefault(where, []).append(ms)
+        return {
+            "transactions": len(self.held),
+            "longest_ms": max((ms for ms, _w in self.held), default=0.0),
+            "by_opener": {w: [len(v), round(sum(v), 1), round(max(v), 1)] for w, v in sorted(by.items())},
+        }
+
+
+def _caller() -> str:
+    import traceback
+
+    for frame in reversed(traceback.extract_stack()[:-3]):
+        if f"{os.sep}exports{os.sep}" in frame.filename:
+            return f"{Path(frame.filename).stem}.{frame.name}"
+    return "other"
+
+
+def _compile_timed(url: str, data_dir: str, items: int) -> None:
+    """bench.compile's compile of one volume, with every write transaction timed; the times as JSON on stdout."""
+    from bench.compile import _compile
+
+    times = LockTimes()
+    times.install()
+    result = _compile(url, data_dir, items)
+    print(json.dumps({"seconds": result["seconds"], **times.summary()}))
 
 
 def _wait_healthy(url: str, timeout: float = 60) -> dict[str, Any]:
@@ -175,13 +235,22 @@ def run(items: int, senders: int, interval: float) -> tuple[Phase, Phase, tuple[
             burst(base, peer, warm, first_id=10**11, senders=senders, interval=interval,
                   until=lambda _k, n: n >= 10)  # fmt: skip
             during = Phase("during the compile")
-            compile_cmd = [sys.executable, "-m", "bench.compile", "--_compile", url, f"{tmp}/var", str(items)]
+            compile_cmd = [
+                sys.executable,
+                "-m",
+                "bench.contention",
+                "--_compile",
+                url,
+                f"{tmp}/var",
+                str(items),
+            ]
             started = time.monotonic()
-            compiler = subprocess.Popen(compile_cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+            compiler = subprocess.Popen(compile_cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
 
             def wait_compile() -> None:
-                compiler.wait()
+                out, _err = compiler.communicate()
                 during.compile_s = time.monotonic() - started
+                during.locks = json.loads(out.strip().splitlines()[-1])
 
             done = threading.Thread(target=wait_compile)
             done.start()
@@ -215,6 +284,9 @@ def run(items: int, senders: int, interval: float) -> tuple[Phase, Phase, tuple[
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--_compile"]:
+        _compile_timed(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -233,6 +305,13 @@ def main() -> None:
               f"{other:5d} {ph.pct(50):7.1f} {ph.pct(95):7.1f} {max(ph.latencies_ms):7.1f}")  # fmt: skip
     print(f"ratio during/baseline: p50 {during.pct(50) / alone.pct(50):.2f}×, p95 {during.pct(95) / alone.pct(95):.2f}×, "
           f"mean {statistics.mean(during.latencies_ms) / statistics.mean(alone.latencies_ms):.2f}×")  # fmt: skip
+    locks = during.locks
+    print(f"the compile's write transactions: {locks['transactions']}, longest {locks['longest_ms']:.1f} ms; "
+          "by opener [count, total ms, longest ms]:")  # fmt: skip
+    for opener, (count, total, longest) in locks["by_opener"].items():
+        print(f"  {opener:24} {count:6d} {total:10.1f} {longest:8.1f}")
+    for ph in (during, alone):
+        print(f"load average when '{ph.name}' ended: {' '.join(f'{x:.2f}' for x in ph.load)}")
     print(f"stored: {rows} rows, {keys} distinct keys, of {sent} messages sent "
           f"({'every one once' if rows == keys == sent else 'MISMATCH'})")  # fmt: skip
 

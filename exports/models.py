@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.clock import utcnow
@@ -93,6 +93,21 @@ class VolumeItem(SQLModel, table=True):
     seq: int  # 条目序号
     item_code: str = Field(max_length=100, unique=True)  # 档号/条目序号
     feedback_id: int = Field(foreign_key="feedback.id", unique=True)
+
+
+class VolumePlan(SQLModel, table=True):
+    """The feedback a building volume is still being bound with (`exports.plan`): the planned ids in 条目
+    order, how many of them the short plan transactions have taken so far, and how many they bound. Deleted
+    in the transaction that completes the volume's plan; a row left by a crash is finished by `resume`."""
+
+    __tablename__ = "volume_plan"
+    volume_id: int = Field(foreign_key="volume.id", primary_key=True)
+    # the planned ids, int64 little-endian, in 条目 order
+    feedback_ids: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    taken: int = 0  # ids of feedback_ids handled (bound, or skipped as no longer closed)
+    bound: int = 0  # items inserted so far: the last 条目序号
+    actor: str = Field(default="", max_length=100)  # who the archived events name
+    at: datetime = Field(default_factory=utcnow)  # the archived events' time
 
 
 class FixityEvent(SQLModel, table=True):

@@ -1,7 +1,7 @@
 """Step 3 of a compile, the seal, and the compile run that drives the three steps.
 
 Three steps, so that a crash at any point leaves no half volume and no gap in the numbers:
-1. plan (`exports.plan`) — one short transaction creates the building volumes and binds their feedback;
+1. plan (`exports.plan`) — short transactions create the building volumes and bind their feedback in chunks;
 2. build (`exports.build`) — outside any transaction, the volume's files are written and bagged into
    `transfer/<档号>/`;
 3. seal (here) — the 归档 stage of 四性检测 (DA/T 70-2018): every check of `exports.verify` run on the
@@ -24,13 +24,13 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from core.clock import utcnow
-from core.db import reader, unit_of_work
+from core.db import read_unit, reader, unit_of_work
 from core.settings import Settings
 from exports import texts, verify
 from exports.build import Built, build
 from exports.fourfold import Checks
 from exports.models import FixityEvent, Volume, VolumeStatus
-from exports.plan import month_bounds, plan
+from exports.plan import finish, month_bounds, plan
 from feedback.models import Person
 
 
@@ -141,8 +141,8 @@ def notify_archivists(session: Session, *, settings: Settings, volume: Volume) -
 
 
 def resume(engine: Engine, *, settings: Settings) -> list[str]:
-    """Finish every volume a crash left in building, oldest first."""
-    with Session(engine) as session:
+    """Finish every volume a crash left in building, oldest first (its plan first, if a crash cut it short)."""
+    with read_unit(engine) as session:
         ids = list(
             session.execute(
                 select(col(Volume.id))
@@ -150,7 +150,12 @@ def resume(engine: Engine, *, settings: Settings) -> list[str]:
                 .order_by(col(Volume.id))
             ).scalars()
         )
-    return [build_and_seal(engine, settings=settings, volume_id=i) for i in ids if i is not None]
+    done = []
+    for volume_id in ids:
+        assert volume_id is not None
+        finish(engine, volume_id=volume_id)
+        done.append(build_and_seal(engine, settings=settings, volume_id=volume_id))
+    return done
 
 
 def compile_locked(
@@ -161,8 +166,7 @@ def compile_locked(
     result = CompileResult(period=period)
     result.volumes += resume(engine, settings=settings)
     for ch in [channel] if channel else list(settings.channel_codes):
-        with unit_of_work(engine) as session:
-            ids, open_count = plan(session, settings=settings, period=period, channel=ch, compiler=compiler)
+        ids, open_count = plan(engine, settings=settings, period=period, channel=ch, compiler=compiler)
         result.open_items += open_count
         for volume_id in ids:
             result.volumes.append(build_and_seal(engine, settings=settings, volume_id=volume_id))
