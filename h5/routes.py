@@ -4,20 +4,14 @@ return visit), /h5/oauth (WeChat / WeCom silent OAuth), /h5/qr.png (the form's Q
 from __future__ import annotations
 
 import io
-import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import qrcode
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -26,24 +20,20 @@ from core.clock import to_local, utcnow
 from core.db import read_unit, unit_of_work
 from core.settings import Settings
 from feedback import forms
-from feedback.forms import FormError, FormInput, Limits, form_url
+from feedback.forms import FormInput, form_url
 from feedback.grammar import parse_scene
 from feedback.models import Channel, Revisit, Site
-from feedback.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, PhotoError, clean_photos
+from feedback.photos import MAX_PHOTO_BYTES, PhotoError, clean_photos
 from feedback.revisit import RevisitError, record_answer
 from feedback.service import meeting_by_code, site_by_code
-from h5 import identity, texts
+from h5 import identity, pages, submission, texts
 from h5.identity import Diner
-from ingest.delivery import database_unavailable
-from ingest.store import Store
+from h5.submission import MAX_BODY, Answer, aspects_for, refused, tags_for
+
+__all__ = ["form_url", "router"]
 
 router = APIRouter(prefix="/h5", include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STATIC = Path(__file__).parent / "static"
-MAX_BODY = MAX_PHOTOS * MAX_PHOTO_BYTES + 512 * 1024  # three full photos and the fields
-MAX_COMMENT = 500
-_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-FORM_WAIT_S = 20.0  # how long a submission waits for the writer before the diner is asked to send again
 
 
 class BodyTooLarge(Exception):
@@ -98,16 +88,11 @@ def _engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def _page(
-    request: Request, name: str, status: int = 200, *, cache: str = "no-store", **context: Any
-) -> HTMLResponse:
-    response = templates.TemplateResponse(request, name, {"t": texts, **context}, status_code=status)
-    response.headers["cache-control"] = cache
-    return response
+_page = pages.page
 
 
-def _error(request: Request, message: str, status: int) -> HTMLResponse:
-    return _page(request, "error.html", status, message=message)
+def _error(message: str, status: int) -> Response:
+    return pages.response(refused(message, status))
 
 
 def _identify(request: Request, settings: Settings, next_path: str) -> tuple[Diner | None, Response | None]:
@@ -119,14 +104,6 @@ def _identify(request: Request, settings: Settings, next_path: str) -> tuple[Din
     if app is not None:
         return None, RedirectResponse(identity.authorize_url(settings, app=app, next_path=next_path), 302)
     return identity.new_device(), None
-
-
-def _aspects(settings: Settings, channel: str) -> list[str]:
-    return settings.h5_meeting_aspects if channel == Channel.meeting else settings.h5_canteen_aspects
-
-
-def _tags(settings: Settings, channel: str) -> list[str]:
-    return settings.h5_meeting_tags if channel == Channel.meeting else settings.h5_canteen_tags
 
 
 @router.get("/feedback")
@@ -161,8 +138,8 @@ def feedback_page(request: Request, scene: str = "") -> Response:
             # is recognised as a resubmit
             cache="private, max-age=0",
             place=place,
-            aspects=_aspects(settings, place.channel),
-            tags=_tags(settings, place.channel),
+            aspects=aspects_for(settings, place.channel),
+            tags=tags_for(settings, place.channel),
             key=secrets.token_urlsafe(24),
             csrf=identity.token_for(settings, diner),
             max_mb=MAX_PHOTO_BYTES // (1024 * 1024),
@@ -185,30 +162,32 @@ async def _read_capped(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _score(value: Any) -> int | None:
-    if not isinstance(value, str) or value not in ("1", "2", "3", "4", "5"):
-        return None
-    return int(value)
-
-
 @router.post("/feedback")
 async def submit(request: Request) -> Response:
     """Take one filled form: checked whole (photos decoded, in a worker thread) before anything is stored,
     then stored by the ingest writer with the other submissions and messages of its batch (one commit:
     ingest.work); then 303 to the thanks page with the reference. A resubmit of the same form lands on the
-    same reference."""
-    settings = _settings(request)
+    same reference. A plain urlencoded submission (no photos) is taken before it gets here, by the ASGI
+    fast path (h5/fastpath.py), with the same checks and answers (h5/submission.py)."""
+    return pages.response(await _submitted(request, _settings(request)))
+
+
+async def _submitted(request: Request, settings: Settings) -> Answer:
     try:
         body = await _read_capped(request)
     except BodyTooLarge:
-        return _error(request, texts.BODY_TOO_LARGE, 413)
+        return refused(texts.BODY_TOO_LARGE, 413)
     request._body = body  # starlette parses the form from the buffered body
     try:
-        data = await request.form(max_files=MAX_PHOTOS + 1, max_fields=60)
+        data = await request.form(
+            max_files=submission.MAX_FILES,
+            max_fields=submission.MAX_FIELDS,
+            max_part_size=submission.MAX_PART,
+        )
     except Exception:  # noqa: BLE001 — malformed multipart, too many parts
-        return _error(request, texts.BAD_FORM, 400)
-    checked = _check(request, settings, data)
-    if isinstance(checked, Response):
+        return refused(texts.BAD_FORM)
+    checked = submission.check(settings, identity.diner_of(request, settings), data)
+    if isinstance(checked, Answer):
         return checked
     form, uploads = checked
     if uploads:
@@ -216,33 +195,11 @@ async def submit(request: Request) -> Response:
         try:
             photos = await run_in_threadpool(_photos, _engine(request), form, uploads)
         except PhotoError as exc:
-            return _error(request, texts.photo_error(exc.problem, exc.index) + texts.NOTHING_STORED, 400)
+            return refused(texts.photo_error(exc.problem, exc.index) + texts.NOTHING_STORED)
         if photos is None:  # a resubmit: nothing is decoded or stored again
-            return RedirectResponse(f"/h5/thanks?key={form.key}&again=1", 303)
+            return submission.thanks(form.key, "again")
         form.photos = photos
-    limits = Limits(settings.h5_edit_minutes, settings.h5_diner_per_hour, settings.h5_place_per_minute)
-    work = partial(_store, form=form, now=utcnow(), settings=settings, limits=limits)
-    try:
-        result = await request.app.state.intake.ingestor.call(
-            work, refusals=(FormError,), timeout=FORM_WAIT_S
-        )
-    except FormError as exc:
-        status = 429 if exc.problem in (forms.FormProblem.diner_rate, forms.FormProblem.place_rate) else 400
-        return _error(request, texts.ERRORS_FORM[exc.problem], status)
-    except IntegrityError:  # the same key from a concurrent double tap in another worker won: it is that one
-        return RedirectResponse(f"/h5/thanks?key={form.key}&again=1", 303)
-    except TimeoutError:
-        return _error(request, texts.BUSY, 503)
-    except Exception as exc:
-        if database_unavailable(exc):
-            return _error(request, texts.BUSY, 503)
-        raise
-    return RedirectResponse(f"/h5/thanks?key={form.key}&outcome={result.outcome}", 303)
-
-
-def _store(session: Session, *, form: FormInput, now: datetime, settings: Settings, limits: Limits) -> Any:
-    """The writer's part (ingest.work): store the checked submission in the batch's transaction."""
-    return forms.submit(session, store=Store(session), form=form, now=now, settings=settings, limits=limits)
+    return await submission.store(request.app.state.intake.ingestor, settings, form)
 
 
 def _photos(engine: Engine, form: FormInput, uploads: list[UploadFile]) -> list[bytes] | None:
@@ -255,51 +212,6 @@ def _photos(engine: Engine, form: FormInput, uploads: list[UploadFile]) -> list[
     return clean_photos([p for p in raw if p])
 
 
-def _check(request: Request, settings: Settings, data: Any) -> tuple[FormInput, list[UploadFile]] | Response:
-    """The submission checked field by field (no database: the writer resolves the place), or the error page."""
-    diner = identity.diner_of(request, settings)
-    if diner is None or not identity.token_ok(settings, diner, str(data.get("csrf", ""))):
-        return _error(request, texts.NO_IDENTITY, 400)
-    key = str(data.get("key", ""))
-    if not _KEY.match(key):
-        return _error(request, texts.BAD_FORM, 400)
-    parsed = parse_scene(str(data.get("scene", "")))
-    if parsed is None:
-        return _error(request, texts.UNKNOWN_PLACE, 400)
-    kind, code, table = parsed
-    channel = Channel.meeting if kind == "meeting" else Channel.canteen
-    score = _score(data.get("overall"))
-    if score is None:
-        return _error(request, texts.NO_SCORE if not data.get("overall") else texts.BAD_SCORE, 400)
-    aspects: dict[str, int] = {}
-    for n, name in enumerate(_aspects(settings, channel)):
-        raw = data.get(f"aspect{n}")
-        if raw:
-            value = _score(raw)
-            if value is None:
-                return _error(request, texts.BAD_SCORE, 400)
-            aspects[name] = value
-    chosen = {str(v) for v in data.getlist("tag")}
-    tags = [t for t in _tags(settings, channel) if t in chosen]
-    comment = str(data.get("comment", "")).strip()
-    if len(comment) > MAX_COMMENT:
-        return _error(request, texts.COMMENT_TOO_LONG, 400)
-    uploads = [u for u in data.getlist("photos") if isinstance(u, UploadFile) and (u.filename or u.size)]
-    form = FormInput(
-        key=key,
-        diner=diner.sender,
-        source=diner.source,
-        channel=channel,
-        place=f"{channel}:{code.upper() if channel == Channel.meeting else code}",
-        score=score,
-        table_no=(table or "")[:40] or None if channel == Channel.canteen else None,
-        aspects=aspects,
-        tags=tags,
-        comment=comment,
-    )
-    return form, uploads
-
-
 @router.get("/thanks")
 def thanks(request: Request, key: str = "", outcome: str = "created", again: str = "") -> Response:
     """The reference number of the diner's submission (only the diner who sent it sees it)."""
@@ -308,7 +220,7 @@ def thanks(request: Request, key: str = "", outcome: str = "created", again: str
     with Session(_engine(request)) as session:
         seen = forms.by_key(session, key=key) if key else None
         if diner is None or seen is None or seen.diner != diner.sender:
-            return _error(request, texts.NOT_FOUND, 404)
+            return _error(texts.NOT_FOUND, 404)
         reference = forms.reference_of(session, feedback_id=seen.feedback_id)
     said = texts.OUTCOME["replayed" if again else outcome if outcome in texts.OUTCOME else "created"]
     return _page(request, "thanks.html", reference=reference, said=said)
@@ -344,10 +256,10 @@ async def revisit(reference: str, request: Request) -> Response:
     data = await request.form(max_files=0, max_fields=10)
     diner = identity.diner_of(request, settings)
     if diner is None or not identity.token_ok(settings, diner, str(data.get("csrf", ""))):
-        return _error(request, texts.NO_IDENTITY, 400)
+        return _error(texts.NO_IDENTITY, 400)
     raw = str(data.get("answer", ""))
     if raw not in ("1", "2", "3"):
-        return _error(request, texts.REVISIT_BAD, 400)
+        return _error(texts.REVISIT_BAD, 400)
     try:
         with unit_of_work(_engine(request)) as session:
             fb = forms.own_by_reference(session, diner=diner.sender, reference=reference)
@@ -355,9 +267,9 @@ async def revisit(reference: str, request: Request) -> Response:
                 raise HTTPException(404)
             record_answer(session, feedback=fb, answer=Revisit(raw), actor=diner.sender, now=utcnow())
     except HTTPException:
-        return _error(request, texts.NOT_FOUND, 404)
+        return _error(texts.NOT_FOUND, 404)
     except RevisitError as exc:
-        return _error(request, str(exc), 400)
+        return _error(str(exc), 400)
     return RedirectResponse(f"/h5/mine?msg={texts.REVISIT_THANKS}", 303)
 
 

@@ -24,6 +24,7 @@ from core.logs import setup_logging
 from core.settings import Settings, get_settings
 from feedback import stats
 from h5 import routes as h5_routes
+from h5.fastpath import FormFastPath
 from handlers.routes import build_router
 from ingest.spool import Spool
 from ingest.spool import status as spool_status
@@ -127,4 +128,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         target = "/simulator" if settings.simulator_enabled else "/console"
         return Response(status_code=307, headers={"location": target})
 
-    return WebhookFastPath(app, settings=settings, intake=intake)
+    # the webhook's and the form's POSTs skip FastAPI (bot/fastpath.py, h5/fastpath.py); the webhook's
+    # wrapper is outermost: it counts and logs every request
+    form = FormFastPath(app, settings=settings, ingestor=intake.ingestor)
+    return WebhookFastPath(form, settings=settings, intake=intake)

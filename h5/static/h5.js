@@ -1,4 +1,5 @@
-// The feedback form's small helpers: photo checks before upload, and one tap sends once.
+// The feedback form's small helpers: photo checks before upload, one tap sends once, and a form without a
+// photo goes as a plain urlencoded body (the server takes those on its fast path, h5/fastpath.py).
 (function () {
   var form = document.getElementById("fb");
   if (!form) return;
@@ -18,6 +19,7 @@
   form.addEventListener("submit", function (e) {
     var problem = check();
     if (problem && problem.indexOf("已选择") !== 0) { e.preventDefault(); note.textContent = problem; return; }
+    form.enctype = (input.files && input.files.length) ? "multipart/form-data" : "application/x-www-form-urlencoded";
     send.disabled = true;
     send.textContent = "正在提交…";
   });

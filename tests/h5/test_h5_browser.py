@@ -117,3 +117,39 @@ def test_the_feedback_page_in_wechat(
     with Session(engine) as s:
         assert s.execute(select(Feedback)).scalar_one().revisit_answer == 2
     assert all(p.stat().st_size > 0 for p in shots)
+
+
+def test_a_form_without_a_photo_goes_plain_and_again_to_the_same_reference(
+    browser: Any,  # noqa: F811
+    engine: Engine,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    add_places(engine)
+    sent: list[str] = []
+    with serve(create_app(settings, engine=engine)) as url:
+        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+        page = context.new_page()
+        page.on(
+            "request",
+            lambda r: sent.append(r.headers.get("content-type", "")) if r.method == "POST" else None,
+        )
+        page.goto(f"{url}/h5/feedback?scene=canteen:north:7")
+        page.locator("label[for=overall-2]").click()
+        page.get_by_label("意见和建议（选填）").fill("汤太咸 & 太凉+")
+        page.get_by_role("button", name="提交评价").click()
+        page.wait_for_url("**/h5/thanks**")
+        reference = page.locator("#reference").inner_text()
+        page.go_back()
+        page.wait_for_url("**/h5/feedback**")
+        if not page.locator("#overall-2").is_checked():
+            page.locator("label[for=overall-2]").click()
+        page.get_by_role("button", name="提交评价").click()
+        page.wait_for_url("**/h5/thanks**")
+        assert page.locator("#reference").inner_text() == reference
+        context.close()
+    # urlencoded: the server's fast path (h5/fastpath.py) took both
+    assert sent == ["application/x-www-form-urlencoded"] * 2
+    with Session(engine) as s:
+        fb = s.execute(select(Feedback)).scalar_one()
+    assert (fb.score, fb.comment, fb.reference) == (2, "汤太咸 & 太凉+", reference)
