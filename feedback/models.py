@@ -111,9 +111,10 @@ class Feedback(SQLModel, table=True):
     __table_args__ = (
         Index("ix_feedback_service_date_channel", "service_date", "channel"),
         Index("ix_feedback_sender_created", "sender", "created_at"),
-        # the worklist (今日待办) and the escalation job: open items by deadline (migration 0011)
-        Index("ix_feedback_status_ack_due", "status", "ack_due_at"),
-        Index("ix_feedback_status_rectify_due", "status", "rectify_due_at"),
+        # the worklist (今日待办) and the escalation job: open items by deadline (migration 0011); misuse
+        # and channel too, so that the worklist's counts read the index alone (migration 0017_console)
+        Index("ix_feedback_status_ack_due_open", "status", "ack_due_at", "misuse", "channel"),
+        Index("ix_feedback_status_rectify_due_open", "status", "rectify_due_at", "misuse", "channel"),
         Index("ix_feedback_created_id", "created_at", "id"),  # the inbox, newest first, by keyset
         # the per-day rollups' dirty days (feedback.rollup, migration 0015): rows changed since the last look
         Index("ix_feedback_updated_service", "updated_at", "service_date"),
@@ -294,3 +295,6 @@ class RollupState(SQLModel, table=True):
     covered_until: date | None = None
     judged_at: datetime | None = None
     marked_at: datetime | None = None
+    # one more at every rebuild: what the process caches of the console's figures are keyed by (migration
+    # 0017_console, feedback.live)
+    generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

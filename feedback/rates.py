@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import case, func, literal, select
 from sqlmodel import Session, col
 
-from feedback import rollup
+from feedback import live, rollup
 from feedback.models import Feedback, FeedbackDaily, Meeting, Site
 
 RATE_NAMES = ("response", "resolution", "satisfaction")  # 响应率, 解决率, 满意率, in this order everywhere
@@ -54,10 +54,9 @@ class Rates:
     def add(self, row: Any) -> None:
         """Add one row of the aggregate query: its `period` and each rate's `<name>_hits` and `<name>_n`."""
         target = self.now if row.period else self.before
-        values = row._mapping
         for k, name in enumerate(RATE_NAMES):
-            target[k].hits += int(values[f"{name}_hits"] or 0)
-            target[k].n += int(values[f"{name}_n"] or 0)
+            target[k].hits += int(getattr(row, f"{name}_hits") or 0)
+            target[k].n += int(getattr(row, f"{name}_n") or 0)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON: the label and each rate with its previous period."""
@@ -114,14 +113,24 @@ def rates(
     part = rollup.split(prev_start, end, now=now, rollups=rollups)
     rows: list[Any] = []
     if part.rolled is not None:
-        got = rollup.read(
-            session, now=now, queries=[_rolled_query(*part.rolled, start=start, channel=channel)]
+        got = live.rolled(
+            session,
+            now=now,
+            key=("rates", *part.rolled, start, channel),
+            queries=[_rolled_query(*part.rolled, start=start, channel=channel)],
         )
         if got is None:
-            part = rollup.split(prev_start, end, now=now, rollups=False)
+            part, rollups = rollup.split(prev_start, end, now=now, rollups=False), False
         else:
             rows.extend(got[0])
-    if part.live is not None:
+    if part.live is not None and rollups:  # the live days' rollup-shaped rows (feedback.live)
+        day_rows, _parts = live.days(session, *part.live, now=now)
+        rows.extend(
+            _Period(r, int(r.service_date >= start))
+            for r in day_rows
+            if channel is None or r.channel == channel
+        )
+    elif part.live is not None:
         rows.extend(session.execute(_live_query(*part.live, start=start, now=now, channel=channel)).all())
     sites = {s.id: s.name for s in session.execute(select(Site)).scalars()}
     meetings = {m.id: m.title for m in session.execute(select(Meeting)).scalars()}
@@ -154,6 +163,17 @@ def rates(
         by_meeting=order(by_meeting),
         by_manager=order(by_manager),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Period:
+    """A live day's row (feedback.live.DayRow) in the period (`period` 1) or the one before (0)."""
+
+    row: Any
+    period: int
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.row, name)
 
 
 def _live_query(first: date, last: date, *, start: date, now: datetime, channel: str | None) -> Any:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import Select, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col
 
@@ -158,9 +158,10 @@ def _refresh(ex: Executor, now: datetime, boundary: date) -> bool:
     values = {"covered_until": covered, "judged_at": now, "marked_at": now - MARGIN}
     table = RollupState.__table__  # type: ignore[attr-defined]
     if _state_row(ex) is None:
-        ex.execute(insert(table).values(id=1, **values))
+        ex.execute(insert(table).values(id=1, generation=1, **values))
     else:
-        ex.execute(update(table).where(table.c.id == 1).values(**values))
+        generation = func.coalesce(table.c.generation, 0) + 1  # what caches of the rollup are keyed by
+        ex.execute(update(table).where(table.c.id == 1).values(generation=generation, **values))
     return True
 
 
@@ -173,127 +174,148 @@ def _look_state(ex: Executor, now: datetime, boundary: date) -> _Todo | None:
 
 
 def _look_conn(ex: Executor, now: datetime, boundary: date) -> _Todo | None:
-    state = _state_row(ex)
+    return look(ex, now, boundary, state=_state_row(ex)).todo
+
+
+@dataclass(frozen=True)
+class Look:
+    """What the rollup must do at `now` (`todo`, None: the clock is behind it) and the feedbacks changed
+    since `since` (or the rollup's mark): their service day and `updated_at`."""
+
+    todo: _Todo | None
+    changed: tuple[tuple[date, datetime], ...] = ()
+
+
+def look(ex: Executor, now: datetime, boundary: date, *, state: Any, since: datetime | None = None) -> Look:
+    """Look at the rollup's `state` row at `now`: the days to rebuild, and the changes since `since` too."""
     if state is None or state.covered_until is None or state.marked_at is None:
-        return _Todo(full=True)
+        return Look(_Todo(full=True))
     if state.judged_at is not None and now < _aware(state.judged_at):
-        return None
+        return Look(None)
     covered = _day(state.covered_until)
+    marked = _aware(state.marked_at)
+    threshold = min(marked, since) if since is not None else marked
     # only the rows changed since: through the covering index (updated_at, service_date), filtered and
     # deduplicated here — a condition on service_date, or DISTINCT, sends SQLite's planner (with or without
     # ANALYZE) to scan the whole (service_date, channel) index instead: 0.5 s at 200,000 rows
-    changed = {
-        _day(d)
-        for d in ex.execute(
-            select(col(Feedback.service_date)).where(col(Feedback.updated_at) >= _aware(state.marked_at))
-        ).scalars()
-    }
-    changed = {d for d in changed if d < covered}
-    due = [
-        d
-        for pending in (col(FeedbackDaily.ack_pending), col(FeedbackDaily.rectify_pending))
-        for d in ex.execute(
-            select(col(FeedbackDaily.service_date)).where(pending <= now).distinct()
-        ).scalars()
-    ]
-    return _Todo(
-        days=frozenset((*changed, *(_day(d) for d in due))),
-        extend_from=covered if boundary > covered else None,
-        remark=_aware(state.marked_at) < now - MARGIN - REMARK,
+    changed = tuple(
+        (_day(d), _aware(at))
+        for d, at in ex.execute(
+            select(col(Feedback.service_date), col(Feedback.updated_at)).where(
+                col(Feedback.updated_at) >= threshold
+            )
+        ).all()
     )
+    due = ex.execute(
+        select(col(FeedbackDaily.service_date))
+        .where(col(FeedbackDaily.ack_pending) <= now)
+        .union(select(col(FeedbackDaily.service_date)).where(col(FeedbackDaily.rectify_pending) <= now))
+    ).scalars()
+    todo = _Todo(
+        days=frozenset((*(d for d, at in changed if at >= marked and d < covered), *(_day(d) for d in due))),
+        extend_from=covered if boundary > covered else None,
+        remark=marked < now - MARGIN - REMARK,
+    )
+    return Look(todo, changed)
 
 
-def _build(ex: Executor, now: datetime, where: Sequence[Any]) -> None:
-    """Sum the feedback of the days `where` selects into the rollup tables (their rows deleted before)."""
+def state(ex: Executor) -> Any:
+    """The rollup's state row (covered_until, judged_at, marked_at, generation), or None."""
+    return _state_row(ex)
+
+
+KEYS = ("service_date", "channel", "site_id", "meeting_id", "meal", "manager")
+SUMS = ("n", "scored", "total", "satisfied")
+RATES = tuple(f"{r}_{p}" for r in ("response", "resolution", "satisfaction") for p in ("hits", "n"))
+PART_KEYS = ("service_date", "channel", "site_id", "meeting_id", "kind", "name")
+
+
+def daily_query(now: datetime, where: Sequence[Any], *, by_topics: bool = False) -> Select[Any]:
+    """The rollup's day rows of the feedback `where` selects (misuse left out): KEYS, SUMS, RATES and the
+    earliest deadlines still ahead (`ack_pending`, `rectify_pending`); `by_topics`: by `topics` too (one
+    pass for the day rows and the topics, `add_topics`)."""
     keys = [
         col(Feedback.service_date),
         col(Feedback.channel),
         col(Feedback.site_id),
         col(Feedback.meeting_id),
         col(Feedback.meal),
-        col(Feedback.acknowledged_by),
+        col(Feedback.acknowledged_by).label("manager"),
+    ]
+    if by_topics:
+        keys.append(col(Feedback.topics))
+    base = [col(Feedback.misuse).is_(False), *where]
+    query: Any = select(*keys, *score_sums(), *rate_sums(now), *_pending(now))
+    return query.where(*base).group_by(*keys)
+
+
+def add_topics(parts: dict[tuple[Any, ...], list[int]], row: Any) -> None:
+    """Add a row's SUMS to each of its topics' part (day, channel, site, meeting, "topic", name)."""
+    for topic in filter(None, str(row.topics or "").split(",")):
+        sums = parts.setdefault(
+            (row.service_date, row.channel, row.site_id, row.meeting_id, "topic", topic[:40]), [0, 0, 0, 0]
+        )
+        for k, v in enumerate((row.n, row.scored, row.total, row.satisfied)):
+            sums[k] += int(v or 0)
+
+
+def part_rows(ex: Executor, where: Sequence[Any], *, topics: bool = True) -> list[dict[str, Any]]:
+    """The rollup's part rows (topics and form aspects, by day × channel × place) of the feedback `where`
+    selects (misuse left out), as dicts of PART_KEYS and SUMS (`topics=False`: the aspects alone)."""
+    place = [
+        col(Feedback.service_date),
+        col(Feedback.channel),
+        col(Feedback.site_id),
+        col(Feedback.meeting_id),
     ]
     base = [col(Feedback.misuse).is_(False), *where]
-    daily = select(*keys, *score_sums(), *rate_sums(now), *_pending(now)).where(*base).group_by(*keys)
-    names = [
-        "service_date",
-        "channel",
-        "site_id",
-        "meeting_id",
-        "meal",
-        "manager",
-        "n",
-        "scored",
-        "total",
-        "satisfied",
-        "response_hits",
-        "response_n",
-        "resolution_hits",
-        "resolution_n",
-        "satisfaction_hits",
-        "satisfaction_n",
-        "ack_pending",
-        "rectify_pending",
-    ]
-    ex.execute(insert(_DAILY).from_select(names, daily))
-    place = keys[:4]
-    topics: dict[tuple[Any, ...], list[int]] = {}
-    for row in ex.execute(
-        select(*place, col(Feedback.topics), *score_sums())
-        .where(*base, col(Feedback.topics) != "")
-        .group_by(*place, col(Feedback.topics))
-    ).all():
-        for topic in filter(None, str(row.topics).split(",")):
-            sums = topics.setdefault((*row[:4], topic[:40]), [0, 0, 0, 0])
-            for k, v in enumerate((row.n, row.scored, row.total, row.satisfied)):
-                sums[k] += int(v or 0)
+    parts: dict[tuple[Any, ...], list[int]] = {}
     if topics:
-        ex.execute(
-            insert(_PART),
-            [
-                dict(zip(("service_date", "channel", "site_id", "meeting_id", "name"), key, strict=True))
-                | {"kind": "topic", "n": s[0], "scored": s[1], "total": s[2], "satisfied": s[3]}
-                for key, s in topics.items()
-            ],
-        )
+        for row in ex.execute(
+            select(*place, col(Feedback.topics), *score_sums())
+            .where(*base, col(Feedback.topics) != "")
+            .group_by(*place, col(Feedback.topics))
+        ).all():
+            add_topics(parts, row)
     score = col(FeedbackAspect.score)
-    aspects = (
-        select(*place, literal("aspect"), col(FeedbackAspect.aspect), *score_sums(score))
+    aspects = ex.execute(
+        select(*place, col(FeedbackAspect.aspect), *score_sums(score))
         .select_from(FeedbackAspect)
         .join(Feedback, col(Feedback.id) == col(FeedbackAspect.feedback_id))
         .where(*base)
         .group_by(*place, col(FeedbackAspect.aspect))
-    )
-    ex.execute(
-        insert(_PART).from_select(
-            [
-                "service_date",
-                "channel",
-                "site_id",
-                "meeting_id",
-                "kind",
-                "name",
-                "n",
-                "scored",
-                "total",
-                "satisfied",
-            ],
-            aspects,
-        )
-    )
+    ).all()
+    for row in aspects:
+        parts[(*row[:4], "aspect", row.aspect)] = [int(getattr(row, k) or 0) for k in SUMS]
+    return [
+        dict(zip(PART_KEYS, key, strict=True)) | dict(zip(SUMS, sums, strict=True))
+        for key, sums in parts.items()
+    ]
 
 
-def read(session: Session, *, now: datetime, queries: Iterable[Select[Any]]) -> list[list[Any]] | None:
-    """Run `queries` (over the rollup tables) once the rollup is up to date at `now`; None when it cannot
-    answer for `now` (compute live then)."""
+def _build(ex: Executor, now: datetime, where: Sequence[Any]) -> None:
+    """Sum the feedback of the days `where` selects into the rollup tables (their rows deleted before)."""
+    names = [*KEYS, *SUMS, *RATES, "ack_pending", "rectify_pending"]
+    ex.execute(insert(_DAILY).from_select(names, daily_query(now, where)))
+    parts = part_rows(ex, where)
+    for k in range(0, len(parts), 5000):
+        ex.execute(insert(_PART), parts[k : k + 5000])
+
+
+def read(
+    session: Session, *, now: datetime, queries: Iterable[Select[Any]], todo: _Todo | None = None
+) -> list[list[Any]] | None:
+    """Run `queries` (over the rollup tables) once the rollup is up to date at `now` (`todo`: what a `look`
+    found, else looked at here); None when it cannot answer for `now` (compute live then)."""
     boundary = boundary_of(now)
-    todo = _look_conn(session, now, boundary)
     if todo is None:
-        return None
+        todo = _look_conn(session, now, boundary)
+        if todo is None:
+            return None
     if not todo.any:
         return [list(session.execute(q).all()) for q in queries]
     bind = session.get_bind()
-    if isinstance(bind, Engine) and bind.get_execution_options().get("houqin_read_only"):
+    if isinstance(bind, Engine) and read_only(session):
         # a console GET: a short write transaction of its own (the request's snapshot predates it)
         with bind.execution_options(houqin_read_only=False).connect() as conn, conn.begin():
             if not _refresh(conn, now, boundary):
@@ -302,6 +324,12 @@ def read(session: Session, *, now: datetime, queries: Iterable[Select[Any]]) -> 
     if not _refresh(session, now, boundary):
         return None
     return [list(session.execute(q).all()) for q in queries]
+
+
+def read_only(session: Session) -> bool:
+    """Whether `session` is a console GET's (read-only: it writes nothing, and its reads may be cached)."""
+    bind = session.get_bind()
+    return isinstance(bind, Engine) and bool(bind.get_execution_options().get("houqin_read_only"))
 
 
 def rebuild(session: Session, *, now: datetime) -> None:

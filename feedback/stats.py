@@ -5,86 +5,27 @@ slice of the meeting report and of the form's per-aspect summary."""
 
 from __future__ import annotations
 
-import functools
-import logging
-import re
-import statistics
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, func, literal_column, select
+from sqlalchemy import ColumnElement, func, select
 from sqlmodel import Session, col
 
 from core.clock import utcnow
 from core.settings import Settings
-from feedback import rollup
+from feedback import live, rollup, sample
 from feedback.models import (
-    Action,
     Feedback,
     FeedbackAspect,
     FeedbackDaily,
     FeedbackDailyPart,
-    FeedbackEvent,
     Meal,
     Meeting,
     Site,
 )
+from feedback.sample import warm_words as warm_words  # the app warms it at start
 from feedback.vocabulary import MEAL_LABELS
-
-_CJK_WORD = re.compile(r"^[\u4e00-\u9fff]{2,}$")
-STOP_WORDS = frozenset(
-    {
-        "有点",
-        "一点",
-        "感觉",
-        "今天",
-        "我们",
-        "还是",
-        "就是",
-        "一下",
-        "希望",
-        "非常",
-        "比较",
-        "没有",
-        "可以",
-        "不错",
-        "这个",
-        "那个",
-        "什么",
-        "觉得",
-        "有些",
-        "一些",
-        "时候",
-        "已经",
-        "还有",
-        "但是",
-        "因为",
-        "所以",
-    }
-)
-
-
-def words_of(text: str) -> list[str]:
-    """The words of a comment worth counting (jieba segmentation; two or more CJK characters, no stop words)."""
-    import jieba  # loads its dictionary on first use (~0.5 s): only the dashboard and reports need it
-
-    jieba.setLogLevel(logging.WARNING)  # it announces the dictionary load on every process otherwise
-    return [w for w in jieba.lcut(text) if _CJK_WORD.match(w) and w not in STOP_WORDS]
-
-
-def warm_words() -> None:
-    """Load jieba's dictionary now (a second or more), so the first dashboard after a start does not wait for it."""
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
-
-
-@functools.lru_cache(maxsize=20_000)
-def _comment_words(comment: str) -> tuple[str, ...]:
-    return tuple(words_of(comment))
 
 
 def counted(first: date, last: date, *, channel: str | None = None) -> list[ColumnElement[bool]]:
@@ -184,12 +125,8 @@ class Dashboard:
 
 # At a million feedbacks (issue 13) the dashboard is aggregates: the counts and scores by day, site, meal,
 # meeting, topic and form aspect come from GROUP BYs over the per-day rollup (feedback.rollup) for older days
-# and over `feedback` for the newest; reply and close times and the frequent words from the newest
-# SAMPLE (WORDS_SAMPLE) feedbacks of the range, which at a canteen's volume is the whole of a month.
-SAMPLE = 2000
-WORDS_SAMPLE = 500
-
-
+# and from the live days' rows (feedback.live) for the newest; reply and close times and the frequent words
+# from the newest SAMPLE (WORDS_SAMPLE) feedbacks of the range (feedback.sample).
 def _counts(row: Any) -> tuple[int, int, int, int]:
     """n, scored, total and satisfied of one aggregate row (see `dashboard`'s labelled sums)."""
     return int(row.n or 0), int(row.scored or 0), int(row.total or 0), int(row.satisfied or 0)
@@ -200,22 +137,6 @@ def _fill(group: Group, n: int, scored: int, total: int, satisfied: int) -> None
     group.scored += scored
     group.total += total
     group.satisfied += satisfied
-
-
-def _newest(session: Session, where: list[Any], *, start: date, end: date, in_range: int) -> list[Any]:
-    """The range's newest SAMPLE feedbacks (id, created_at, comment), newest first."""
-    newest = select(col(Feedback.id), col(Feedback.created_at), col(Feedback.comment))
-    if session.get_bind().dialect.name == "sqlite" and in_range > 4 * SAMPLE:
-        # SQLite has no range statistics: it reads and sorts the whole range through the service_date index
-        # (0.5 s for two years at 200,000). Walk the table newest first instead (`+` keeps the index off)
-        # when that reads fewer rows: those after the range (ids in order of arrival) or, ids spread over
-        # the days as the bulk fill's are, SAMPLE × all ÷ those in the range.
-        after = session.execute(select(func.count()).where(col(Feedback.service_date) > end)).scalar_one()
-        every = session.execute(select(func.max(col(Feedback.id)))).scalar_one() or 0
-        if max(after, SAMPLE * every // in_range) < in_range:
-            day = literal_column("+feedback.service_date", Date)
-            where = [day >= start, day <= end, *where[2:]]  # after the range's two bounds
-    return list(session.execute(newest.where(*where).order_by(col(Feedback.id).desc()).limit(SAMPLE)))
 
 
 def dashboard(
@@ -283,43 +204,35 @@ def dashboard(
     for row in rows["topics"]:
         for topic in filter(None, str(row.topics).split(",")):
             _fill(by_topic.setdefault(topic, Group(topic)), *_counts(row))
-    # the newest feedbacks of the range: reply and close times, frequent words
-    sample = _newest(session, where, start=start, end=end, in_range=overall.n)
-    created = {r.id: r.created_at for r in sample}
-    first_reply: dict[int, datetime] = {}
-    closed: dict[int, datetime] = {}
-    for ev in session.execute(
-        select(col(FeedbackEvent.feedback_id), col(FeedbackEvent.action), col(FeedbackEvent.at)).where(
-            col(FeedbackEvent.feedback_id).in_(list(created)),
-            col(FeedbackEvent.action).in_([Action.replied, Action.closed]),
+
+    # the newest feedbacks of the range: reply and close times, frequent words (kept until one of the
+    # range's feedbacks changes: feedback.live)
+    def handling() -> sample.Handling:
+        return sample.handling(session, where, start=start, end=end, in_range=overall.n)
+
+    if rollups:
+        seen = live.memo(
+            session, now=now, key=("sample", start, end, channel), span=(start, end), fn=handling
         )
-    ).all():
-        fid, at = ev.feedback_id, ev.at
-        target = first_reply if ev.action == Action.replied else closed
-        if fid in created and (fid not in target or at < target[fid]):
-            target[fid] = at
-    reply_hours = [(at - created[fid]).total_seconds() / 3600 for fid, at in first_reply.items()]
-    close_hours = [(at - created[fid]).total_seconds() / 3600 for fid, at in closed.items()]
-    # each comment segmented once per process (the newest comments are the same from one look to the next)
-    words: Counter[str] = Counter()
-    for r in sample[:WORDS_SAMPLE]:
-        if r.comment:
-            words.update(_comment_words(r.comment))
-    replied = len(first_reply)
-    if len(sample) == SAMPLE and overall.n > SAMPLE:  # scale the sample's share up to the whole range
-        replied = round(replied * overall.n / SAMPLE)
+    else:
+        seen = handling()
+    replied = seen.replied
+    if (
+        seen.sampled == sample.SAMPLE and overall.n > sample.SAMPLE
+    ):  # scale the sample's share up to the whole range
+        replied = round(replied * overall.n / sample.SAMPLE)
     return Dashboard(
         overall=overall,
         replied=replied,
-        first_reply_hours=round(statistics.median(reply_hours), 1) if reply_hours else None,
-        close_hours=round(statistics.median(close_hours), 1) if close_hours else None,
+        first_reply_hours=seen.first_reply_hours,
+        close_hours=seen.close_hours,
         by_day=list(days.values()),
         by_week=[weeks[k] for k in sorted(weeks)],
         by_site=sorted(by_site.values(), key=lambda x: (-x.n, x.label)),
         by_meal=[by_meal[k] for k in ("早餐", "午餐", "晚餐") if k in by_meal],
         by_meeting=sorted(by_meeting.values(), key=lambda x: (-x.n, x.label)),
         by_topic=sorted(by_topic.values(), key=lambda x: (-x.n, x.label)),
-        words=words.most_common(20),
+        words=list(seen.words),
         **_aspects(rows["aspects"], sites=sites, meetings=meetings, settings=settings),
     )
 
@@ -343,15 +256,26 @@ def _aggregates(
         k: [] for k in ("days", "sites", "meetings", "meals", "fine", "topics", "aspects")
     }
     if part.rolled is not None:
-        got = rollup.read(session, now=now, queries=_rolled_queries(*part.rolled, channel=channel))
+        got = live.rolled(
+            session,
+            now=now,
+            key=("dashboard", *part.rolled, channel),
+            queries=_rolled_queries(*part.rolled, channel=channel),
+        )
         if got is None:
-            part = rollup.split(start, end, now=now, rollups=False)
+            part, rollups = rollup.split(start, end, now=now, rollups=False), False
         else:
             for key, found in zip(
                 ("days", "sites", "meetings", "meals", "topics", "aspects"), got, strict=True
             ):
-                out[key] = found
-    if part.live is not None:
+                out[key] = list(found)  # a copy: `found` may be the cached rows
+    if part.live is not None and rollups:  # the live days' rollup-shaped rows (feedback.live)
+        rows, parts = live.days(session, *part.live, now=now)
+        out["fine"] = [r for r in rows if channel is None or r.channel == channel]
+        for p in parts:
+            if channel is None or p.channel == channel:
+                out["topics" if p.kind == "topic" else "aspects"].append(p)
+    elif part.live is not None:
         first, last = part.live
         where = counted(first, last, channel=channel)
         keys = [

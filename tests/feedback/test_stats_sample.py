@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
 from core.settings import Settings
-from feedback import stats
+from feedback import sample
 from feedback.models import Feedback
 from server.demo.bulk import fill_bulk
 
@@ -24,7 +24,7 @@ TODAY = date(2026, 6, 15)
 def test_newest_sample_same_either_way(
     engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stats, "SAMPLE", 40)
+    monkeypatch.setattr(sample, "SAMPLE", 40)
     with time_machine.travel(datetime(2026, 6, 15, 10, 0, tzinfo=TZ), tick=False):
         fill_bulk(engine, settings=settings, count=1500, months=24, seed=7, today=TODAY)
     ranges = [
@@ -56,5 +56,5 @@ def test_newest_sample_same_either_way(
                 )
                 assert expected
                 for in_range in (0, n, 10**9):  # the index, the heuristic, the walk (on SQLite)
-                    got = stats._newest(s, where, start=start, end=end, in_range=in_range)
+                    got = sample._newest(s, where, start=start, end=end, in_range=in_range)
                     assert got == expected, (start, end, channel, in_range)
