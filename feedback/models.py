@@ -112,7 +112,7 @@ class Feedback(SQLModel, table=True):
         Index("ix_feedback_service_date_channel", "service_date", "channel"),
         Index("ix_feedback_sender_created", "sender", "created_at"),
         # the worklist (今日待办) and the escalation job: open items by deadline (migration 0011); misuse
-        # and channel too, so that the worklist's counts read the index alone (migration 0017_console)
+        # and channel too, so that the worklist's counts read the index alone (migration 0018_console)
         Index("ix_feedback_status_ack_due_open", "status", "ack_due_at", "misuse", "channel"),
         Index("ix_feedback_status_rectify_due_open", "status", "rectify_due_at", "misuse", "channel"),
         Index("ix_feedback_created_id", "created_at", "id"),  # the inbox, newest first, by keyset
@@ -296,5 +296,5 @@ class RollupState(SQLModel, table=True):
     judged_at: datetime | None = None
     marked_at: datetime | None = None
     # one more at every rebuild: what the process caches of the console's figures are keyed by (migration
-    # 0017_console, feedback.live)
+    # 0018_console, feedback.live)
     generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

@@ -2,8 +2,8 @@
 console's figures are keyed by, feedback.live), and the worklist's two deadline indexes made covering for
 its counts — (status, deadline, misuse, channel) instead of (status, deadline) — issue 13
 
-Revision ID: 0017_console
-Revises: 0016
+Revision ID: 0018_console
+Revises: 0017_plan
 Create Date: 2026-12-02 08:00:00.000000
 
 A NOT NULL column with a server default: existing rows get 0, no table rewrite on PostgreSQL, and on SQLite
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_console"
-down_revision = "0016"
+revision = "0018_console"
+down_revision = "0017_plan"
 branch_labels = None
 depends_on = None
 
