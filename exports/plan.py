@@ -47,6 +47,9 @@ CHUNK = 2000
 # After each chunk on SQLite the plan waits as long as the chunk held the lock (within these bounds), so
 # that a writer polling in its busy handler finds the lock free and ingest is never starved.
 YIELD_S = (0.01, 0.2)
+# The databases whose plan yields between chunks: only SQLite has one writer at a time (a test adds PostgreSQL
+# to hold its plan open between chunks).
+YIELD_ON: tuple[str, ...] = ("sqlite",)
 
 
 def month_bounds(period: str) -> tuple[date, date]:
@@ -254,7 +257,7 @@ def finish(engine: Engine, *, volume_id: int, chunk: int = CHUNK) -> int:
         taken, bound, actor, at = row.taken, row.bound, row.actor, row.at
         code, period, channel, expected = vol.archival_code, vol.period, vol.channel, vol.item_count
     eligible = (*_period_filter(period, channel), col(Feedback.status).in_(BOUND_STATUSES))
-    sqlite = engine.dialect.name == "sqlite"
+    yields = engine.dialect.name in YIELD_ON
     runs = 0
     while True:
         part = list(planned[taken : taken + chunk])
@@ -272,7 +275,7 @@ def finish(engine: Engine, *, volume_id: int, chunk: int = CHUNK) -> int:
         runs += 1
         if last:
             return runs
-        if sqlite:  # give the write lock away as long as it was held (bounded), see YIELD_S
+        if yields:  # give the write lock away as long as it was held (bounded), see YIELD_S
             time.sleep(min(max(time.monotonic() - t0, YIELD_S[0]), YIELD_S[1]))
 
 

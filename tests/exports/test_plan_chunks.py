@@ -158,6 +158,7 @@ def paused(engine, *, volume_id, chunk=100):
     with read_unit(engine) as s:
         part = s.get(Volume, volume_id).part
     plan.YIELD_S = (pause, pause) if part == pause_part else (0.0, 0.0)
+    plan.YIELD_ON = ("sqlite", "postgresql")  # hold the plan open between chunks on both databases
     return finish(engine, volume_id=volume_id, chunk=100)
 plan.finish = seal.finish = paused
 settings = make_settings(url, Path(data), volume_max_items=size)
@@ -206,7 +207,9 @@ def test_kill_9_between_plan_chunks_then_rerun_equals_an_uninterrupted_run(engin
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         state = _plan_state(db_url)
-        assert len(state) == 2 - volume and state[0][1] == taken, state  # killed between two chunks
+        # killed between two chunks: the plan unfinished, its cursor on a chunk boundary (the next chunk may
+        # have committed between the look and the kill)
+        assert len(state) == 2 - volume and state[0][1] >= taken and state[0][1] % taken == 0, state
         summary = _summary(db_url)
         assert [s[-1] for s in summary] == ["sealed"] * volume + ["building"] * (2 - volume)
     subprocess.run([*args, db_url, data, "250", "0", "0"], check=True, env=env)
