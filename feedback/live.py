@@ -18,6 +18,7 @@ computes every figure. A clock behind what the cache has seen drops it; so does 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,8 @@ from feedback.models import Feedback
 T = TypeVar("T")
 RESULTS = 256  # rollup query results and samples kept per database (least recently used dropped)
 _LOCK = threading.Lock()
-_MEMO = "houqin_live_look"
+# The request's one look, by its session (weakly: it goes with the session), not in the session's info.
+_MEMOS: weakref.WeakKeyDictionary[Session, tuple[datetime, Any, Any]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +119,8 @@ def _look(session: Session, now: datetime) -> _Look:
     """The request's one look at the rollup and at what changed; drops what changed from the cache."""
     read_only = rollup.read_only(session)
     if read_only:
-        memo = session.info.get(_MEMO)
+        with _LOCK:
+            memo = _MEMOS.get(session)
         if memo is not None and memo[0] == now and memo[1] is session.get_transaction():
             return memo[2]
     state = rollup.state(session)
@@ -145,7 +148,8 @@ def _look(session: Session, now: datetime) -> _Look:
             cache.marked_at = mark if cache.marked_at is None else max(cache.marked_at, mark)
     out = _Look(got.todo, cache if usable else None)
     if read_only:
-        session.info[_MEMO] = (now, session.get_transaction(), out)
+        with _LOCK:
+            _MEMOS[session] = (now, session.get_transaction(), out)
     return out
 
 
