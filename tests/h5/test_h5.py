@@ -66,9 +66,8 @@ def open_form(c: TestClient, scene: str = "canteen:north:12", **kw: Any) -> dict
     return dict(FIELD.findall(page.text))
 
 
-def send(
-    c: TestClient, fields: dict[str, str], *, photos: list[tuple[str, bytes, str]] = (), **values: Any
-) -> httpx.Response:  # type: ignore[assignment]
+def filled(fields: dict[str, str], **values: Any) -> dict[str, Any]:
+    """The form as a browser sends it: hidden fields, stars, two tags, a comment (None leaves one out)."""
     data: dict[str, Any] = {
         **fields,
         "overall": "4",
@@ -76,10 +75,16 @@ def send(
         "aspect1": "5",
         "tag": ["偏咸", "排队久"],
         "comment": "红烧肉偏咸",
+        **values,
     }
-    data.update(values)
+    return {name: value for name, value in data.items() if value is not None}
+
+
+def send(
+    c: TestClient, fields: dict[str, str], *, photos: list[tuple[str, bytes, str]] = (), **values: Any
+) -> httpx.Response:  # type: ignore[assignment]
     files = [("photos", p) for p in photos] or None
-    return c.post("/h5/feedback", data=data, files=files, follow_redirects=False)
+    return c.post("/h5/feedback", data=filled(fields, **values), files=files, follow_redirects=False)
 
 
 def reference_after(c: TestClient, response: httpx.Response) -> str:

@@ -35,7 +35,7 @@ from h5.fastpath import parse_urlencoded
 from h5.submission import MAX_FIELDS, MAX_PART
 from server.app import create_app
 from tests.conftest import make_settings
-from tests.h5.test_h5 import FIELD, LUNCH, add_places
+from tests.h5.test_h5 import FIELD, LUNCH, add_places, filled
 from tests.support.servers import serve
 
 HEADERS = ("content-type", "cache-control", "content-length", "location")
@@ -67,20 +67,6 @@ def opened(url: str, scene: str = "canteen:north:12", **kw: Any) -> tuple[httpx.
     page = client.get(f"/h5/feedback?scene={scene}")
     assert page.status_code == 200, page.text
     return client, dict(FIELD.findall(page.text))
-
-
-def filled(fields: dict[str, str], **values: Any) -> dict[str, Any]:
-    """The form as a browser sends it: hidden fields, stars, two tags, a comment (None leaves one out)."""
-    data: dict[str, Any] = {
-        **fields,
-        "overall": "4",
-        "aspect0": "3",
-        "aspect1": "5",
-        "tag": ["偏咸", "排队久"],
-        "comment": "红烧肉偏咸",
-        **values,
-    }
-    return {name: value for name, value in data.items() if value is not None}
 
 
 def post(
