@@ -56,7 +56,8 @@ def tokens(app_client: TestClient, engine: Engine) -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture
-def demo(session: Session, settings: Settings) -> None:
+def demo(session: Session, settings: Settings, demo_clock: None) -> None:
+    """The demo (as `houqin demo` fills it) on the fixed demo clock."""
     fill_demo(session, settings=settings, count=300, seed=7, today=local_today(settings))
     session.commit()
     session.close()
@@ -197,6 +198,7 @@ def test_inbox_filters_and_channels(
     assert isinstance(detail["events"], list) and detail["reply_window"]["deliverable"] is False
 
 
+@pytest.mark.usefixtures("demo_clock")
 def test_actions_by_bearer_token_reach_the_diner(
     api_settings: Settings, engine: Engine, fake: tuple[FakeWeChat, str]
 ) -> None:

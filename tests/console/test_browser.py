@@ -86,7 +86,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def world(engine: Engine, settings: Settings) -> dict[str, Any]:
+def world(engine: Engine, settings: Settings, demo_clock: None) -> dict[str, Any]:
     """Accounts, the demo month, a sealed volume, a pending lookup; and the feedback the manager will pick."""
     add_users(engine)
     with unit_of_work(engine) as s:

@@ -185,8 +185,8 @@ def test_navigation_shows_only_the_roles_pages(client: TestClient) -> None:
 
 
 @pytest.fixture
-def demo(session: Session, settings: Settings) -> None:
-    """The demo month (as `houqin demo` fills it) ending yesterday."""
+def demo(session: Session, settings: Settings, demo_clock: None) -> None:
+    """The demo month (as `houqin demo` fills it) ending yesterday, on the fixed demo clock."""
     fill_demo(session, settings=settings, count=400, seed=2026, today=local_today(settings))
     session.commit()
     session.close()
@@ -314,6 +314,7 @@ def dashboard_numbers(client: TestClient) -> dict[str, Any]:
     return dict(r.json())
 
 
+@pytest.mark.usefixtures("demo_clock")
 def test_manager_closes_the_loop_on_last_weeks_lowest_lunch(
     api_client: TestClient, engine: Engine, api_settings: Settings, fake: tuple[FakeWeChat, str]
 ) -> None:

@@ -21,7 +21,7 @@ from tests.support.console_helpers import add_users, local_today, login
 
 
 @pytest.fixture
-def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+def client(settings: Settings, engine: Engine, demo_clock: None) -> Iterator[TestClient]:
     with Session(engine) as s:
         fill_demo(s, settings=settings, count=120, seed=9, today=local_today(settings))
         s.commit()
