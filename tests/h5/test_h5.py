@@ -326,6 +326,8 @@ def test_a_return_visit_is_answered_in_mine(client: TestClient, engine: Engine) 
         s.add(FeedbackEvent(feedback_id=fb.id, actor="张经理", action="replied", detail="已要求厨师少放盐"))  # type: ignore[arg-type]
     page = client.get("/h5/mine").text
     assert "已要求厨师少放盐" in page and "回访" in page and "已办结" in page
+    assert 'href="/h5/mine"' not in page  # no link from 我的反馈 to itself; the form's page has one
+    assert 'href="/h5/mine"' in client.get("/h5/feedback?scene=canteen:north:12").text
     csrf = re.search(r'name="csrf" value="([^"]+)"', page)
     assert csrf
     done = client.post(f"/h5/mine/{ref}/revisit", data={"csrf": csrf.group(1), "answer": "1"})
