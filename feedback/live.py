@@ -241,13 +241,16 @@ def _compute(session: Session, stale: Sequence[date], now: datetime) -> dict[dat
     pending: dict[date, datetime | None] = dict.fromkeys(stale)
     topics: dict[tuple[Any, ...], list[int]] = {}
     names = (*rollup.SUMS, *rollup.RATES)
-    for r in session.execute(rollup.daily_query(now, where, by_topics=True)).all():
+    result = session.execute(rollup.daily_query(now, where, by_topics=True))
+    columns = [list(result.keys()).index(name) for name in names]  # by position: a few thousand rows a look
+    for r in result.all():
         d = rollup._day(r.service_date)
         key = (d, r.channel, r.site_id, r.meeting_id, r.meal, r.manager)
         into = sums.setdefault(key, [0] * len(names))
-        for k, name in enumerate(names):
-            into[k] += int(getattr(r, name) or 0)
-        rollup.add_topics(topics, r)
+        for k, i in enumerate(columns):
+            into[k] += int(r[i] or 0)
+        if r.topics:
+            rollup.add_topics(topics, r)
         for at in (r.ack_pending, r.rectify_pending):
             if at is not None:
                 at = rollup._aware(at)
