@@ -126,6 +126,7 @@ class _Look:
     todo: Any  # rollup._Todo | None
     cache: _Cache | None  # None: not to be read from or stored in
     rolled: bool = False  # the rollup is up to date: its query results may be read from or stored in `cache`
+    generation: int = -1  # the rollup's, as this look saw it
 
 
 def _look(session: Session, now: datetime) -> _Look:
@@ -164,7 +165,8 @@ def _look(session: Session, now: datetime) -> _Look:
             cache.seen = max(cache.seen, now)
             mark = now - rollup.MARGIN
             cache.marked_at = mark if cache.marked_at is None else max(cache.marked_at, mark)
-    out = _Look(got.todo, cache if usable else None, usable and got.todo is not None and not got.todo.any)
+    rolled_ok = usable and got.todo is not None and not got.todo.any
+    out = _Look(got.todo, cache if usable else None, rolled_ok, generation)
     if read_only:
         with _LOCK:
             _MEMOS[session] = (now, session.get_transaction(), out)
@@ -181,7 +183,8 @@ def rolled(session: Session, *, now: datetime, key: tuple[Any, ...], queries: li
         return [list(rows) for rows in hit]  # fresh lists: the caller may add to them
     got = rollup.read(session, now=now, queries=queries, todo=look.todo)
     if cache is not None and got is not None:
-        _store(cache, ("rolled", *key), None, tuple(tuple(rows) for rows in got))
+        # not if rollup rows were rewritten since this look (a later look has already moved the cache on)
+        _store(cache, ("rolled", *key), None, tuple(tuple(rows) for rows in got), generation=look.generation)
     return got
 
 
@@ -277,8 +280,17 @@ def _hit(cache: _Cache, key: tuple[Any, ...]) -> Any:
         return got[1]
 
 
-def _store(cache: _Cache, key: tuple[Any, ...], span: tuple[date, date] | None, value: Any) -> None:
+def _store(
+    cache: _Cache,
+    key: tuple[Any, ...],
+    span: tuple[date, date] | None,
+    value: Any,
+    *,
+    generation: int | None = None,
+) -> None:
     with _LOCK:
+        if generation is not None and generation != cache.generation:
+            return
         cache.recomputed.results[key] += 1
         cache.results[key] = (span, value)
         cache.results.move_to_end(key)

@@ -103,7 +103,7 @@ def test_cached_figures_equal_direct(engine: Engine, settings: Settings) -> None
         with read_unit(engine) as r, Session(engine) as s:
             assert worklist.worklist(r, now=utcnow(), tz=TZ) == worklist.worklist(s, now=utcnow(), tz=TZ)
 
-    # an old day's feedback handled: the rollup is rebuilt (a new generation), the cache starts again
+    # an old day's feedback handled: its rollup rows are rewritten (a new generation), read again
     with time_machine.travel(NOW + timedelta(hours=2), tick=False):
         with Session(engine) as s:
             old = _old_day(s)
