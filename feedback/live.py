@@ -5,27 +5,29 @@ change — never by a time to live: what a console GET reads is exactly what a d
   day (`DayRow`, `PartRow`: counts, scores, 三率, topics and form aspects), and only the days where a
   feedback changed since the last look (`updated_at`, as the rollup finds them) or a deadline the day was
   still waiting for has passed are computed again.
-- What the dashboard and the 三率 read from the rollup tables, and the dashboard's newest-feedback sample
-  (reply and close times, frequent words), are kept per query until the rollup is rebuilt (its
-  `generation` moves) or, for the sample, until a feedback of its range changes.
+- What the dashboard and the 三率 read from the rollup tables is kept per query until rollup rows are
+  rewritten (its `generation` moves: a re-mark alone rewrites none and keeps it). The live days and the
+  dashboard's newest-feedback sample (reply and close times, frequent words) are computed from `feedback`,
+  not from the rollup: a new generation keeps them; a change to a feedback of their day or range drops them.
 
 One look per request (the rollup's state row, the rows changed since, its due days), shared by the
 dashboard and the 三率 of the same console GET. Only a read-only session (a console GET: it writes nothing,
 so nothing it read can be rolled back) stores into the cache or is answered from it; any other session
-computes every figure. A clock behind what the cache has seen drops it; so does a new generation.
+computes every figure. A clock behind what the cache has seen drops it all; a new generation drops the
+rollup's query results alone. What was computed again is counted (`Recomputed`, for the tests).
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Engine, Select
 from sqlmodel import Session, col
 
 from feedback import rollup
@@ -96,6 +98,15 @@ class _Day:
 
 
 @dataclass
+class Recomputed:
+    """What a database's cache computed again since it started: live days, and results by their key
+    (("rolled", …) or ("memo", …))."""
+
+    days: Counter[date] = field(default_factory=Counter)
+    results: Counter[tuple[Any, ...]] = field(default_factory=Counter)
+
+
+@dataclass
 class _Cache:
     generation: int
     seen: datetime  # the latest clock looked with
@@ -104,6 +115,7 @@ class _Cache:
     results: OrderedDict[tuple[Any, ...], tuple[tuple[date, date] | None, Any]] = field(
         default_factory=OrderedDict
     )
+    recomputed: Recomputed = field(default_factory=Recomputed)
 
 
 _CACHES: dict[str, _Cache] = {}
@@ -113,6 +125,8 @@ _CACHES: dict[str, _Cache] = {}
 class _Look:
     todo: Any  # rollup._Todo | None
     cache: _Cache | None  # None: not to be read from or stored in
+    rolled: bool = False  # the rollup is up to date: its query results may be read from or stored in `cache`
+    generation: int = -1  # the rollup's, as this look saw it
 
 
 def _look(session: Session, now: datetime) -> _Look:
@@ -128,8 +142,12 @@ def _look(session: Session, now: datetime) -> _Look:
     generation = int(state.generation or 0) if state is not None else -1
     with _LOCK:
         cache = _CACHES.get(url)
-        if cache is None or cache.generation != generation or now < cache.seen - rollup.MARGIN:
+        if cache is None or now < cache.seen - rollup.MARGIN:
             cache = _CACHES[url] = _Cache(generation, now)
+        elif cache.generation != generation:  # rollup rows rewritten: what was read from them goes
+            for key in [k for k in cache.results if k[0] == "rolled"]:
+                del cache.results[key]
+            cache.generation = generation
         since = cache.marked_at
     got = rollup.look(session, now, rollup.boundary_of(now), state=state, since=since)
     if since is not None:
@@ -140,13 +158,15 @@ def _look(session: Session, now: datetime) -> _Look:
             for key, (span, _value) in list(cache.results.items()):
                 if span is not None and any(span[0] <= d <= span[1] for d in changed):
                     del cache.results[key]
-    usable = read_only and got.todo is not None and not got.todo.any
+    # the live days and samples come from `feedback` (the request's snapshot), whatever the rollup must do
+    usable = read_only and got.todo is not None
     if usable:
         with _LOCK:
             cache.seen = max(cache.seen, now)
             mark = now - rollup.MARGIN
             cache.marked_at = mark if cache.marked_at is None else max(cache.marked_at, mark)
-    out = _Look(got.todo, cache if usable else None)
+    rolled_ok = usable and got.todo is not None and not got.todo.any
+    out = _Look(got.todo, cache if usable else None, rolled_ok, generation)
     if read_only:
         with _LOCK:
             _MEMOS[session] = (now, session.get_transaction(), out)
@@ -158,11 +178,13 @@ def rolled(session: Session, *, now: datetime, key: tuple[Any, ...], queries: li
     look = _look(session, now)
     if look.todo is None:
         return None
-    if look.cache is not None and (hit := _hit(look.cache, ("rolled", *key))) is not None:
+    cache = look.cache if look.rolled else None
+    if cache is not None and (hit := _hit(cache, ("rolled", *key))) is not None:
         return [list(rows) for rows in hit]  # fresh lists: the caller may add to them
     got = rollup.read(session, now=now, queries=queries, todo=look.todo)
-    if look.cache is not None and got is not None:
-        _store(look.cache, ("rolled", *key), None, tuple(tuple(rows) for rows in got))
+    if cache is not None and got is not None:
+        # not if rollup rows were rewritten since this look (a later look has already moved the cache on)
+        _store(cache, ("rolled", *key), None, tuple(tuple(rows) for rows in got), generation=look.generation)
     return got
 
 
@@ -205,6 +227,7 @@ def days(session: Session, first: date, last: date, *, now: datetime) -> tuple[l
                 for d in [d for d in cache.days if d < boundary]:
                     del cache.days[d]
                 cache.days.update(computed)
+                cache.recomputed.days.update(computed.keys())
     rows = [r for d in wanted for r in found[d].rows]
     parts = [p for d in wanted for p in found[d].parts]
     return rows, parts
@@ -221,13 +244,16 @@ def _compute(session: Session, stale: Sequence[date], now: datetime) -> dict[dat
     pending: dict[date, datetime | None] = dict.fromkeys(stale)
     topics: dict[tuple[Any, ...], list[int]] = {}
     names = (*rollup.SUMS, *rollup.RATES)
-    for r in session.execute(rollup.daily_query(now, where, by_topics=True)).all():
+    result = session.execute(rollup.daily_query(now, where, by_topics=True))
+    columns = [list(result.keys()).index(name) for name in names]  # by position: a few thousand rows a look
+    for r in result.all():
         d = rollup._day(r.service_date)
         key = (d, r.channel, r.site_id, r.meeting_id, r.meal, r.manager)
         into = sums.setdefault(key, [0] * len(names))
-        for k, name in enumerate(names):
-            into[k] += int(getattr(r, name) or 0)
-        rollup.add_topics(topics, r)
+        for k, i in enumerate(columns):
+            into[k] += int(r[i] or 0)
+        if r.topics:
+            rollup.add_topics(topics, r)
         for at in (r.ack_pending, r.rectify_pending):
             if at is not None:
                 at = rollup._aware(at)
@@ -254,12 +280,29 @@ def _hit(cache: _Cache, key: tuple[Any, ...]) -> Any:
         return got[1]
 
 
-def _store(cache: _Cache, key: tuple[Any, ...], span: tuple[date, date] | None, value: Any) -> None:
+def _store(
+    cache: _Cache,
+    key: tuple[Any, ...],
+    span: tuple[date, date] | None,
+    value: Any,
+    *,
+    generation: int | None = None,
+) -> None:
     with _LOCK:
+        if generation is not None and generation != cache.generation:
+            return
+        cache.recomputed.results[key] += 1
         cache.results[key] = (span, value)
         cache.results.move_to_end(key)
         while len(cache.results) > RESULTS:
             cache.results.popitem(last=False)
+
+
+def recomputed(engine: Engine) -> Recomputed | None:
+    """What the cache of `engine`'s database computed again since it started (None: no cache)."""
+    with _LOCK:
+        cache = _CACHES.get(str(engine.url))
+        return None if cache is None else cache.recomputed
 
 
 def clear() -> None:

@@ -118,6 +118,13 @@ class Feedback(SQLModel, table=True):
         Index("ix_feedback_created_id", "created_at", "id"),  # the inbox, newest first, by keyset
         # the per-day rollups' dirty days (feedback.rollup, migration 0015): rows changed since the last look
         Index("ix_feedback_updated_service", "updated_at", "service_date"),
+        # the console's live days in one pass over the index alone (feedback.live, migration 0019_console_live)
+        Index(
+            "ix_feedback_live",
+            *("service_date", "channel", "site_id", "meeting_id", "meal", "acknowledged_by", "topics"),
+            *("misuse", "score", "acknowledged_at", "ack_due_at", "rectified_at", "rectify_due_at"),
+            "revisit_answer",
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=40, unique=True)

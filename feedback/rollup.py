@@ -121,8 +121,13 @@ class _Todo:
     remark: bool = False
 
     @property
+    def rewrites(self) -> bool:
+        """Whether rollup rows are rewritten (not only the mark moved on)."""
+        return self.full or bool(self.days) or self.extend_from is not None
+
+    @property
     def any(self) -> bool:
-        return self.full or bool(self.days) or self.extend_from is not None or self.remark
+        return self.rewrites or self.remark
 
 
 def _state_row(ex: Executor) -> Any:
@@ -155,13 +160,14 @@ def _refresh(ex: Executor, now: datetime, boundary: date) -> bool:
             ex.execute(delete(_PART).where(_PART.c.service_date >= after, _PART.c.service_date < boundary))
             _build(ex, now, [col(Feedback.service_date) >= after, col(Feedback.service_date) < boundary])
             covered = boundary
-    values = {"covered_until": covered, "judged_at": now, "marked_at": now - MARGIN}
+    values: dict[str, Any] = {"covered_until": covered, "judged_at": now, "marked_at": now - MARGIN}
     table = RollupState.__table__  # type: ignore[attr-defined]
     if _state_row(ex) is None:
         ex.execute(insert(table).values(id=1, generation=1, **values))
-    else:
-        generation = func.coalesce(table.c.generation, 0) + 1  # what caches of the rollup are keyed by
-        ex.execute(update(table).where(table.c.id == 1).values(generation=generation, **values))
+        return True
+    if todo.rewrites:  # what caches of the rollup are keyed by: a re-mark alone rewrites no row
+        values["generation"] = func.coalesce(table.c.generation, 0) + 1
+    ex.execute(update(table).where(table.c.id == 1).values(**values))
     return True
 
 

@@ -5,6 +5,7 @@ misuse), after a change to an old day (the rollup rebuilt), and after deadlines 
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from sqlmodel import Session, col
 from core.clock import utcnow
 from core.db import read_unit
 from core.settings import Settings
-from feedback import live, rates, review, stats, worklist
+from feedback import live, rates, review, rollup, stats, worklist
 from feedback.models import Feedback, Status
 from server.demo.bulk import fill_bulk
 
@@ -59,6 +60,16 @@ def _live_day(s: Session, status: str) -> Feedback:
     return found
 
 
+def _old_day(s: Session) -> Feedback:
+    """A new feedback of a day the rollup holds."""
+    query = select(Feedback).where(
+        col(Feedback.status) == Status.new, col(Feedback.service_date) < TODAY - timedelta(days=40)
+    )
+    found = s.execute(query.order_by(col(Feedback.id))).scalars().first()
+    assert found is not None
+    return found
+
+
 def test_cached_figures_equal_direct(engine: Engine, settings: Settings) -> None:
     live.clear()
     with time_machine.travel(NOW, tick=False):
@@ -92,24 +103,70 @@ def test_cached_figures_equal_direct(engine: Engine, settings: Settings) -> None
         with read_unit(engine) as r, Session(engine) as s:
             assert worklist.worklist(r, now=utcnow(), tz=TZ) == worklist.worklist(s, now=utcnow(), tz=TZ)
 
-    # an old day's feedback handled: the rollup is rebuilt (a new generation), the cache starts again
+    # an old day's feedback handled: its rollup rows are rewritten (a new generation), read again
     with time_machine.travel(NOW + timedelta(hours=2), tick=False):
         with Session(engine) as s:
-            old = (
-                s.execute(
-                    select(Feedback).where(
-                        col(Feedback.status) == Status.new,
-                        col(Feedback.service_date) < TODAY - timedelta(days=40),
-                    )
-                )
-                .scalars()
-                .first()
-            )
-            assert old is not None
-            review.acknowledge(s, feedback_id=old.id, actor="赵经理")
+            old = _old_day(s)
+            review.acknowledge(s, feedback_id=old.id, actor="赵经理")  # type: ignore[arg-type]
             s.commit()
         _same(engine, settings)
 
     # a day on: the new feedback's acknowledge deadline has passed (the 三率 judge it now), no write at all
     with time_machine.travel(NOW + timedelta(days=1), tick=False):
         _same(engine, settings)
+
+
+def _generation(engine: Engine) -> int:
+    with Session(engine) as s:
+        state = rollup.state(s)
+        assert state is not None
+        return int(state.generation)
+
+
+def _expiring(engine: Engine, at: datetime) -> set[date]:
+    """The cached live days waiting for a deadline that has passed at `at` (those are computed again)."""
+    cache = live._CACHES[str(engine.url)]
+    return {d for d, e in cache.days.items() if e.pending is not None and e.pending <= at}
+
+
+def test_rollup_remark_and_rewrite_keep_what_they_did_not_change(engine: Engine, settings: Settings) -> None:
+    live.clear()
+    with time_machine.travel(NOW, tick=False):
+        fill_bulk(engine, settings=settings, count=2000, months=4, seed=7, today=TODAY)
+        _same(engine, settings)
+    counted = live.recomputed(engine)
+    assert counted is not None
+    generation = _generation(engine)
+
+    # past the hourly re-mark, nothing changed: the mark moves on, no rollup row is rewritten — the
+    # generation stays, and only the live days whose deadline has passed are computed again
+    later = NOW + rollup.REMARK + 2 * rollup.MARGIN
+    expiring = _expiring(engine, later)
+    days, results = Counter(counted.days), Counter(counted.results)
+    with time_machine.travel(later, tick=False):
+        _same(engine, settings)
+        with Session(engine) as s:
+            assert rollup.look(s, utcnow(), rollup.boundary_of(utcnow()), state=rollup.state(s)).todo == (
+                rollup._Todo()
+            )  # the re-mark was made
+    assert _generation(engine) == generation
+    assert set((counted.days - days).keys()) == expiring
+    assert not counted.results - results  # nothing computed again: the rollup's results stayed too
+
+    # an old day's feedback handled: its rollup rows are rewritten (a new generation); the live days stay,
+    # and so do the samples of the ranges without that day
+    later += timedelta(minutes=5)
+    expiring = _expiring(engine, later)
+    days, results = Counter(counted.days), Counter(counted.results)
+    with time_machine.travel(later, tick=False):
+        with Session(engine) as s:
+            old = _old_day(s)
+            served = old.service_date
+            review.acknowledge(s, feedback_id=old.id, actor="赵经理")  # type: ignore[arg-type]
+            s.commit()
+        _same(engine, settings)
+    assert _generation(engine) > generation  # (rewritten again by every look for MARGIN after the change)
+    assert set((counted.days - days).keys()) == expiring
+    again = counted.results - results
+    assert {k[2:4] for k in again if k[0] == "memo"} == {r for r in RANGES if r[0] <= served <= r[1]}
+    assert not [k for k in live._CACHES[str(engine.url)].results if k[0] == "rolled"]  # read afresh
