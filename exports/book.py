@@ -31,7 +31,6 @@ from exports.sheets import (
     as_written,
     bagged_attachments,
     cells,
-    cells_first,
     notes_summary,
     print_sheet,
     sanitised_notes,
@@ -41,6 +40,7 @@ from exports.sheets import (
 )
 from exports.source import Item, catalogue_row
 from exports.xlsxread import open_read_only
+from exports.xlsxwrite import RawRows
 
 CATALOGUE_WIDTHS = (7, 17, 16, 56, 10, 6, 14, 30, 6)
 LINE_PT = 14.0  # one wrapped line of 10 pt text (宋体 or the CJK font that stands in for it)
@@ -167,8 +167,8 @@ def write_volume_v2(
     cover.append([])
     _labelled(cover, cover_values(header, compiler_unit=compiler_unit), 64, 3)
 
-    cells_first(catalogue)
-    cells_first(detail)
+    # the two long sheets' rows after their headers are formatted by exports.xlsxwrite (openpyxl's bytes)
+    cat_rows, detail_rows = RawRows(catalogue), RawRows(detail)
     catalogue.append(cells(catalogue, texts.CATALOGUE_HEADERS_V2, font=HEAD_FONT, border=True))
     _set_height(detail, 1, 2)
     detail.append(cells(detail, texts.ITEM_HEADERS, font=HEAD_FONT, border=True, wrap=True))
@@ -188,20 +188,16 @@ def write_volume_v2(
         # 顺序号, 文号, 责任者, 题名, 日期, 页数, 备注 | 条目标识, 密级
         shown = [cat[0], cat[2], cat[3], cat[4], cat[5], cat[7], cat[8], cat[1], cat[6]]
         lines = max(line_count(str(shown[i]), cat_w[i]) for i in (2, 3, 6))
-        _set_height(catalogue, cat_row, lines)
-        catalogue.append(styled_row(catalogue, shown, cat_wrap))
-        del catalogue.row_dimensions[cat_row]
+        cat_rows.row(cat_row, styled_row(catalogue, shown, cat_wrap), height(lines))
         cat_row += 1
 
         values, comment = make_record(item, settings=settings)
         item_hash = digest.add(values)
         lines = max(line_count(_text_of(values[i]), item_w[i]) for i in wrapped)
         if lines <= MAX_LINES:
-            _set_height(detail, detail_row, lines)
             row = styled_row(detail, values, wrap)
             row.append(item_hash)
-            detail.append(row)
-            del detail.row_dimensions[detail_row]
+            detail_rows.row(detail_row, row, height(lines))
             detail_row += 1
         else:  # continuation rows: each wrapped column cut into pieces of at most MAX_LINES lines
             # (a number, 评分 without aspect scores, is one line and stays a number)
@@ -217,19 +213,16 @@ def write_volume_v2(
                     row[i] = styled(piece) if piece else None
                 if k:
                     row[0] = None
-                _set_height(
-                    detail,
-                    detail_row,
-                    max(line_count(p[k], item_w[i]) for i, p in parts.items() if k < len(p)),
-                )
-                detail.append(row)
-                del detail.row_dimensions[detail_row]
+                lines = max(line_count(p[k], item_w[i]) for i, p in parts.items() if k < len(p))
+                detail_rows.row(detail_row, row, height(lines))
                 detail_row += 1
         stats.add(item)
         if comment.notes:
             sanitised += sanitised_notes(item, comment)
         if item.media:
             attachments += bagged_attachments(item)
+    cat_rows.close()
+    detail_rows.close()
     catalogue.print_area = f"A1:{get_column_letter(texts.CATALOGUE_PRINTED_V2)}{max(cat_row - 1, 1)}"
     detail.print_area = f"A1:{get_column_letter(PRINTED_V2)}{max(detail_row - 1, 1)}"
 
