@@ -22,7 +22,6 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
-from defusedxml.ElementTree import iterparse
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
@@ -36,6 +35,7 @@ from exports.readback import read_records
 from exports.records import ContentDigest, canonical, file_digests, seal_of
 from exports.source import iter_items
 from exports.texts import PROBLEM_WHERE, PROBLEMS
+from exports.xlsxread import refuse_dtd, safe_iterparse
 from feedback.models import Feedback
 
 MAX_ITEM_PROBLEMS = 5  # per kind and volume; the rest are counted, not listed
@@ -76,15 +76,17 @@ def _bag_problems(bag: Path, code: str) -> list[str]:
 
 
 def _catalogue_problems(bag: Path, vol: Volume) -> list[str]:
-    """文件目录.xml parses, names this volume and lists its items in order (streamed)."""
+    """文件目录.xml parses, names this volume and lists its items in order (streamed, by lxml hardened as
+    defusedxml hardens ElementTree: no entity, no DTD, no network)."""
     path = bag / "data" / "文件目录.xml"
     code = vol.archival_code
     wrong: list[str] = []
     n = 0
     root = None
     try:
-        for event, elem in iterparse(str(path), events=("start", "end")):
+        for event, elem in safe_iterparse(str(path), events=("start", "end"), tag=("文件目录", "条目")):
             if event == "start" and elem.tag == "文件目录":
+                refuse_dtd(elem)
                 root = elem
                 if elem.get("档号") != code or elem.get("条目数") != str(vol.item_count):
                     wrong.append(f"档号/条目数 {elem.get('档号')}/{elem.get('条目数')}")
@@ -92,9 +94,9 @@ def _catalogue_problems(bag: Path, vol: Volume) -> list[str]:
                 n += 1
                 if elem.findtext("档号") != f"{code}/{n:04d}" and len(wrong) < MAX_ITEM_PROBLEMS:
                     wrong.append(f"第{n}条 {elem.findtext('档号')}")
-                if root is not None:
+                if root is not None and elem.getparent() is root:
                     root.remove(elem)  # keep memory flat
-    except Exception as exc:  # missing, not XML, or refused by defusedxml: one problem
+    except Exception as exc:  # missing, not XML, or a refused DTD: one problem
         return [PROBLEMS["catalogue_bad"].format(detail=f"{type(exc).__name__}: {exc}")]
     if n != vol.item_count:
         wrong.append(f"条目 {n}/{vol.item_count}")
