@@ -115,9 +115,11 @@ WRAPPED_V2 = (
     8,
 )  # 食堂/会议, 反馈内容, 处理回复, 整改情况, 办结情况: wrapped, may run to continuation rows
 PRINTED_V2 = 10  # columns A–J print; the machine columns stay outside the print area
-# the 卷内文件 column widths (the last: 条目SHA-256) and wrapped columns by version; version 3 wraps 评分 too
+# the 卷内文件 column widths (the last: 条目SHA-256) and wrapped columns by version; version 3 wraps 评分 too,
+# and (since session 7) 反馈时间, 反馈人 and 回访结果, with 反馈人 wide enough for a pseudonym's 12 hex digits
+# (「用户CA8A270CFBA9」 was cut at the column's border on paper): layout only, the lines are the same
 ITEM_WIDTHS = {
     2: (6, 10, 10, 12, 5, 28, 19, 21, 12, 7, 30, 6, 10, 16, 8, 66),
-    3: (6, 10, 10, 12, 8, 25, 19, 21, 12, 7, 30, 6, 10, 16, 8, 66),
+    3: (6, 11, 13, 12, 8, 25, 17, 19, 12, 7, 30, 6, 10, 16, 8, 66),
 }
-WRAPPED = {2: WRAPPED_V2, 3: (3, 4, 5, 6, 7, 8)}
+WRAPPED = {2: WRAPPED_V2, 3: (1, 2, 3, 4, 5, 6, 7, 8, 9)}

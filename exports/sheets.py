@@ -30,6 +30,9 @@ HEAD_FONT = Font(name="黑体", size=10, bold=True)
 TITLE_FONT = Font(name="黑体", size=16, bold=True)
 DIGEST_FONT = Font(name="宋体", size=6)
 WRAP = Alignment(wrap_text=True, vertical="top")
+# a rate written as text (「40.0%」) stands at the right like the numbers beside it: left-aligned after a
+# right-aligned 平均分 it read as one figure (「3 40.0%」 printed 「340.0%」)
+FIGURE = Alignment(horizontal="right")
 THIN = Border(*(Side(style="thin"),) * 4)
 
 
@@ -252,13 +255,21 @@ def write_stats(ws: Any, stats: Stats, *, title: str, count: int, ruled: bool) -
         ws.append([])
         ws.append(cells(ws, [label, *texts.STATS_HEADERS[1:]], font=HEAD_FONT, border=True))
         for key in sorted(stats.groups[by]):
-            ws.append(cells(ws, Stats.row(key, stats.groups[by][key]), border=ruled))
+            ws.append(_rate_right(cells(ws, Stats.row(key, stats.groups[by][key]), border=ruled), -1))
     ws.append([])
-    ws.append(cells(ws, Stats.row(texts.STATS_TOTALS, stats.total), font=HEAD_FONT, border=ruled))
+    ws.append(
+        _rate_right(cells(ws, Stats.row(texts.STATS_TOTALS, stats.total), font=HEAD_FONT, border=ruled), -1)
+    )
     median_hours = round(statistics.median(stats.hours), 1) if stats.hours else ""
     rate = f"{stats.replied / count:.1%}" if count else ""
     ws.append(cells(ws, list(texts.STATS_RESPONSE), font=HEAD_FONT, border=True))
-    ws.append(cells(ws, [stats.replied, rate, median_hours], border=True))
+    ws.append(_rate_right(cells(ws, [stats.replied, rate, median_hours], border=True), 1))
+
+
+def _rate_right(row: list[Any], at: int) -> list[Any]:
+    """`row` with its rate cell (at `at`) right-aligned (FIGURE)."""
+    row[at].alignment = FIGURE
+    return row
 
 
 def notes_summary(header: Header, *, count: int, sanitised: int, template: str) -> str:

@@ -20,6 +20,7 @@ from sqlmodel import Session
 from core.clock import to_local, utcnow
 from core.db import unit_of_work
 from core.settings import Settings
+from exports import texts
 from exports.fixity import verify
 from exports.fourfold import CHECKS
 from exports.fourfold_report import latest, write_sheet
@@ -95,6 +96,8 @@ def test_a_2000_item_volume_prints(engine, settings, tmp_path: Path, backend: st
     base = transfer_dir(settings, code) / "data" / "电子档案"
     rendered = _render(base / f"{code}.xlsx", tmp_path)
     text = _check_pages(rendered)
+    # nor wider than its column: the pseudonym, the time, 基本满意
+    _within_columns(rendered, (texts.SHEET_CATALOGUE, texts.SHEET_ITEMS))
     counts = Counter(text)
     # no cell cut: every comment's characters reach the pages (2,000 comments, each ~240 characters)
     assert counts["控"] >= 2000 * 8, counts["控"]
@@ -143,6 +146,29 @@ def _uncut(pdf: Path) -> None:
                         and c["top"] + 1.5 < e["top"] < c["bottom"] - 1.5
                     ):
                         raise AssertionError((n, c["text"], round(c["top"], 1), round(e["top"], 1)))
+
+
+def _within_columns(pdf: Path, sheets: tuple[str, ...]) -> None:
+    """On the pages of `sheets` (named in the page header), no glyph crosses a vertical rule of the grid: a
+    text wider than its column is cut at the column's border on paper (LibreOffice clips it where the next
+    cell holds anything) even though its characters are still in the PDF. (Elsewhere, a title running on
+    into empty cells is whole on paper.)"""
+    with pdfplumber.open(pdf) as doc:
+        for n, page in enumerate(doc.pages, 1):
+            header = "".join(c["text"] for c in page.chars if c["top"] < 40)
+            if not any(sheet in header for sheet in sheets):
+                continue
+            rules = [e for e in page.edges if e["orientation"] == "v"]
+            for c in page.chars:
+                if not c["text"].strip():
+                    continue
+                for e in rules:
+                    if (
+                        e["top"] < c["bottom"] - 1
+                        and c["top"] + 1 < e["bottom"]
+                        and c["x0"] + 1 < e["x0"] < c["x1"] - 1
+                    ):
+                        raise AssertionError((n, c["text"], round(c["x0"], 1), round(e["x0"], 1)))
 
 
 def _keep(pdf: Path, name: str) -> None:
