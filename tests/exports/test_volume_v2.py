@@ -67,7 +67,9 @@ def test_handling_record_word_for_word_in_workbook_and_pdf(engine, settings) -> 
         for page in doc.pages:  # the 整改情况 column's characters, top to bottom
             words = page.extract_words()
             heads = [w for w in words if w["text"] == "整改情况"]
-            nexts = [w for w in words if w["text"] == "办结情况"]  # the next column's header: the column's end
+            nexts = [
+                w for w in words if w["text"] == "办结情况"
+            ]  # the next column's header: the column's end
             if heads and nexts:
                 x0, x1 = heads[0]["x0"] - 3, nexts[0]["x0"] - 1
                 chars = [c for c in page.chars if x0 <= c["x0"] < x1 and c["top"] > heads[0]["bottom"]]
