@@ -133,19 +133,7 @@ def _column(pdf: Path, head: str, next_head: str) -> str:
 def _uncut(pdf: Path) -> None:
     """No glyph crosses a horizontal rule of the grid: a text taller than its row runs under the next
     row's border (cut off on paper) even though its characters are still in the PDF."""
-    with pdfplumber.open(pdf) as doc:
-        for n, page in enumerate(doc.pages, 1):
-            rules = [e for e in page.edges if e["orientation"] == "h"]
-            for c in page.chars:
-                if not c["text"].strip():
-                    continue
-                for e in rules:
-                    if (
-                        e["x0"] < c["x1"] - 1
-                        and c["x0"] + 1 < e["x1"]
-                        and c["top"] + 1.5 < e["top"] < c["bottom"] - 1.5
-                    ):
-                        raise AssertionError((n, c["text"], round(c["top"], 1), round(e["top"], 1)))
+    _no_rule_crossed(pdf, "h")
 
 
 def _within_columns(pdf: Path, sheets: tuple[str, ...]) -> None:
@@ -153,22 +141,31 @@ def _within_columns(pdf: Path, sheets: tuple[str, ...]) -> None:
     text wider than its column is cut at the column's border on paper (LibreOffice clips it where the next
     cell holds anything) even though its characters are still in the PDF. (Elsewhere, a title running on
     into empty cells is whole on paper.)"""
+    _no_rule_crossed(pdf, "v", sheets)
+
+
+def _no_rule_crossed(pdf: Path, orientation: str, sheets: tuple[str, ...] | None = None) -> None:
+    """No glyph crossed by a rule of `orientation` ("h" or "v"), on every page or the pages of `sheets`."""
+    across = 0 if orientation == "h" else 1  # the glyph's box spans the rule along this axis
     with pdfplumber.open(pdf) as doc:
         for n, page in enumerate(doc.pages, 1):
-            header = "".join(c["text"] for c in page.chars if c["top"] < 40)
-            if not any(sheet in header for sheet in sheets):
-                continue
-            rules = [e for e in page.edges if e["orientation"] == "v"]
+            if sheets is not None:
+                header = "".join(c["text"] for c in page.chars if c["top"] < 40)
+                if not any(sheet in header for sheet in sheets):
+                    continue
+            rules = [e for e in page.edges if e["orientation"] == orientation]
             for c in page.chars:
                 if not c["text"].strip():
                     continue
+                glyph = ((c["x0"], c["x1"]), (c["top"], c["bottom"]))
                 for e in rules:
-                    if (
-                        e["top"] < c["bottom"] - 1
-                        and c["top"] + 1 < e["bottom"]
-                        and c["x0"] + 1 < e["x0"] < c["x1"] - 1
-                    ):
-                        raise AssertionError((n, c["text"], round(c["x0"], 1), round(e["x0"], 1)))
+                    rule = ((e["x0"], e["x1"]), (e["top"], e["bottom"]))
+                    (lo, hi), (r_lo, r_hi) = glyph[across], rule[across]
+                    at = rule[1 - across][0]  # where the rule stands (its top, or its x0)
+                    g_lo, g_hi = glyph[1 - across]
+                    inset = 1.5 if orientation == "h" else 1
+                    if r_lo < hi - 1 and lo + 1 < r_hi and g_lo + inset < at < g_hi - inset:
+                        raise AssertionError((n, c["text"], round(g_lo, 1), round(at, 1)))
 
 
 def _keep(pdf: Path, name: str) -> None:
