@@ -167,7 +167,7 @@ def write_volume_v2(
     cover.append([])
     _labelled(cover, cover_values(header, compiler_unit=compiler_unit), 64, 3)
 
-    # the two long sheets' rows after their headers are formatted by exports.xlsxwrite (openpyxl's bytes)
+    # the two long sheets' rows after their headers are written by exports.xlsxwrite (openpyxl's XML, faster)
     cat_rows, detail_rows = RawRows(catalogue), RawRows(detail)
     catalogue.append(cells(catalogue, texts.CATALOGUE_HEADERS_V2, font=HEAD_FONT, border=True))
     _set_height(detail, 1, 2)

@@ -30,7 +30,6 @@ from openpyxl.xml.constants import SHEET_MAIN_NS
 FLUSH_ROWS = 500  # rows formatted before they are handed to the file
 # text formatted here: nothing lxml refuses (control characters, surrogates, U+FFFE/F) or writes as &#13; (CR)
 _PLAIN = re.compile("[^\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]*").fullmatch
-_LETTERS = [""] + [get_column_letter(i) for i in range(1, 16385)]
 
 
 class _Writer(WorksheetWriter):
@@ -92,7 +91,7 @@ class RawRows:
             else:
                 style, kind, value = "", "s" if given.__class__ is str else "n", given
             cls = value.__class__
-            coord = f'<c r="{_LETTERS[col_idx]}{row_idx}"{style}'
+            coord = f'<c r="{get_column_letter(col_idx)}{row_idx}"{style}'
             if kind == "s" and cls is str and _PLAIN(value):
                 if not value:
                     out.append(coord + ' t="inlineStr"></c>')
